@@ -1,4 +1,65 @@
-"""creditrules: partnership agreements as executable, checkable rules."""
+"""creditrules: partnership agreements as executable, checkable rules.
+
+Load an alliance agreement (a ruleset file) and apply it to deals::
+
+    import creditrules
+
+    ruleset = creditrules.load("rulesets/cardiozen.yaml")
+    allocation = ruleset.allocate({"id": "D1", "date": "2026-03-01", "amount": "1000.00", ...})
+    allocation.to_dict()       # canonical, JSON-ready
+    print(allocation.explain())  # which clauses gave what, and why
+"""
+
+from creditrules.allocation import (
+    Allocation,
+    PartnerCredit,
+    RepCredit,
+    RulesetRef,
+    RuleVerdict,
+    TypeCredit,
+)
+from creditrules.errors import (
+    AllocationError,
+    AmbiguityError,
+    CreditRulesError,
+    DealError,
+    EngineError,
+    Location,
+    NoApplicableRuleError,
+    Problem,
+    RulesetError,
+)
+from creditrules.model import Account, Activity, Deal, Lead, Rep
+from creditrules.ruleset import CreditRule, CreditType, Partner, Ruleset, load, loads
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+__all__ = [
+    "Account",
+    "Activity",
+    "Allocation",
+    "AllocationError",
+    "AmbiguityError",
+    "CreditRule",
+    "CreditRulesError",
+    "CreditType",
+    "Deal",
+    "DealError",
+    "EngineError",
+    "Lead",
+    "Location",
+    "NoApplicableRuleError",
+    "Partner",
+    "PartnerCredit",
+    "Problem",
+    "Rep",
+    "RepCredit",
+    "RuleVerdict",
+    "Ruleset",
+    "RulesetError",
+    "RulesetRef",
+    "TypeCredit",
+    "__version__",
+    "load",
+    "loads",
+]

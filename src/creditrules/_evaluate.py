@@ -1,0 +1,294 @@
+"""One deal through one ruleset: check -> facts -> match -> precedence -> shares -> rounding.
+
+Matching (which rule conditions hold) is done by durable_rules or by the reference
+evaluator; everything after it is plain exact arithmetic on the matched rule set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Protocol
+
+from creditrules import _conditions
+from creditrules._ast import Facts, Path, Type, Value
+from creditrules._money import (
+    MoneyError,
+    from_units,
+    largest_remainder,
+    parse_decimal,
+    percent_text,
+    to_units,
+)
+from creditrules._outcomes import (
+    LEAD_KIND,
+    Participation,
+    partner_shares,
+    participations,
+    rep_shares,
+    same_shares,
+)
+from creditrules._precedence import Precedence
+from creditrules.allocation import (
+    Allocation,
+    PartnerCredit,
+    RepCredit,
+    RulesetRef,
+    RuleVerdict,
+    TypeCredit,
+)
+from creditrules.errors import AmbiguityError, DealError, NoApplicableRuleError, suggest
+from creditrules.model import Deal
+from creditrules.ruleset import ByContribution, CreditRule, CreditType
+
+if TYPE_CHECKING:
+    from creditrules.ruleset import Ruleset
+
+__all__ = ["Evaluator", "deal_facts"]
+
+
+class Matcher(Protocol):
+    def match(self, facts: Facts) -> frozenset[str]: ...
+
+
+class ReferenceMatcher:
+    """Matches with the reference evaluator over the condition syntax tree."""
+
+    def __init__(self, conditions: Mapping[str, Any]) -> None:
+        self._conditions = sorted(conditions.items())
+
+    def match(self, facts: Facts) -> frozenset[str]:
+        return frozenset(k for k, expr in self._conditions if _conditions.evaluate(expr, facts))
+
+
+def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
+    """The matcher for an engine name (``durable`` or ``reference``)."""
+    if engine == "durable":
+        from creditrules._compile import compile_conditions
+        from creditrules._durable import DurableMatcher
+
+        return DurableMatcher(compile_conditions(conditions))
+    return ReferenceMatcher(conditions)
+
+
+class Evaluator:
+    """Everything a ruleset needs per deal, prepared once."""
+
+    def __init__(self, ruleset: Ruleset, engine: str) -> None:
+        self.ruleset = ruleset
+        self.partners = ruleset.partner_ids
+        self.partner_set = frozenset(self.partners)
+        self.attributes = {a.name: a.type for a in ruleset.attributes}
+        self.precedence = Precedence(ruleset.rules, ruleset.precedence)
+        self.conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
+        self.matcher = make_matcher(engine, self.conditions)
+        self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True) -> Allocation:
+        if not isinstance(deal, Deal):
+            deal = Deal.from_mapping(deal)
+        self.check(deal)
+        facts = deal_facts(deal, self.attributes)
+        matched = self.matcher.match(facts)
+        rs = self.ruleset
+        verdicts: list[RuleVerdict] = []
+        credits: list[TypeCredit] = []
+        acts = participations(deal)
+        in_force = [r for r in rs.rules if r.effective.contains(deal.date)]
+        for rule in rs.rules:
+            if not rule.effective.contains(deal.date):
+                verdicts.append(self.verdict(rule, "not-in-force",
+                                             reasons=(f"in force {rule.effective}",)))
+        for ctype in rs.credit_types:
+            rules = [r for r in in_force if r.type == ctype.name]
+            applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
+            winners, beaten = self.precedence.resolve(applicable)
+            for rule in rules:
+                if rule.id in beaten:
+                    verdicts.append(self.verdict(rule, "overridden", by=tuple(beaten[rule.id])))
+                elif rule.id not in applicable:
+                    reasons = (_conditions.explain(rule.when, facts)
+                               if explain and rule.when is not None else ())
+                    verdicts.append(self.verdict(rule, "not-matched", reasons=reasons))
+                else:
+                    verdicts.append(self.verdict(rule, "applied"))
+            if not winners:
+                if ctype.required:
+                    raise NoApplicableRuleError(
+                        f"no {ctype.name} credit rule applies and the ruleset declares no "
+                        "default", deal_id=deal.id)
+                continue
+            credits.append(self.credit(deal, ctype, [applicable[w] for w in winners], acts))
+        verdicts.sort(key=lambda v: (v.type, v.rule, v.version))
+        return Allocation(deal.id, deal.date, deal.amount, deal.currency, self.ref,
+                          tuple(credits), tuple(verdicts))
+
+    def verdict(self, rule: CreditRule, status: str, *, by: tuple[str, ...] = (),
+                reasons: tuple[str, ...] = ()) -> RuleVerdict:
+        return RuleVerdict(rule.id, rule.version, rule.clause, rule.type, status, rule.text,
+                           by, reasons)
+
+    def credit(self, deal: Deal, ctype: CreditType, winners: list[CreditRule],
+               acts: tuple[Participation, ...]) -> TypeCredit:
+        results = [(rule, *partner_shares(rule.outcome, acts, self.partners))
+                   for rule in winners]
+        first_rule, shares, note = results[0]
+        for rule, other, _ in results[1:]:
+            if not same_shares(shares, other):
+                raise AmbiguityError(
+                    f"{ctype.name} credit: rules {first_rule.id} (clause {first_rule.clause}) "
+                    f"and {rule.id} (clause {rule.clause}) both apply and disagree "
+                    f"({_describe(shares)} against {_describe(other)}), and neither prevails; "
+                    "declare which does with 'overrides' or 'precedence'",
+                    rules=(first_rule.id, rule.id), deal_id=deal.id)
+        total = sum(shares.values(), Fraction(0))
+        unit = self.ruleset.unit
+        units = to_units(deal.amount, unit)
+        salt = f"{deal.id}\x1f{ctype.name}"
+        partner_units = largest_remainder(units, shares, tie_break=self.ruleset.tie_break,
+                                          salt=salt)
+        mode = first_rule.rep_credit or self.ruleset.rep_credit
+        contribution = (first_rule.outcome.contribution
+                        if isinstance(first_rule.outcome, ByContribution)
+                        else self.ruleset.contribution)
+        partners = []
+        for pid in self.partners:
+            share = shares[pid]
+            if share == 0 and partner_units[pid] == 0:
+                continue
+            reps = rep_shares(deal, pid, share, mode, contribution, acts)
+            rep_lines: tuple[RepCredit, ...] = ()
+            if reps:
+                rep_units = largest_remainder(
+                    partner_units[pid], {r: s / share for r, s in reps.items()},
+                    tie_break=self.ruleset.tie_break, salt=f"{salt}\x1f{pid}")
+                rep_lines = tuple(RepCredit(r, reps[r], from_units(rep_units[r], unit))
+                                  for r in sorted(reps))
+            partners.append(PartnerCredit(pid, share, from_units(partner_units[pid],
+                                                                   unit), rep_lines))
+        amount = from_units(sum(partner_units.values()), unit)
+        return TypeCredit(
+            type=ctype.name, total=total, declared=ctype.declared,
+            rules=tuple(r.id for r in winners), clauses=tuple(r.clause for r in winners),
+            outcome=first_rule.outcome.kind, amount=amount, partners=tuple(partners),
+            note=note)
+
+    # -- checks against the agreement -----------------------------------------------------
+    def check(self, deal: Deal) -> None:
+        rs = self.ruleset
+        if deal.currency != rs.currency:
+            raise DealError(f"currency {deal.currency!r} differs from the agreement's "
+                            f"{rs.currency!r}", deal_id=deal.id, field="currency",
+                            code="currency")
+        if not rs.effective.contains(deal.date):
+            raise DealError(f"dated {deal.date.isoformat()}, outside the agreement "
+                            f"({rs.effective})", deal_id=deal.id, field="date",
+                            code="outside-agreement")
+        try:
+            to_units(deal.amount, rs.unit)
+        except MoneyError:
+            raise DealError(f"{deal.amount} is not a whole number of {rs.currency} units "
+                            f"({rs.unit})", deal_id=deal.id,
+                            field="amount", code="bad-amount") from None
+        self.partner(deal, deal.account.owner, "account.owner")
+        self.partner(deal, deal.lead.source, "lead.source")
+        rep_partner = {}
+        for i, rep in enumerate(deal.reps):
+            self.partner(deal, rep.partner, f"reps[{i}].partner")
+            rep_partner[rep.id] = rep.partner
+        for i, act in enumerate(deal.activities):
+            self.partner(deal, act.partner, f"activities[{i}].partner")
+            if act.kind == LEAD_KIND:
+                raise DealError(f"kind {LEAD_KIND!r} comes from the deal's 'lead', not from "
+                                "an activity (it would be counted twice)", deal_id=deal.id,
+                                field=f"activities[{i}].kind", code="bad-field")
+            for rep in act.reps:
+                if rep not in rep_partner:
+                    raise DealError(f"rep {rep!r} is not among the deal's reps"
+                                    + suggest(rep, rep_partner), deal_id=deal.id,
+                                    field=f"activities[{i}].reps", code="unknown-rep")
+        if deal.lead.rep in rep_partner and deal.lead.source is not None \
+                and rep_partner[deal.lead.rep] != deal.lead.source:
+            raise DealError(f"lead rep {deal.lead.rep!r} works for "
+                            f"{rep_partner[deal.lead.rep]!r}, not for the lead's source "
+                            f"{deal.lead.source!r}", deal_id=deal.id, field="lead.rep",
+                            code="bad-field")
+        for name, value in deal.attributes.items():
+            if name in self.attributes:
+                _attribute(deal, name, value, self.attributes[name])
+
+    def partner(self, deal: Deal, value: str | None, field: str) -> None:
+        if value is not None and value not in self.partner_set:
+            raise DealError(f"unknown partner {value!r}" + suggest(value, self.partners),
+                            deal_id=deal.id, field=field, code="unknown-partner")
+
+
+def _describe(shares: Mapping[str, Fraction]) -> str:
+    return ", ".join(f"{p} {percent_text(s)}" for p, s in sorted(shares.items()) if s)
+
+
+def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
+    field = f"attributes.{name}"
+    try:
+        if typ is Type.NUMBER:
+            if isinstance(value, Decimal):
+                return value
+            if isinstance(value, str):
+                return parse_decimal(value)
+        elif typ is Type.DATE:
+            if isinstance(value, dt.date):
+                return value
+            if isinstance(value, str) and len(value) == 10:
+                return dt.date.fromisoformat(value)
+        elif typ is Type.BOOL:
+            if isinstance(value, bool):
+                return value
+            if value in ("true", "false"):  # CSV cells
+                return bool(value == "true")
+        elif isinstance(value, str):
+            return value
+    except (MoneyError, ValueError):
+        pass
+    raise DealError(f"expected a {typ} value, got {value!r}", deal_id=deal.id, field=field,
+                    code="bad-field")
+
+
+def deal_facts(deal: Deal, attributes: Mapping[str, Type]) -> Facts:
+    """The deal's values as conditions see them (declared attributes converted)."""
+    scalars: dict[Path, Value] = {
+        ("id",): deal.id,
+        ("date",): deal.date,
+        ("amount",): deal.amount,
+        ("currency",): deal.currency,
+        ("product",): deal.product,
+        ("account", "id"): deal.account.id,
+        ("account", "owner"): deal.account.owner,
+        ("account", "named"): deal.account.named,
+        ("account", "segment"): deal.account.segment,
+        ("account", "territory"): deal.account.territory,
+        ("lead", "source"): deal.lead.source,
+        ("lead", "rep"): deal.lead.rep,
+    }
+    for name, typ in attributes.items():
+        value = deal.attributes.get(name)
+        scalars[("attributes", name)] = (None if value is None
+                                         else _attribute(deal, name, value, typ))
+    rep_partner = {r.id: r.partner for r in deal.reps}
+    activities = []
+    for act in deal.activities:
+        partners = {rep_partner[r] for r in act.reps if r in rep_partner}
+        if act.partner is not None:
+            partners.add(act.partner)
+        activities.append({
+            ("kind",): act.kind,
+            ("partner",): next(iter(partners)) if len(partners) == 1 else None,
+            ("rep",): act.reps[0] if len(act.reps) == 1 else None,
+            ("date",): act.date,
+            ("joint",): len(partners) > 1,
+            ("reps",): Decimal(len(act.reps)),
+        })
+    reps = [{("id",): r.id, ("partner",): r.partner, ("owner",): r.owner} for r in deal.reps]
+    return Facts(scalars, {"activities": tuple(activities), "reps": tuple(reps)})

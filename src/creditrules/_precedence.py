@@ -1,0 +1,56 @@
+"""Which applicable credit rules prevail: exceptions (``overrides``), declared order, defaults.
+
+Rule A *prevails over* rule B (same credit type) when A overrides B, directly or through a
+chain of overrides (an exception to an exception still beats the general rule); or A comes
+before B in the type's declared ``precedence`` list; or B is a ``default`` and A is not. The
+loader has already refused cycles, so among applicable rules at least one is not beaten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from creditrules.ruleset import CreditRule
+
+__all__ = ["Precedence"]
+
+
+class Precedence:
+    """The prevails-over relation of one ruleset, computed once at load time."""
+
+    def __init__(self, rules: Iterable[CreditRule],
+                 precedence: Mapping[str, tuple[str, ...]]) -> None:
+        rules = list(rules)
+        self._default = {r.id for r in rules if r.default}
+        direct: dict[str, set[str]] = {}
+        for rule in rules:
+            direct.setdefault(rule.id, set()).update(rule.overrides)
+        for ids in precedence.values():
+            for i, high in enumerate(ids):
+                direct.setdefault(high, set()).update(ids[i + 1:])
+        self._beats = {rid: _reachable(rid, direct) for rid in direct}
+
+    def beats(self, a: str, b: str) -> bool:
+        """Whether rule ``a`` prevails over rule ``b`` (by id)."""
+        if b in self._beats.get(a, ()):
+            return True
+        return b in self._default and a not in self._default
+
+    def resolve(self, applicable: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
+        """Split applicable rule ids into the prevailing ones and, for each other one, the
+        applicable rules that prevail over it."""
+        ids = sorted(set(applicable))
+        beaten = {b: [a for a in ids if a != b and self.beats(a, b)] for b in ids}
+        winners = [r for r in ids if not beaten[r]]
+        return winners, {b: by for b, by in beaten.items() if by}
+
+
+def _reachable(start: str, edges: Mapping[str, set[str]]) -> frozenset[str]:
+    seen: set[str] = set()
+    todo = list(edges.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen and node != start:
+            seen.add(node)
+            todo.extend(edges.get(node, ()))
+    return frozenset(seen)

@@ -1,0 +1,198 @@
+"""Results: the credit a deal gets, per credit type, partner and rep, with its explanation.
+
+Shares are exact :class:`~fractions.Fraction` values (of the deal amount); amounts are
+:class:`~decimal.Decimal` rounded to the currency unit so that each type's amounts add up
+exactly to its total. :meth:`Allocation.to_dict` is the canonical JSON-ready form: the same
+ruleset and deal always give the same data, whatever the order of their inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import attrs
+
+from creditrules._money import fraction_text, percent_text
+
+__all__ = [
+    "Allocation",
+    "PartnerCredit",
+    "RepCredit",
+    "RuleVerdict",
+    "RulesetRef",
+    "TypeCredit",
+]
+
+
+@attrs.frozen
+class RepCredit:
+    """A rep's part of its partner's credit."""
+
+    rep: str
+    share: Fraction
+    amount: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rep": self.rep, "share": fraction_text(self.share), "amount": str(self.amount)}
+
+
+@attrs.frozen
+class PartnerCredit:
+    """A partner's credit of one type: exact share of the deal and rounded amount."""
+
+    partner: str
+    share: Fraction
+    amount: Decimal
+    reps: tuple[RepCredit, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partner": self.partner,
+            "share": fraction_text(self.share),
+            "amount": str(self.amount),
+            "reps": [r.to_dict() for r in self.reps],
+        }
+
+
+@attrs.frozen
+class TypeCredit:
+    """The credit of one type (revenue, overlay...) and the rules that decided it."""
+
+    type: str
+    total: Fraction
+    declared: bool  # the total was declared by the rule (overlay), not fixed by the type
+    rules: tuple[str, ...]
+    clauses: tuple[str, ...]
+    outcome: str  # split, overlay, by_contribution
+    amount: Decimal
+    partners: tuple[PartnerCredit, ...]
+    note: str = ""
+
+    def share(self, partner: str) -> Fraction:
+        """The partner's exact share (0 when it gets none)."""
+        return next((p.share for p in self.partners if p.partner == partner), Fraction(0))
+
+    def amount_of(self, partner: str) -> Decimal:
+        """The partner's rounded amount (0 when it gets none)."""
+        return next((p.amount for p in self.partners if p.partner == partner), Decimal(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.type,
+            "total": fraction_text(self.total),
+            "total_declared": self.declared,
+            "outcome": self.outcome,
+            "rules": list(self.rules),
+            "clauses": list(self.clauses),
+            "amount": str(self.amount),
+            "partners": [p.to_dict() for p in self.partners],
+        }
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@attrs.frozen
+class RuleVerdict:
+    """What one rule did for a deal.
+
+    ``status`` is ``applied``, ``overridden`` (``by`` names the rules that prevailed),
+    ``not-matched`` (``reasons`` says which part of the condition was false) or
+    ``not-in-force`` (the deal date is outside the rule's effective dates).
+    """
+
+    rule: str
+    version: str
+    clause: str
+    type: str
+    status: str
+    text: str = ""
+    by: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"rule": self.rule, "version": self.version,
+                                "clause": self.clause, "type": self.type,
+                                "status": self.status}
+        if self.by:
+            data["by"] = list(self.by)
+        if self.reasons:
+            data["reasons"] = list(self.reasons)
+        return data
+
+
+@attrs.frozen
+class RulesetRef:
+    """Which agreement produced a result: enough to reproduce and audit it."""
+
+    id: str
+    version: str
+    hash: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "version": self.version, "hash": self.hash}
+
+
+@attrs.frozen
+class Allocation:
+    """The credit of one deal under one ruleset, with the reason for it."""
+
+    deal_id: str
+    date: dt.date
+    amount: Decimal
+    currency: str
+    ruleset: RulesetRef
+    credits: tuple[TypeCredit, ...]
+    verdicts: tuple[RuleVerdict, ...]
+
+    def credit(self, type_name: str) -> TypeCredit | None:
+        """The credit of the given type, or ``None`` when no rule of it applied."""
+        return next((c for c in self.credits if c.type == type_name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-ready data: money as decimal strings, shares as exact strings."""
+        return {
+            "deal": self.deal_id,
+            "date": self.date.isoformat(),
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "ruleset": self.ruleset.to_dict(),
+            "credits": [c.to_dict() for c in self.credits],
+            "explanation": [v.to_dict() for v in self.verdicts],
+        }
+
+    def explain(self) -> str:
+        """A readable account of the deal: which clauses gave what, and why."""
+        lines = [
+            f"Deal {self.deal_id} of {self.date.isoformat()}: {self.amount} {self.currency}",
+            f"Ruleset {self.ruleset.id} version {self.ruleset.version} ({self.ruleset.hash})",
+        ]
+        for credit in self.credits:
+            total = percent_text(credit.total)
+            kind = "declared overlay total" if credit.declared else "total"
+            rules = ", ".join(f"{r} (clause {c})" for r, c in zip(credit.rules, credit.clauses,
+                                                                  strict=True))
+            lines.append("")
+            lines.append(f"{credit.type} credit: {kind} {total} = {credit.amount} "
+                         f"{self.currency}, {credit.outcome} by {rules}")
+            if credit.note:
+                lines.append(f"  note: {credit.note}")
+            for p in credit.partners:
+                lines.append(f"  {p.partner}: {percent_text(p.share)} = {p.amount}")
+                for r in p.reps:
+                    lines.append(f"    rep {r.rep}: {percent_text(r.share)} = {r.amount}")
+        lines.append("")
+        lines.append("Rules:")
+        for v in self.verdicts:
+            head = f"  [{v.status}] {v.rule} (clause {v.clause}, {v.type})"
+            if v.by:
+                head += f": overridden by {', '.join(v.by)}"
+            lines.append(head)
+            if v.text and v.status == "applied":
+                lines.append(f"      {v.text}")
+            for reason in v.reasons:
+                lines.append(f"      because {reason}")
+        return "\n".join(lines) + "\n"

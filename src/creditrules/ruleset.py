@@ -1,0 +1,342 @@
+"""A ruleset: an alliance agreement as data, loaded once and applied to many deals.
+
+:func:`load` reads a ruleset file (and the amendments it names); :meth:`Ruleset.allocate`
+applies it to one deal. The classes here are frozen values describing the agreement; the
+matching engine behind :meth:`Ruleset.allocate` is private and chosen at load time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from creditrules._ast import Expr, Type
+from creditrules._money import TieBreak, fraction_text
+from creditrules.errors import EngineError, Location
+
+if TYPE_CHECKING:
+    from creditrules._evaluate import Evaluator
+    from creditrules.allocation import Allocation
+    from creditrules.model import Deal
+
+__all__ = [
+    "ENGINES",
+    "AttributeSpec",
+    "ByContribution",
+    "Contribution",
+    "CreditRule",
+    "CreditType",
+    "DateRange",
+    "Overlay",
+    "Partner",
+    "Ruleset",
+    "Split",
+    "load",
+    "loads",
+]
+
+ENGINES = ("durable", "reference")
+
+
+@attrs.frozen
+class DateRange:
+    """Inclusive dates; ``None`` at either end means open."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def contains(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+
+    def __str__(self) -> str:
+        return f"{self.start or '...'} to {self.end or '...'}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"from": _iso(self.start), "to": _iso(self.end)}
+
+
+@attrs.frozen
+class Partner:
+    """A party to the agreement."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class AttributeSpec:
+    """A custom deal attribute the ruleset declares, with its type."""
+
+    name: str
+    type: Type
+
+
+@attrs.frozen
+class CreditType:
+    """A kind of credit (revenue, overlay...). Rules compete only within their type.
+
+    ``total`` is the exact total every allocation of this type must reach (1 for 100%);
+    ``None`` means each rule declares its own total (overlay credit, which may exceed 100%).
+    ``required``: every deal must get credit of this type (or it is an error).
+    """
+
+    name: str
+    total: Fraction | None
+    required: bool
+
+    @property
+    def declared(self) -> bool:
+        return self.total is None
+
+
+@attrs.frozen
+class Contribution:
+    """How collaborative activities are weighed: points per activity kind, and a factor per
+    partner that normalises for selling cultures (a partner whose reps make many short calls
+    gets a factor below one)."""
+
+    weights: Mapping[str, Fraction]
+    normalise: Mapping[str, Fraction]
+
+    def factor(self, partner: str) -> Fraction:
+        return self.normalise.get(partner, Fraction(1))
+
+
+@attrs.frozen
+class Split:
+    """Fixed shares per partner, totalling the credit type's total."""
+
+    shares: Mapping[str, Fraction]
+    kind: str = "split"
+
+
+@attrs.frozen
+class Overlay:
+    """Declared double credit: each partner's share stated; the total may exceed 100%."""
+
+    shares: Mapping[str, Fraction]
+    kind: str = "overlay"
+
+    @property
+    def total(self) -> Fraction:
+        return sum(self.shares.values(), Fraction(0))
+
+
+@attrs.frozen
+class ByContribution:
+    """Credit in proportion to each partner's normalised, weighted activities.
+
+    ``total`` is what the shares add up to; ``fallback`` applies when no partner contributed
+    (``None``: equal shares).
+    """
+
+    contribution: Contribution
+    total: Fraction
+    fallback: Mapping[str, Fraction] | None = None
+    kind: str = "by_contribution"
+
+
+Outcome = Split | Overlay | ByContribution
+
+
+@attrs.frozen
+class CreditRule:
+    """One clause of the agreement that gives credit."""
+
+    id: str
+    clause: str
+    text: str
+    type: str
+    outcome: Outcome
+    when: Expr | None = None
+    when_text: str | None = None
+    overrides: tuple[str, ...] = ()
+    default: bool = False
+    effective: DateRange = DateRange()
+    rep_credit: str | None = None
+    version: str = ""
+    location: Location = Location("")
+
+    @property
+    def key(self) -> str:
+        """Unique across amendments: the same id may be in force in different windows."""
+        return f"{self.id}@{self.version}"
+
+
+@attrs.frozen(eq=False)
+class Ruleset:
+    """An alliance agreement, loaded and checked; apply it with :meth:`allocate`."""
+
+    id: str
+    version: str
+    title: str
+    effective: DateRange
+    currency: str
+    unit: Decimal
+    tie_break: TieBreak
+    partners: tuple[Partner, ...]
+    attributes: tuple[AttributeSpec, ...]
+    credit_types: tuple[CreditType, ...]
+    rules: tuple[CreditRule, ...]
+    precedence: Mapping[str, tuple[str, ...]]
+    rep_credit: str
+    contribution: Contribution | None
+    source: str
+    versions: tuple[str, ...] = ()
+    engine_name: str = attrs.field(default="reference", kw_only=True)
+    _evaluator: Evaluator | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        from creditrules._evaluate import Evaluator
+
+        object.__setattr__(self, "_evaluator", Evaluator(self, self.engine_name))
+
+    @property
+    def engine(self) -> str:
+        """The matching engine in use: ``"durable"`` (durable_rules) or ``"reference"``."""
+        return self.engine_name
+
+    @property
+    def partner_ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.partners)
+
+    def credit_type(self, name: str) -> CreditType:
+        for ct in self.credit_types:
+            if ct.name == name:
+                return ct
+        raise KeyError(name)
+
+    def rules_in_force(self, day: dt.date) -> Iterator[CreditRule]:
+        """The credit rules in force on ``day``, by id."""
+        return (r for r in self.rules if r.effective.contains(day))
+
+    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True) -> Allocation:
+        """Allocate one deal's credit.
+
+        ``deal`` is a :class:`~creditrules.model.Deal` or its JSON-shaped mapping. Raises
+        :class:`~creditrules.errors.DealError` for a malformed deal and
+        :class:`~creditrules.errors.AllocationError` when the agreement gives no single answer.
+        With ``explain=False`` the explanation omits which part of each unmatched condition was
+        false (faster for batch runs; everything else is the same).
+        """
+        assert self._evaluator is not None
+        return self._evaluator.allocate(deal, explain=explain)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the ruleset's canonical content: the same agreement gives the same hash
+        whatever the order of rules or keys in its files."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def canonical(self) -> dict[str, Any]:
+        """The agreement as canonical JSON-ready data (what the content hash covers)."""
+        return {
+            "ruleset": self.id,
+            "version": self.version,
+            "title": self.title,
+            "effective": self.effective.to_dict(),
+            "currency": self.currency,
+            "unit": str(self.unit),
+            "tie_break": self.tie_break.describe(),
+            "partners": {p.id: p.name for p in self.partners},
+            "attributes": {a.name: str(a.type) for a in self.attributes},
+            "credit_types": {
+                ct.name: {"total": _opt_share(ct.total), "required": ct.required}
+                for ct in self.credit_types
+            },
+            "precedence": {k: list(v) for k, v in sorted(self.precedence.items())},
+            "rep_credit": self.rep_credit,
+            "contribution": _contribution_dict(self.contribution),
+            "rules": [_rule_dict(r) for r in sorted(self.rules, key=lambda r: r.key)],
+        }
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _opt_share(value: Fraction | None) -> str | None:
+    return None if value is None else fraction_text(value)
+
+
+def _shares_dict(shares: Mapping[str, Fraction] | None) -> dict[str, str] | None:
+    if shares is None:
+        return None
+    return {k: fraction_text(v) for k, v in sorted(shares.items())}
+
+
+def _contribution_dict(c: Contribution | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"weights": _shares_dict(c.weights), "normalise": _shares_dict(c.normalise)}
+
+
+def _rule_dict(rule: CreditRule) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"kind": rule.outcome.kind}
+    if isinstance(rule.outcome, Split | Overlay):
+        outcome["shares"] = _shares_dict(rule.outcome.shares)
+    else:
+        outcome["contribution"] = _contribution_dict(rule.outcome.contribution)
+        outcome["total"] = fraction_text(rule.outcome.total)
+        outcome["fallback"] = _shares_dict(rule.outcome.fallback)
+    return {
+        "id": rule.id,
+        "version": rule.version,
+        "clause": rule.clause,
+        "text": rule.text,
+        "type": rule.type,
+        "when": rule.when_text,
+        "outcome": outcome,
+        "overrides": sorted(rule.overrides),
+        "default": rule.default,
+        "effective": rule.effective.to_dict(),
+        "rep_credit": rule.rep_credit,
+    }
+
+
+def choose_engine(requested: str | None) -> str:
+    """The engine to use: the one asked for (argument, else ``CREDITRULES_ENGINE``), else
+    durable_rules where it is installed, else the reference evaluator."""
+    name = requested or os.environ.get("CREDITRULES_ENGINE") or ""
+    if name == "reference":
+        return name
+    from creditrules import _durable
+
+    if not name:
+        return "durable" if _durable.available() else "reference"
+    if name not in ENGINES:
+        raise EngineError(f"unknown engine {name!r} (known: {', '.join(ENGINES)})")
+    if name == "durable" and not _durable.available():
+        raise EngineError("the durable engine is not available here: "
+                          + _durable.unavailable_reason())
+    return name
+
+
+def load(path: str | os.PathLike[str], *, engine: str | None = None) -> Ruleset:
+    """Load a ruleset file (YAML), with the base agreement if it is an amendment.
+
+    Raises :class:`~creditrules.errors.RulesetError` listing every problem found, each
+    located as ``file:line:column``.
+    """
+    from creditrules._schema import read_ruleset
+
+    return read_ruleset(Path(path), None, engine=choose_engine(engine))
+
+
+def loads(text: str, *, source: str = "<string>", engine: str | None = None) -> Ruleset:
+    """Load a ruleset from YAML text; ``source`` names it in error locations."""
+    from creditrules._schema import read_ruleset
+
+    return read_ruleset(Path(source), text, engine=choose_engine(engine))
+
