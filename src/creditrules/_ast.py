@@ -24,7 +24,6 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Union
 
 import attrs
 
@@ -47,7 +46,7 @@ __all__ = [
 ]
 
 Path = tuple[str, ...]
-Value = Union[Decimal, str, bool, dt.date, None]
+Value = Decimal | str | bool | dt.date | None
 
 
 class Type(enum.Enum):
@@ -144,7 +143,7 @@ class Not:
     pos: Pos = Pos()
 
 
-Expr = Union[Compare, InList, And, Or, Not]
+Expr = Compare | InList | And | Or | Not
 
 
 @attrs.frozen

@@ -25,8 +25,8 @@ from creditrules._money import (
 from creditrules._outcomes import (
     LEAD_KIND,
     Participation,
-    partner_shares,
     participations,
+    partner_shares,
     rep_shares,
     same_shares,
 )
@@ -69,7 +69,8 @@ def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
         from creditrules._compile import compile_conditions
         from creditrules._durable import DurableMatcher
 
-        return DurableMatcher(compile_conditions(conditions))
+        matcher: Matcher = DurableMatcher(compile_conditions(conditions))
+        return matcher
     return ReferenceMatcher(conditions)
 
 
@@ -205,10 +206,10 @@ class Evaluator:
                 raise DealError(f"kind {LEAD_KIND!r} comes from the deal's 'lead', not from "
                                 "an activity (it would be counted twice)", deal_id=deal.id,
                                 field=f"activities[{i}].kind", code="bad-field")
-            for rep in act.reps:
-                if rep not in rep_partner:
-                    raise DealError(f"rep {rep!r} is not among the deal's reps"
-                                    + suggest(rep, rep_partner), deal_id=deal.id,
+            for rep_id in act.reps:
+                if rep_id not in rep_partner:
+                    raise DealError(f"rep {rep_id!r} is not among the deal's reps"
+                                    + suggest(rep_id, rep_partner), deal_id=deal.id,
                                     field=f"activities[{i}].reps", code="unknown-rep")
         if deal.lead.rep in rep_partner and deal.lead.source is not None \
                 and rep_partner[deal.lead.rep] != deal.lead.source:
@@ -277,7 +278,7 @@ def deal_facts(deal: Deal, attributes: Mapping[str, Type]) -> Facts:
         scalars[("attributes", name)] = (None if value is None
                                          else _attribute(deal, name, value, typ))
     rep_partner = {r.id: r.partner for r in deal.reps}
-    activities = []
+    activities: list[Mapping[Path, Value]] = []
     for act in deal.activities:
         partners = {rep_partner[r] for r in act.reps if r in rep_partner}
         if act.partner is not None:
@@ -290,5 +291,6 @@ def deal_facts(deal: Deal, attributes: Mapping[str, Type]) -> Facts:
             ("joint",): len(partners) > 1,
             ("reps",): Decimal(len(act.reps)),
         })
-    reps = [{("id",): r.id, ("partner",): r.partner, ("owner",): r.owner} for r in deal.reps]
+    reps: list[Mapping[Path, Value]] = [
+        {("id",): r.id, ("partner",): r.partner, ("owner",): r.owner} for r in deal.reps]
     return Facts(scalars, {"activities": tuple(activities), "reps": tuple(reps)})

@@ -738,13 +738,14 @@ def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
         if window_node is not None:
             b.problem("missing-key", "an amendment's effective needs 'from'", window_node.loc)
         return agreement
+    start = window.start
     new_agreement = DateRange(agreement.start, window.end or agreement.end)
-    before = window.start - dt.timedelta(days=1)
+    before = start - dt.timedelta(days=1)
 
     def end_current(rid: str, loc: Location) -> bool:
         found = False
         for key, rule in list(rules.items()):
-            if rule.id == rid and (rule.effective.end is None or rule.effective.end >= window.start):
+            if rule.id == rid and (rule.effective.end is None or rule.effective.end >= start):
                 found = True
                 rules[key] = _replace_effective(rule, DateRange(rule.effective.start, before))
         return found

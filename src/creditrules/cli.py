@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import creditrules
+from creditrules._money import percent_text
 from creditrules.errors import CreditRulesError, DealError, RulesetError
 from creditrules.records import BadRecord, Record, dumps, guess_format, read_records
 from creditrules.ruleset import ENGINES, Ruleset
@@ -173,7 +174,7 @@ def _validate(args: argparse.Namespace) -> int:
     for ctype in ruleset.credit_types:
         rules = [r for r in ruleset.rules if r.type == ctype.name]
         total = "declared by each rule" if ctype.total is None else \
-            creditrules.allocation.percent_text(ctype.total)
+            percent_text(ctype.total)
         print(f"  {ctype.name}: {len(rules)} rule(s), total {total}"
               f"{', required' if ctype.required else ''}")
     print(f"  engine: {ruleset.engine}")

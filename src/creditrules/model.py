@@ -234,7 +234,8 @@ class _DealReader:
             self.keys(obj, _REP_KEYS, where + ".")
             rep_id = self.text(obj.get("id"), where + ".id", required=True)
             partner = self.text(obj.get("partner"), where + ".partner", required=True)
-            assert rep_id is not None and partner is not None
+            assert rep_id is not None
+            assert partner is not None
             if rep_id in seen:
                 raise self.fail(where + ".id", f"rep {rep_id!r} is listed twice", "duplicate-rep")
             seen.add(rep_id)

@@ -164,7 +164,7 @@ class CreditRule:
     effective: DateRange = DateRange()
     rep_credit: str | None = None
     version: str = ""
-    location: Location = Location("")
+    location: Location = attrs.field(factory=lambda: Location(""))
 
     @property
     def key(self) -> str:
