@@ -16,6 +16,7 @@ from creditrules import _conditions
 from creditrules._ast import Facts, Path, Type, Value
 from creditrules._money import (
     MoneyError,
+    apportion,
     from_units,
     largest_remainder,
     parse_decimal,
@@ -82,7 +83,9 @@ class Evaluator:
         self.partners = ruleset.partner_ids
         self.partner_set = frozenset(self.partners)
         self.attributes = {a.name: a.type for a in ruleset.attributes}
-        self.precedence = Precedence(ruleset.rules, ruleset.precedence)
+        # Precedence depends on which rule versions are in force (an amendment may change a
+        # rule's overrides): computed once per distinct set of rules in force.
+        self._precedence: dict[tuple[str, ...], Precedence] = {}
         self.conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
         self.matcher = make_matcher(engine, self.conditions)
         self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
@@ -99,6 +102,7 @@ class Evaluator:
         credits: list[TypeCredit] = []
         acts = participations(deal)
         in_force = [r for r in rs.rules if r.effective.contains(deal.date)]
+        precedence = self.precedence(in_force, deal.date)
         for rule in rs.rules:
             if not rule.effective.contains(deal.date):
                 verdicts.append(self.verdict(rule, "not-in-force",
@@ -106,7 +110,7 @@ class Evaluator:
         for ctype in rs.credit_types:
             rules = [r for r in in_force if r.type == ctype.name]
             applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
-            winners, beaten = self.precedence.resolve(applicable)
+            winners, beaten = precedence.resolve(applicable)
             for rule in rules:
                 if rule.id in beaten:
                     verdicts.append(self.verdict(rule, "overridden", by=tuple(beaten[rule.id])))
@@ -126,6 +130,14 @@ class Evaluator:
         verdicts.sort(key=lambda v: (v.type, v.rule, v.version))
         return Allocation(deal.id, deal.date, deal.amount, deal.currency, self.ref,
                           tuple(credits), tuple(verdicts))
+
+    def precedence(self, in_force: list[CreditRule], day: dt.date) -> Precedence:
+        lists = self.ruleset.precedence_on(day)
+        key = (*(r.key for r in in_force), "|", *(f"{t}:{','.join(ids)}" for t, ids in lists))
+        found = self._precedence.get(key)
+        if found is None:
+            found = self._precedence[key] = Precedence(in_force, dict(lists))
+        return found
 
     def verdict(self, rule: CreditRule, status: str, *, by: tuple[str, ...] = (),
                 reasons: tuple[str, ...] = ()) -> RuleVerdict:
@@ -163,8 +175,10 @@ class Evaluator:
             reps = rep_shares(deal, pid, share, mode, contribution, acts)
             rep_lines: tuple[RepCredit, ...] = ()
             if reps:
-                rep_units = largest_remainder(
-                    partner_units[pid], {r: s / share for r, s in reps.items()},
+                # Each rep rounded from its own exact share of the deal, to the partner's
+                # rounded total: reps add up to their partner and stay within one unit.
+                rep_units = apportion(
+                    {r: units * s for r, s in reps.items()}, partner_units[pid],
                     tie_break=self.ruleset.tie_break, salt=f"{salt}\x1f{pid}")
                 rep_lines = tuple(RepCredit(r, reps[r], from_units(rep_units[r], unit))
                                   for r in sorted(reps))

@@ -29,6 +29,7 @@ __all__ = [
     "MINOR_UNITS",
     "MoneyError",
     "TieBreak",
+    "apportion",
     "currency_unit",
     "exact_context",
     "fraction_text",
@@ -368,12 +369,27 @@ def largest_remainder(
         return {party: -units for party, units in mirrored.items()}
 
     exact = {party: total_units * share for party, share in checked.items()}
-    exact_sum = sum(exact.values(), Fraction(0))
-    target = round(exact_sum)  # Fraction rounds half to even; a whole sum is unchanged
+    # Fraction rounds half to even; a whole sum is unchanged.
+    return apportion(exact, round(sum(exact.values(), Fraction(0))), tie_break=tie_break,
+                     salt=salt)
+
+
+def apportion(exact: Mapping[str, Fraction], target: int, *, tie_break: TieBreak = _HASHED,
+              salt: str) -> dict[str, int]:
+    """Round exact entitlements (in units) to integers summing to ``target``.
+
+    ``target`` must lie between the sum of the floors and the sum of the ceilings (then every
+    party stays strictly within one unit of its entitlement). Used for a second level of
+    rounding: a partner's rounded amount shared among its reps, each rep rounded from its
+    own exact share of the deal, so reps too stay within one unit. Entitlements of one sign;
+    negative ones (refunds) mirror positive ones. Ties as in :func:`largest_remainder`.
+    """
+    if any(v < 0 for v in exact.values()) or target < 0:
+        mirrored = apportion({k: -v for k, v in exact.items()}, -target, tie_break=tie_break,
+                             salt=salt)
+        return {party: -units for party, units in mirrored.items()}
     result = {party: math.floor(value) for party, value in exact.items()}
     leftover = target - sum(result.values())
-    # leftover <= ceil(sum of remainders) <= number of positive remainders, so only
-    # parties with a fractional entitlement are candidates (a zero share never is).
     candidates = sorted(
         (party for party, value in exact.items() if value.denominator != 1),
         key=lambda party: (
@@ -383,6 +399,8 @@ def largest_remainder(
             party,
         ),
     )
+    if not 0 <= leftover <= len(candidates):
+        raise ValueError(f"target {target} is not reachable within one unit of each share")
     for party in candidates[:leftover]:
         result[party] += 1
     return {party: result[party] for party in sorted(result)}

@@ -16,10 +16,12 @@ __all__ = ["Precedence"]
 
 
 class Precedence:
-    """The prevails-over relation of one ruleset, computed once at load time."""
+    """The prevails-over relation among the rules in force on some date."""
 
     def __init__(self, rules: Iterable[CreditRule],
                  precedence: Mapping[str, tuple[str, ...]]) -> None:
+        """``rules``: the rules in force (one version per id); ``precedence``: the declared
+        lists in force, by credit type."""
         rules = list(rules)
         self._default = {r.id for r in rules if r.default}
         direct: dict[str, set[str]] = {}

@@ -32,6 +32,7 @@ from creditrules.ruleset import (
     Outcome,
     Overlay,
     Partner,
+    PrecedenceList,
     Ruleset,
     Split,
 )
@@ -244,7 +245,7 @@ class _RulesetBuilder(_Reader):
                 self.keys(body, ("name",), f"partner {pid}")
                 name = self.text(body.get("name"), f"partner {pid} name") or pid
             self.partners[pid] = Partner(pid, name)
-        if len(self.partners) < 2 and m.items:
+        if len(self.partners) < 2:
             self.problem("too-few-partners", "an alliance needs at least two partners", m.loc)
 
     def read_attributes(self, node: Node | None) -> None:
@@ -401,7 +402,10 @@ class _RulesetBuilder(_Reader):
         clause = self.text(self.required(body, "clause", f"rule {rid}"), "clause") or ""
         text = self.text(body.get("text"), "text") or ""
         when, when_text = self.condition(body.get("when"))
+        before = len(self.problems)
         outcome, is_overlay = self.outcome(body, rid)
+        # A share already reported (unknown partner, bad text) would make the total wrong too.
+        outcome_ok = len(self.problems) == before
         type_name = self.text(body.get("type"), "type")
         if type_name is None:
             type_name = next((t.name for t in self.types.values()
@@ -418,7 +422,7 @@ class _RulesetBuilder(_Reader):
                          + suggest(type_name, self.types), type_node.loc)
             return None
         ctype = self.types[type_name]
-        if outcome is not None:
+        if outcome is not None and outcome_ok:
             self.check_total(ctype, outcome, rid, body)
         overrides = []
         for item in self.sequence(body.get("overrides"), "overrides"):
@@ -501,12 +505,11 @@ def _pct(value: Fraction | None) -> str:
 
 
 def _condition_location(node: ScalarNode, line: int, column: int) -> Location:
-    if node.style in ("|", ">"):
-        return Location(node.loc.file, node.loc.line + line, node.indent + column)
-    offset = 1 if node.style in ('"', "'") else 0
-    if line == 1:
-        return Location(node.loc.file, node.loc.line, node.loc.column + offset + column - 1)
-    return Location(node.loc.file, node.loc.line + line - 1, column)
+    """The file location of (line, column) inside the condition text ``node.text``: YAML
+    may have folded its lines, stripped its indentation or decoded escapes."""
+    starts = [0] + [i + 1 for i, c in enumerate(node.text) if c == "\n"]
+    offset = starts[min(max(line, 1), len(starts)) - 1] + column - 1
+    return node.location_at(offset)
 
 
 def _read_text(path: Path, text: str | None) -> str:
@@ -544,18 +547,20 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
     version = b.text(b.required(root, "version", "the ruleset"), "version") or "?"
     title = b.text(root.get("title"), "title") or rid
     effective = b.date_range(b.required(root, "effective", "the ruleset"), "effective")
-    currency = b.text(b.required(root, "currency", "the ruleset"), "currency") or "?"
+    currency_node = b.required(root, "currency", "the ruleset")
+    currency = b.text(currency_node, "currency") or "?"
     b.read_partners(b.required(root, "partners", "the ruleset"), root.loc)
     b.read_attributes(root.get("attributes"))
     b.read_types(root.get("credit_types"))
     b.schema = condition_schema(frozenset(b.partners), b.attributes)
     b.contribution = b.read_contribution(root.get("contribution"), "contribution")
     rep_credit = b.rep_credit(root.get("rep_credit")) or "equal"
-    unit, tie_break = _rounding(b, root.get("rounding"), currency)
+    unit, tie_break = _rounding(b, root.get("rounding"), currency, currency_node)
 
-    precedence: dict[str, tuple[str, ...]] = {}
+    base_lists: dict[str, tuple[str, ...]] = {}
     prec_locs: dict[str, Location] = {}
-    b.precedence(root.get("precedence"), precedence, prec_locs)
+    b.precedence(root.get("precedence"), base_lists, prec_locs)
+    precedence = [PrecedenceList(t, ids, effective) for t, ids in base_lists.items()]
 
     rules: dict[str, CreditRule] = {}
     seen_ids: dict[str, Location] = {}
@@ -576,6 +581,7 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
                                      prec_locs, effective)
         versions.append(amend_version)
         version = amend_version
+        title = b.text(amend_root.get("title"), "title") or title
 
     _check_references(b, rules, precedence, prec_locs)
     if b.problems:
@@ -587,15 +593,16 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         attributes=tuple(AttributeSpec(n, t) for n, t in sorted(b.attributes.items())),
         credit_types=tuple(b.types.values()),
         rules=tuple(sorted(rules.values(), key=lambda r: r.key)),
-        precedence=precedence, rep_credit=rep_credit, contribution=b.contribution,
+        precedence=tuple(sorted(precedence, key=lambda p: (p.type, str(p.effective)))),
+        rep_credit=rep_credit, contribution=b.contribution,
         source=file, versions=tuple(versions), engine_name=b.engine)
 
 
-def _rounding(b: _RulesetBuilder, node: Node | None, currency: str) -> tuple[Decimal, TieBreak]:
+def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,
+              currency_node: Node | None) -> tuple[Decimal, TieBreak]:
     unit = currency_unit(currency)
     tie_break = TieBreak.hashed()
     m = b.mapping(node, "rounding", Location(""))
-    loc = m.loc if m is not None else Location("")
     if m is not None:
         b.keys(m, ("unit", "tie_break"), "rounding")
         unit_node = b.scalar(m.get("unit"), "rounding unit")
@@ -628,14 +635,15 @@ def _rounding(b: _RulesetBuilder, node: Node | None, currency: str) -> tuple[Dec
             b.problem("bad-value", "tie_break must be 'hashed' or a list of partners in "
                       "priority order", tb.loc)
     if unit is None:
-        b.problem("unknown-currency", f"no currency unit known for {currency!r}: give "
-                  "rounding: {unit: ...}", loc)
+        if currency_node is not None:  # a missing currency is reported already
+            b.problem("unknown-currency", f"no currency unit known for {currency!r}: give "
+                      "rounding: {unit: ...}", currency_node.loc)
         unit = Decimal("0.01")
     return unit, tie_break
 
 
 def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
-                      precedence: Mapping[str, tuple[str, ...]],
+                      precedence: list[PrecedenceList],
                       prec_locs: Mapping[str, Location]) -> None:
     by_id: dict[str, set[str]] = {}
     for rule in rules.values():
@@ -653,8 +661,9 @@ def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
                           "within their type", loc)
             elif target == rule.id:
                 b.problem("override-cycle", f"rule {rule.id} overrides itself", loc)
-    for type_name, ids in precedence.items():
-        for rid in ids:
+    for plist in precedence:
+        type_name = plist.type
+        for rid in plist.rules:
             if rid not in by_id:
                 b.problem("unknown-rule", f"precedence names unknown rule {rid!r}"
                           + suggest(rid, by_id), prec_locs[f"{type_name}:{rid}"])
@@ -662,18 +671,34 @@ def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
                 b.problem("override-type", f"precedence for {type_name} names {rid!r}, a "
                           "rule of another credit type", prec_locs[f"{type_name}:{rid}"])
     # Overrides and declared order together must be acyclic, or "who prevails" has no answer.
-    edges: dict[str, set[str]] = {}
-    for rule in rules.values():
-        edges.setdefault(rule.id, set()).update(t for t in rule.overrides if t != rule.id)
-    for ids in precedence.values():
-        for i, high in enumerate(ids):
-            edges.setdefault(high, set()).update(ids[i + 1:])
-    cycle = _find_cycle(edges)
-    if cycle:
-        first = next(r for r in sorted(rules.values(), key=lambda r: r.location)
-                     if r.id in cycle)
-        b.problem("override-cycle", "overrides and precedence form a cycle: "
-                  + " -> ".join([*cycle, cycle[0]]), first.location)
+    # Checked on each date where what is in force changes (an amendment may reverse an order).
+    days = {d for r in rules.values() for d in (r.effective.start, _after(r.effective.end))}
+    days |= {d for p in precedence for d in (p.effective.start, _after(p.effective.end))}
+    reported: set[tuple[str, ...]] = set()
+    check_days: list[dt.date | None] = [None]
+    if any(d is not None for d in days):
+        check_days = [d for d in sorted(x for x in days if x is not None)]
+    for day in check_days:
+        edges: dict[str, set[str]] = {}
+        for rule in rules.values():
+            if day is None or rule.effective.contains(day):
+                edges.setdefault(rule.id, set()).update(t for t in rule.overrides
+                                                        if t != rule.id)
+        for plist in precedence:
+            if day is None or plist.effective.contains(day):
+                for i, high in enumerate(plist.rules):
+                    edges.setdefault(high, set()).update(plist.rules[i + 1:])
+        cycle = _find_cycle(edges)
+        if cycle and tuple(sorted(cycle)) not in reported:
+            reported.add(tuple(sorted(cycle)))
+            first = next(r for r in sorted(rules.values(), key=lambda r: r.location)
+                         if r.id in cycle)
+            b.problem("override-cycle", "overrides and precedence form a cycle: "
+                      + " -> ".join([*cycle, cycle[0]]), first.location)
+
+
+def _after(day: dt.date | None) -> dt.date | None:
+    return day + dt.timedelta(days=1) if day is not None and day < dt.date.max else None
 
 
 def _find_cycle(edges: Mapping[str, set[str]]) -> list[str] | None:
@@ -728,7 +753,7 @@ def _read_amendment(path: Path, root: MapNode, engine: str, depth: int) -> Rules
 
 
 def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
-                     rules: dict[str, CreditRule], precedence: dict[str, tuple[str, ...]],
+                     rules: dict[str, CreditRule], precedence: list[PrecedenceList],
                      prec_locs: dict[str, Location], agreement: DateRange) -> DateRange:
     """Rules given by the amendment replace same-id rules from its date on, or are added;
     ``retire`` ends rules; ``precedence`` lists replace the base's for their types."""
@@ -742,7 +767,7 @@ def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
     new_agreement = DateRange(agreement.start, window.end or agreement.end)
     before = start - dt.timedelta(days=1)
 
-    def end_current(rid: str, loc: Location) -> bool:
+    def end_current(rid: str) -> bool:
         found = False
         for key, rule in list(rules.items()):
             if rule.id == rid and (rule.effective.end is None or rule.effective.end >= start):
@@ -752,7 +777,13 @@ def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
 
     for node in b.sequence(root.get("retire"), "retire"):
         rid = b.text(node, "retire")
-        if rid is not None and not end_current(rid, node.loc):
+        if rid is None or end_current(rid):
+            continue
+        ended = [r.effective.end for r in rules.values() if r.id == rid and r.effective.end]
+        if ended:
+            b.problem("unknown-rule", f"amendment retires rule {rid!r} from {start}, but it "
+                      f"is no longer in force then (it ends {max(ended)})", node.loc)
+        else:
             b.problem("unknown-rule", f"amendment retires unknown rule {rid!r}"
                       + suggest(rid, {r.id for r in rules.values()}), node.loc)
     amend_window = DateRange(window.start, new_agreement.end)
@@ -760,9 +791,20 @@ def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
         rule = b.rule(node, version, amend_window)
         if rule is None:
             continue
-        end_current(rule.id, rule.location)
+        end_current(rule.id)
         rules[rule.key] = rule
-    b.precedence(root.get("precedence"), precedence, prec_locs)
+    # An amendment's precedence list replaces the type's earlier list from its date on.
+    new_lists: dict[str, tuple[str, ...]] = {}
+    b.precedence(root.get("precedence"), new_lists, prec_locs)
+    for type_name, ids in new_lists.items():
+        for i, plist in enumerate(precedence):
+            if plist.type == type_name and plist.effective.contains(start):
+                precedence[i] = attrs.evolve(plist, effective=DateRange(plist.effective.start,
+                                                                       before))
+        precedence.append(PrecedenceList(type_name, ids, amend_window))
+    precedence[:] = [p for p in precedence
+                     if not (p.effective.start and p.effective.end
+                             and p.effective.end < p.effective.start)]
     # Rules whose window is now empty never apply; drop them so ids stay unambiguous.
     for key, rule in list(rules.items()):
         eff = rule.effective

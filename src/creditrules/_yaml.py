@@ -10,6 +10,7 @@ and absurd nesting.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import attrs
 import yaml  # noqa: TID251  (this module is the YAML seam)
@@ -19,6 +20,9 @@ from creditrules.errors import Location, Problem, RulesetError
 __all__ = ["MapNode", "Node", "ScalarNode", "SeqNode", "compose"]
 
 _MAX_DEPTH = 32
+_BREAKS = "\n\x85\u2028\u2029"  # and a lone "\r", as PyYAML counts lines
+_ESCAPE_CODES: dict[str, int] = dict(yaml.scanner.Scanner.ESCAPE_CODES)
+_ESCAPE_REPLACEMENTS: dict[str, str] = dict(yaml.scanner.Scanner.ESCAPE_REPLACEMENTS)
 
 
 @attrs.frozen
@@ -31,10 +35,84 @@ class ScalarNode:
     # Where the scalar's content starts, for mapping positions inside it (conditions).
     style: str = ""
     indent: int = 0
+    # The scalar as written in the file: quotes, escapes, folded lines, block header.
+    source: str = attrs.field(default="", repr=False, eq=False)
 
     @property
     def is_null(self) -> bool:
         return not self.quoted and self.text in ("", "~", "null", "Null", "NULL")
+
+    def location_at(self, offset: int) -> Location:
+        """The file location of character ``offset`` of :attr:`text` (``len(text)``: just
+        after the last character).
+
+        Folding, indentation and escapes change only how the text is laid out in the file:
+        the non-blank characters of ``text`` appear in :attr:`source` in the same order, so
+        the n-th non-blank character of one is the n-th of the other.
+        """
+        text = self.text
+        offset = max(0, min(offset, len(text)))
+        spans = self._content_spans()
+        if not self.source or len(spans) != sum(1 for ch in text if not ch.isspace()):
+            return self.loc  # not composed from a file: no better place than the start
+        where = self._source_positions()
+        k = sum(1 for ch in text[:offset] if not ch.isspace())
+        if offset < len(text) and not text[offset].isspace():
+            line, column = where[spans[k][0]]
+            return Location(self.loc.file, line, column)
+        if k == 0:  # blank text, or blanks before the first character
+            line, column = where[spans[0][0]] if spans else (self.loc.line, self.loc.column)
+            return Location(self.loc.file, line, column)
+        # On a blank or at the end: as far after the previous character as in the text.
+        prev = offset - 1
+        while text[prev].isspace():
+            prev -= 1
+        line, column = where[spans[k - 1][1]]
+        return Location(self.loc.file, line, column + offset - prev - 1)
+
+    def _source_positions(self) -> list[tuple[int, int]]:
+        """(line, column) of each character of :attr:`source`, and of its end."""
+        line, column = self.loc.line, self.loc.column
+        where = []
+        src = self.source
+        for i, ch in enumerate(src):
+            where.append((line, column))
+            if ch in _BREAKS or (ch == "\r" and src[i + 1 : i + 2] != "\n"):
+                line, column = line + 1, 1
+            else:
+                column += 1
+        where.append((line, column))
+        return where
+
+    def _content_spans(self) -> list[tuple[int, int]]:
+        """Where in :attr:`source` each non-blank character of :attr:`text` is written."""
+        src, style = self.source, self.style
+        i, end = 0, len(src)
+        if style in ("'", '"'):
+            i, end = 1, len(src) - 1
+        elif style in ("|", ">"):  # skip the header line (indicator and comment)
+            while i < end and src[i] not in _BREAKS and src[i] != "\r":
+                i += 1
+        spans = []
+        while i < end:
+            ch, width = src[i], 1
+            if style == '"' and ch == "\\":
+                code = src[i + 1 : i + 2]
+                if code in _ESCAPE_CODES:
+                    width = 2 + _ESCAPE_CODES[code]
+                    try:
+                        ch = chr(int(src[i + 2 : i + width], 16))
+                    except ValueError:
+                        ch = "?"
+                else:  # a replacement, or an escaped line break (which adds nothing)
+                    width = 2
+                    ch = _ESCAPE_REPLACEMENTS.get(code, " ")
+            elif style == "'" and ch == "'":
+                width = 2  # '' is one quote
+            if not ch.isspace():
+                spans.append((i, i + width))
+            i += width
+        return spans
 
 
 @attrs.frozen
@@ -72,7 +150,12 @@ class MapNode:
 Node = ScalarNode | SeqNode | MapNode
 
 
-def _loc(file: str, mark: yaml.Mark | None) -> Location:
+class _Mark(Protocol):
+    line: int
+    column: int
+
+
+def _loc(file: str, mark: _Mark | None) -> Location:
     if mark is None:
         return Location(file)
     return Location(file, mark.line + 1, mark.column + 1)
@@ -85,10 +168,15 @@ def compose(text: str, file: str) -> Node | None:
     duplicate keys, non-scalar keys and over-deep nesting.
     """
     try:
+        # Refused before composing: the composer would expand nothing, but it recurses once
+        # per nesting level, so a deeply nested file would exhaust Python's stack.
+        _check_events(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
+        if exc.context and what.startswith("but "):
+            what = f"{exc.context}, {what}"
         raise RulesetError([Problem("yaml-syntax", f"YAML syntax error: {what}",
                                     _loc(file, mark))]) from None
     except yaml.YAMLError as exc:  # e.g. more than one document
@@ -96,14 +184,37 @@ def compose(text: str, file: str) -> Node | None:
     if root is None:
         return None
     problems: list[Problem] = []
-    lines = text.splitlines()
-    node = _convert(root, file, lines, problems, 0, set())
+    node = _convert(root, file, text, problems, 0, set())
     if problems:
         raise RulesetError(problems)
     return node
 
 
-def _convert(node: yaml.Node, file: str, lines: list[str], problems: list[Problem], depth: int,
+def _check_events(text: str, file: str) -> None:
+    """Refuse anchors, aliases and over-deep nesting from the parser's flat event stream."""
+    problems: list[Problem] = []
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        loc = _loc(file, event.start_mark)
+        if event.anchor is not None:  # an anchor (&name) or an alias (*name)
+            problems.append(Problem("yaml-alias", "anchors and aliases are not allowed in "
+                                    "rulesets", loc))
+        if depth > _MAX_DEPTH:
+            problems.append(Problem("yaml-depth", f"nesting deeper than {_MAX_DEPTH} levels",
+                                    loc))
+            break
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+    if problems:
+        raise RulesetError(problems)
+
+
+def _convert(node: yaml.Node, file: str, text: str, problems: list[Problem], depth: int,
              seen: set[int]) -> Node:
     loc = _loc(file, node.start_mark)
     if depth > _MAX_DEPTH:
@@ -117,19 +228,22 @@ def _convert(node: yaml.Node, file: str, lines: list[str], problems: list[Proble
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         style = node.style or ""
+        source = text[node.start_mark.index:node.end_mark.index]
         indent = 0
-        if style in ("|", ">") and node.start_mark.line + 1 < len(lines):
-            nxt = lines[node.start_mark.line + 1]
-            indent = len(nxt) - len(nxt.lstrip(" "))
-        return ScalarNode(str(node.value), loc, quoted=bool(style), style=style, indent=indent)
+        if style in ("|", ">"):  # the indentation of the first non-blank content line
+            content = source.splitlines()[1:]
+            head = next((ln for ln in content if ln.strip()), "")
+            indent = len(head) - len(head.lstrip(" "))
+        return ScalarNode(str(node.value), loc, quoted=bool(style), style=style, indent=indent,
+                          source=source)
     if isinstance(node, yaml.SequenceNode):
-        return SeqNode(tuple(_convert(n, file, lines, problems, depth + 1, seen)
+        return SeqNode(tuple(_convert(n, file, text, problems, depth + 1, seen)
                              for n in node.value), loc)
     assert isinstance(node, yaml.MappingNode)
     items: list[tuple[ScalarNode, Node]] = []
     first: dict[str, Location] = {}
     for knode, vnode in node.value:
-        key = _convert(knode, file, lines, problems, depth + 1, seen)
+        key = _convert(knode, file, text, problems, depth + 1, seen)
         if not isinstance(key, ScalarNode):
             problems.append(Problem("yaml-key", "mapping keys must be plain names", key.loc))
             continue
@@ -139,5 +253,5 @@ def _convert(node: yaml.Node, file: str, lines: list[str], problems: list[Proble
                 f"{first[key.text].line})", key.loc))
             continue
         first[key.text] = key.loc
-        items.append((key, _convert(vnode, file, lines, problems, depth + 1, seen)))
+        items.append((key, _convert(vnode, file, text, problems, depth + 1, seen)))
     return MapNode(tuple(items), loc)

@@ -114,7 +114,8 @@ class _DealReader:
         if not isinstance(data, Mapping):
             raise DealError(f"a deal must be a JSON object, got {_kind(data)}", code="bad-record")
         raw_id = data.get("id")
-        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+        if isinstance(raw_id, bool | JsonFloat) or not isinstance(raw_id, str | int) \
+                or raw_id == "":
             raise self.fail("id", "missing or not a non-empty string", "missing-field")
         self.deal_id = str(raw_id)
         self.keys(data, _DEAL_KEYS, "")
@@ -254,7 +255,7 @@ class _DealReader:
             if obj.get("rep") is not None:
                 if obj.get("reps") is not None:
                     raise self.fail(where, "give either 'rep' or 'reps', not both")
-                rep = self.text(obj.get("rep"), where + ".rep")
+                rep = self.text(obj.get("rep"), where + ".rep", required=True)
                 assert rep is not None
                 reps.append(rep)
             for j, rep_value in enumerate(self.seq(obj.get("reps"), where + ".reps")):
@@ -272,7 +273,7 @@ class _DealReader:
     def attributes(self, value: Any) -> Mapping[str, AttributeValue]:
         obj = self.mapping(value, "attributes")
         out: dict[str, AttributeValue] = {}
-        for key in sorted(obj):
+        for key in sorted(obj, key=str):
             raw = obj[key]
             field = f"attributes.{key}"
             if raw is None:
@@ -280,6 +281,10 @@ class _DealReader:
             if isinstance(raw, float | JsonFloat):
                 raise self.fail(field, f"is a float ({raw}); give numbers as decimal strings "
                                 "or integers", "float-amount")
+            if isinstance(raw, dt.datetime):
+                raise self.fail(field, "expected a date (YYYY-MM-DD), got a date and time")
+            if isinstance(raw, Decimal) and not raw.is_finite():
+                raise self.fail(field, f"expected a finite number, got {raw}")
             if isinstance(raw, bool | str | Decimal | dt.date):
                 out[str(key)] = raw
             elif isinstance(raw, int):
@@ -294,6 +299,8 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, JsonFloat):
+        return f"a number ({value})"
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, str):

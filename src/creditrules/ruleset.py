@@ -38,6 +38,7 @@ __all__ = [
     "DateRange",
     "Overlay",
     "Partner",
+    "PrecedenceList",
     "Ruleset",
     "Split",
     "load",
@@ -149,6 +150,16 @@ Outcome = Split | Overlay | ByContribution
 
 
 @attrs.frozen
+class PrecedenceList:
+    """A declared order of rules of one credit type (earlier prevails), and when it holds:
+    an amendment's list replaces the earlier one from the amendment's date."""
+
+    type: str
+    rules: tuple[str, ...]
+    effective: DateRange = DateRange()
+
+
+@attrs.frozen
 class CreditRule:
     """One clause of the agreement that gives credit."""
 
@@ -187,7 +198,7 @@ class Ruleset:
     attributes: tuple[AttributeSpec, ...]
     credit_types: tuple[CreditType, ...]
     rules: tuple[CreditRule, ...]
-    precedence: Mapping[str, tuple[str, ...]]
+    precedence: tuple[PrecedenceList, ...]
     rep_credit: str
     contribution: Contribution | None
     source: str
@@ -214,6 +225,10 @@ class Ruleset:
             if ct.name == name:
                 return ct
         raise KeyError(name)
+
+    def precedence_on(self, day: dt.date) -> list[tuple[str, tuple[str, ...]]]:
+        """The declared precedence lists in force on ``day``, by credit type."""
+        return sorted((p.type, p.rules) for p in self.precedence if p.effective.contains(day))
 
     def rules_in_force(self, day: dt.date) -> Iterator[CreditRule]:
         """The credit rules in force on ``day``, by id."""
@@ -255,7 +270,9 @@ class Ruleset:
                 ct.name: {"total": _opt_share(ct.total), "required": ct.required}
                 for ct in self.credit_types
             },
-            "precedence": {k: list(v) for k, v in sorted(self.precedence.items())},
+            "precedence": sorted(
+                ({"type": p.type, "rules": list(p.rules), "effective": p.effective.to_dict()}
+                 for p in self.precedence), key=lambda d: json.dumps(d, sort_keys=True)),
             "rep_credit": self.rep_credit,
             "contribution": _contribution_dict(self.contribution),
             "rules": [_rule_dict(r) for r in sorted(self.rules, key=lambda r: r.key)],

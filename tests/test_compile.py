@@ -1,0 +1,500 @@
+"""Tests for creditrules._compile: encoding, normal form, emitted JSON, limits.
+
+These never touch durable_rules: a small interpreter of the JSON subset the compiler
+emits (``fire``) stands in for the engine, so the compiled rules can be checked against the
+reference evaluator exhaustively around every literal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import pickle
+import random
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from creditrules._ast import (
+    And,
+    Compare,
+    Count,
+    Expr,
+    Facts,
+    Field,
+    InList,
+    Literal,
+    Not,
+    Or,
+    Pos,
+    Type,
+    Value,
+)
+from creditrules._compile import (
+    GUARD,
+    GUARD_FIELD,
+    MAX_ATOMS,
+    MAX_FEATURES,
+    Compiled,
+    CompileError,
+    _fits,
+    compile_conditions,
+    validate_definition,
+)
+from creditrules._conditions import evaluate
+
+# -- building syntax trees by hand ----------------------------------------------------------
+
+AMOUNT = Field(("amount",), Type.NUMBER, "amount")
+DATE = Field(("date",), Type.DATE, "date")
+TERRITORY = Field(("account", "territory"), Type.TEXT, "account.territory")
+OWNER = Field(("account", "owner"), Type.TEXT, "account.owner")
+SOURCE = Field(("lead", "source"), Type.TEXT, "lead.source")
+NAMED = Field(("account", "named"), Type.BOOL, "account.named")
+KIND = Field(("kind",), Type.TEXT, "kind")
+
+
+def num(v: str | int) -> Literal:
+    return Literal(Decimal(v), Type.NUMBER, str(v))
+
+
+def text(v: str) -> Literal:
+    return Literal(v, Type.TEXT, repr(v))
+
+
+def day(v: str) -> Literal:
+    return Literal(dt.date.fromisoformat(v), Type.DATE, v)
+
+
+def cmp(left: Field | Count, op: str, right: Literal | Field | Count) -> Compare:
+    return Compare(op, left, right, f"{left.text} {op} {right.text}")
+
+
+def details() -> Count:
+    where = cmp(KIND, "==", text("detail"))
+    return Count("activities", where, "count(activities, kind == 'detail')")
+
+
+def facts(activities: Iterable[str] = (), **scalars: Value) -> Facts:
+    paths = {"amount": ("amount",), "date": ("date",), "territory": ("account", "territory"),
+             "owner": ("account", "owner"), "source": ("lead", "source"),
+             "named": ("account", "named")}
+    return Facts({paths[k]: v for k, v in scalars.items()},
+                 {"activities": tuple({("kind",): k} for k in activities)})
+
+
+# -- a stand-in for the engine, over the emitted subset -----------------------------------
+
+_OPS = {"$eq": lambda a, b: a == b, "$neq": lambda a, b: a != b,
+        "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+        "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+
+
+def holds(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
+    ((op, arg),) = expr.items()
+    if op == "$and":
+        return all(holds(e, fact) for e in arg)
+    if op == "$or":
+        return any(holds(e, fact) for e in arg)
+    ((name, value),) = arg.items()
+    if name not in fact:
+        return False  # durable_rules: no test matches an absent property ($neq included)
+    if op == "$ex":
+        return True
+    if isinstance(value, dict):
+        value = fact[value["$m"]]
+    return bool(_OPS[op](fact[name], value))
+
+
+def fire(compiled: Compiled, f: Facts) -> frozenset[str]:
+    """What the engine would report: conditions of every rule the fact matches."""
+    fact = compiled.fact(compiled.key(f))
+    names: set[str] = set()
+    for group in compiled.definitions():
+        assert group[GUARD] == {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}
+        for rule, body in group.items():
+            if holds(body["all"][0]["m"], fact):
+                names |= compiled.conditions_of(rule)
+    return frozenset(names)
+
+
+def reference(conditions: Mapping[str, Expr], f: Facts) -> frozenset[str]:
+    return frozenset(name for name, expr in conditions.items() if evaluate(expr, f))
+
+
+def assert_exact(conditions: Mapping[str, Expr], cases: Iterable[Facts]) -> None:
+    compiled = compile_conditions(conditions)
+    for f in cases:
+        assert fire(compiled, f) == reference(conditions, f), f
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+
+def test_rank_encoding_around_every_literal() -> None:
+    """Numbers rank 0 below the first literal, odd at a literal, even between, 2k above,
+    -1 when missing; 10 and 10.0 are one literal."""
+    compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(10)),
+                                   "b": cmp(AMOUNT, "<=", Literal(Decimal("20.0"), Type.NUMBER,
+                                                                  "20.0")),
+                                   "c": cmp(AMOUNT, "==", num("10.0"))})
+    (feature,) = compiled.features
+    assert (feature.kind, feature.literals) == ("rank", (Decimal(10), Decimal(20)))
+    values: list[Value] = [Decimal(5), Decimal(10), Decimal("10.00"), Decimal(15),
+                           Decimal(20), Decimal(25), None]
+    assert [compiled.key(facts(amount=v)) for v in values] == [
+        (0,), (1,), (1,), (2,), (3,), (4,), (-1,)]
+    assert compiled.key(Facts({}, {})) == (-1,)  # absent is missing too
+    assert compiled.key(facts(amount=15)) == (2,)  # an int is a number
+
+
+def test_dates_rank_like_numbers() -> None:
+    """Dates use the same rank encoding."""
+    compiled = compile_conditions({"a": cmp(DATE, ">=", day("2024-01-31"))})
+    days = ["2024-01-30", "2024-01-31", "2024-02-01"]
+    assert [compiled.key(facts(date=dt.date.fromisoformat(d))) for d in days] == [
+        (0,), (1,), (2,)]
+
+
+def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
+    """Text compared for equality is an index into its sorted literals; any other value is
+    len(literals); missing is -1. A bare boolean is ``== true``."""
+    compiled = compile_conditions({
+        "eu": InList(TERRITORY, (text("UK"), text("EU")), False, "t in [...]"),
+        "named": cmp(NAMED, "==", Literal(True, Type.BOOL, "account.named")),
+    })
+    named, territory = compiled.features
+    assert (named.kind, named.literals) == ("index", (True,))
+    assert (territory.kind, territory.literals) == ("index", ("EU", "UK"))
+    assert compiled.key(facts(named=True, territory="EU")) == (0, 0)
+    assert compiled.key(facts(named=False, territory="UK")) == (1, 1)
+    assert compiled.key(facts(territory="US")) == (-1, 2)
+
+
+def test_wrongly_typed_facts_raise_like_the_reference() -> None:
+    """A value of the wrong type is a caller bug: TypeError, as from ``evaluate``."""
+    conditions: dict[str, Expr] = {"a": cmp(AMOUNT, ">", num(1))}
+    compiled = compile_conditions(conditions)
+    for bad in ("12", True, 1.5):
+        with pytest.raises(TypeError):
+            evaluate(conditions["a"], facts(amount=bad))  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            compiled.key(facts(amount=bad))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        compile_conditions({"d": cmp(DATE, ">", day("2024-01-01"))}).key(
+            facts(date=dt.datetime(2024, 1, 2)))
+
+
+# -- every comparison, exhaustively around the literals ------------------------------------
+
+OPS = ("==", "!=", "<", "<=", ">", ">=")
+AROUND = [None, *(Decimal(v) for v in ("-1", "0", "0.5", "1", "1.00", "1.5", "2", "3"))]
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_each_number_comparison_is_exact(op: str) -> None:
+    """Every operator, with one or two literals on the feature, agrees with the reference
+    for values below, at, between and above each literal, and missing; so does its
+    negation."""
+    conditions: dict[str, Expr] = {
+        "one": cmp(AMOUNT, op, num(1)),
+        "not_one": Not(cmp(AMOUNT, op, num(1)), "not"),
+        "two": cmp(AMOUNT, op, num(2)),
+        "zero": cmp(AMOUNT, op, num(0)),
+    }
+    assert_exact(conditions, [facts(amount=v) for v in AROUND])
+
+
+def test_in_and_not_in_are_exact() -> None:
+    """``in``/``not in`` on text, numbers and booleans, with missing and other values."""
+    options = (text("EU"), text("UK"), text("APAC"))
+    conditions: dict[str, Expr] = {
+        "in": InList(TERRITORY, options, False, "in"),
+        "not_in": InList(TERRITORY, options, True, "not in"),
+        "in_two": InList(TERRITORY, options[:2], False, "in"),
+        "not_not_in": Not(InList(TERRITORY, options[1:], True, "x"), "not"),
+        "num_in": InList(AMOUNT, (num(1), num(3)), False, "in"),
+        "num_not_in": InList(AMOUNT, (num(1), num(3)), True, "not in"),
+        "bool_in": InList(NAMED, (Literal(False, Type.BOOL, "false"),), False, "in"),
+    }
+    cases = [facts(territory=t, amount=a, named=b)
+             for t, a, b in itertools.product((None, "EU", "UK", "APAC", "US", "eu"),
+                                              (None, Decimal(1), Decimal(2), Decimal(3)),
+                                              (None, True, False))]
+    assert_exact(conditions, cases)
+
+
+def test_negation_is_pushed_down_exactly() -> None:
+    """``not`` over and/or (De Morgan) with missing values: ``!=`` holds when missing,
+    orderings do not, and their negations are the exact complements."""
+    a_big = cmp(AMOUNT, ">=", num(100))
+    eu = cmp(TERRITORY, "==", text("EU"))
+    named = cmp(NAMED, "==", Literal(True, Type.BOOL, "account.named"))
+    conditions: dict[str, Expr] = {
+        "not_and": Not(And((a_big, eu), "and"), "not"),
+        "not_or": Not(Or((a_big, eu, named), "or"), "not"),
+        "not_not": Not(Not(And((a_big, Not(eu, "n")), "and"), "n"), "n"),
+        "mixed": Or((And((Not(a_big, "n"), eu), "and"),
+                     Not(Or((named, cmp(AMOUNT, "<", num(10))), "or"), "n")), "or"),
+        "range": And((cmp(AMOUNT, ">", num(10)), cmp(AMOUNT, "<", num(100))), "and"),
+        "not_range": Not(And((cmp(AMOUNT, ">", num(10)), cmp(AMOUNT, "<", num(100))), "a"),
+                         "n"),
+    }
+    cases = [facts(amount=a, territory=t, named=n)
+             for a, t, n in itertools.product(
+                 (None, Decimal(5), Decimal(10), Decimal(50), Decimal(100), Decimal(500)),
+                 (None, "EU", "UK"), (None, True, False))]
+    assert_exact(conditions, cases)
+    compiled = compile_conditions(conditions)
+    text_ = json.dumps(compiled.definition())
+    assert "$not" not in text_
+    assert "$nex" not in text_
+
+
+def test_tautologies_and_contradictions() -> None:
+    """A condition that always holds fires on every deal; one that never holds has no
+    engine rule and no feature."""
+    conditions: dict[str, Expr] = {
+        "always": Or((cmp(AMOUNT, "==", num(5)), cmp(AMOUNT, "!=", num(5))), "or"),
+        "never": And((cmp(TERRITORY, "==", text("EU")), cmp(TERRITORY, "==", text("UK"))),
+                     "and"),
+    }
+    compiled = compile_conditions(conditions)
+    assert compiled.features == ()
+    assert fire(compiled, facts()) == {"always"}
+    assert compiled.rules == {"r0": ("always",)}
+
+
+def test_field_against_field_is_exact() -> None:
+    """``==`` between fields is false when either is missing, ``!=`` its negation; equal
+    decimals with different exponents are equal; any text (quotes, NUL, unicode) is safe."""
+    conditions: dict[str, Expr] = {
+        "same": cmp(OWNER, "==", SOURCE),
+        "differ": cmp(OWNER, "!=", SOURCE),
+        "not_same": Not(cmp(OWNER, "==", SOURCE), "not"),
+        "self": cmp(OWNER, "==", OWNER),
+        "not_self": cmp(OWNER, "!=", OWNER),
+        "and_literal": And((cmp(OWNER, "==", SOURCE), cmp(OWNER, "==", text("acme"))), "a"),
+    }
+    values = (None, "acme", "beta", 'a"b', "\x00", "é", "")
+    assert_exact(conditions, [facts(owner=a, source=b)
+                              for a, b in itertools.product(values, values)])
+    amount2 = Field(("other",), Type.NUMBER, "other")
+    numbers: dict[str, Expr] = {"eq": cmp(AMOUNT, "==", amount2),
+                                "ne": cmp(AMOUNT, "!=", amount2)}
+    compiled = compile_conditions(numbers)
+    for a, b in [(Decimal("1.0"), Decimal(1)), (Decimal("-0"), Decimal(0)),
+                 (Decimal("1E+2"), Decimal(100)), (Decimal("1.01"), Decimal("1.1"))]:
+        f = Facts({("amount",): a, ("other",): b}, {})
+        assert fire(compiled, f) == reference(numbers, f)
+
+
+def test_counts_are_exact() -> None:
+    """Counts rank like numbers (never missing); the ``where`` predicate is evaluated per
+    item exactly like the reference, including nested not/or and missing item fields."""
+    where = Or((cmp(KIND, "==", text("detail")), Not(cmp(KIND, "!=", text("call")), "n")),
+               "or")
+    calls = Count("activities", where, "count(activities, ...)")
+    every = Count("activities", None, "count(activities)")
+    missing_kind = Count("activities", cmp(KIND, "!=", text("detail")), "count(...)")
+    conditions: dict[str, Expr] = {
+        "two": cmp(calls, ">=", num(2)),
+        "not_two": Not(cmp(calls, ">=", num(2)), "n"),
+        "none": cmp(every, "==", num(0)),
+        "few": cmp(every, "<", num("1.5")),
+        "non_detail": cmp(missing_kind, ">", num(0)),
+        "same_count": cmp(calls, "==", every),
+    }
+    kinds = ["detail", "call", "sample"]
+    cases = [facts(activities=combo) for n in range(4)
+             for combo in itertools.product(kinds, repeat=n)]
+    cases.append(Facts({}, {"activities": ({},)}))  # an item without its kind
+    cases.append(Facts({}, {}))  # no collection at all
+    assert_exact(conditions, cases)
+    compiled = compile_conditions(conditions)
+    assert {f.source for f in compiled.features if f.source.startswith("count")} == {
+        "count(activities)",
+        "count(activities, ((kind == text:t64657461696c) or (not (kind != text:t63616c6c))))",
+        "count(activities, (kind != text:t64657461696c))",
+    }
+
+
+def test_same_count_written_differently_is_one_feature() -> None:
+    """Counts are identified by structure, not by their source text or position."""
+    a = Count("activities", cmp(KIND, "==", text("detail")), "count(activities, kind=='detail')")
+    b = Count("activities", Compare("==", KIND, text("detail"), "kind == 'detail'", Pos(3, 9)),
+              "count( activities , kind == 'detail' )", Pos(2, 1))
+    compiled = compile_conditions({"x": cmp(a, ">", num(1)), "y": cmp(b, "<", num(5))})
+    assert len(compiled.features) == 1
+
+
+# -- the emitted definition -------------------------------------------------------------
+
+
+def sample_conditions() -> dict[str, Expr]:
+    return {
+        "big": cmp(AMOUNT, ">=", num(1000)),
+        "eu_big": And((cmp(TERRITORY, "==", text("EU")), cmp(AMOUNT, ">=", num(1000))), "a"),
+        "late": cmp(DATE, ">", day("2024-06-30")),
+        "direct": cmp(OWNER, "==", SOURCE),
+        "detailed": cmp(details(), ">=", num(2)),
+        "also_big": cmp(AMOUNT, ">=", num("1000.00")),
+        "either": Or((cmp(NAMED, "==", Literal(True, Type.BOOL, "named")),
+                      InList(TERRITORY, (text("UK"), text("US")), False, "in")), "or"),
+    }
+
+
+def test_definition_does_not_depend_on_mapping_order() -> None:
+    """Shuffling the conditions gives the same features, rules and JSON text."""
+    conditions = sample_conditions()
+    expected = compile_conditions(conditions)
+    items = list(conditions.items())
+    for seed in range(5):
+        random.Random(seed).shuffle(items)
+        compiled = compile_conditions(dict(items))
+        assert compiled.features == expected.features
+        assert compiled.rules == expected.rules
+        assert json.dumps(compiled.definitions()) == json.dumps(expected.definitions())
+
+
+def test_definition_shape() -> None:
+    """One single-pattern rule per distinct compiled condition (identical ones share it;
+    a top-level ``or`` is one rule per alternative), plus the guard; integers only for
+    ordering; feature names f0.. and never id/sid."""
+    compiled = compile_conditions(sample_conditions())
+    (definition,) = compiled.definitions()
+    assert definition == compiled.definition()
+    assert definition[GUARD] == {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}
+    assert [f.name for f in compiled.features] == [f"f{i}" for i in range(7)]
+    by_condition: dict[str, list[str]] = {}
+    for rule, names in compiled.rules.items():
+        for name in names:
+            by_condition.setdefault(name, []).append(rule)
+    assert by_condition["big"] == by_condition["also_big"]
+    assert len(by_condition["either"]) == 2
+    amount = next(f.name for f in compiled.features if f.source == "amount")
+    (rule,) = by_condition["big"]
+    assert definition[rule] == {"all": [{"m": {"$gte": {amount: 1}}}]}
+    validate_definition(definition, [f.name for f in compiled.features])
+
+
+def test_fact_is_the_key_by_feature_name_plus_the_guard() -> None:
+    """``fact(key)`` names each encoded value and adds the guard field."""
+    compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(1)),
+                                   "b": cmp(OWNER, "==", SOURCE)})
+    key = compiled.key(facts(amount=Decimal(2), owner="x"))
+    # Features sort by source: account.owner, amount, lead.source (missing: its marker).
+    assert key == ("t78", 2, "~2")
+    assert compiled.fact(key) == {"f0": "t78", "f1": 2, "f2": "~2", GUARD_FIELD: 1}
+
+
+def test_compiled_pickles() -> None:
+    """A Compiled object survives pickling (it is rebuilt from its conditions)."""
+    compiled = compile_conditions(sample_conditions())
+    again = pickle.loads(pickle.dumps(compiled))
+    assert again.definitions() == compiled.definitions()
+    f = facts(amount=Decimal(2000), territory="EU", activities=["detail"] * 3)
+    assert again.key(f) == compiled.key(f)
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+def rule(expr: Any) -> dict[str, Any]:
+    return {"r0": {"all": [{"m": expr}]}}
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ({"$ne": {"f0": 1}}, "unknown operator '$ne'"),
+    ({"$eq": {"id": 1}}, "reserved"),
+    ({"$eq": {"sid": 1}}, "reserved"),
+    ({"$eq": {"f0": {"$m": "sid"}}}, "reserved"),
+    ({"$eq": {"f9": 1}}, "unknown feature"),
+    ({"$eq": {"f0": 1.5}}, "integer or a string"),
+    ({"$eq": {"f0": True}}, "integer or a string"),
+    ({"$gt": {"f0": "100"}}, "on a string"),
+    ({"$gt": {"f0": {"$m": "f0"}}}, "bad field reference"),
+    ({"$and": []}, "non-empty list"),
+    ({"$eq": {"f0": 1}, "$neq": {"f0": 2}}, "one operator"),
+    ({"$ex": {"f0": 2}}, "takes 1"),
+])
+def test_validation_rejects_what_the_engine_would_get_wrong(expr: Any, message: str) -> None:
+    """Unknown operators ($ne silently never matches), reserved names, floats, booleans,
+    text ordering and malformed nodes are refused before reaching the engine."""
+    with pytest.raises(CompileError, match=message.replace("$", r"\$")):
+        validate_definition(rule(expr), ["f0"])
+
+
+def test_validation_rejects_other_rule_shapes() -> None:
+    """Only ``{"all": [{"m": expr}]}`` rules are accepted."""
+    for bad in ({"r": {"any": [{"m": {"$eq": {"f0": 1}}}]}},
+                {"r": {"all": [{"m": {"$eq": {"f0": 1}}}], "pri": 1}},
+                {"r": {"all": [{"x": {"$eq": {"f0": 1}}}]}},
+                {"r": {"all": [{"m": {"$eq": {"f0": 1}}}, {"m": {"$eq": {"f0": 1}}}]}}):
+        with pytest.raises(CompileError):
+            validate_definition(bad, ["f0"])
+    assert validate_definition(rule({"$or": [{"$eq": {"f0": {"$m": "f1"}}}]}),
+                               ["f0", "f1"]) == {"f0", "f1"}
+
+
+def test_ordering_needs_a_literal_and_a_number_or_date() -> None:
+    """Orderings between two fields, or on text, cannot be compiled."""
+    with pytest.raises(CompileError, match="literal"):
+        compile_conditions({"x": cmp(AMOUNT, "<", Field(("other",), Type.NUMBER, "other"))})
+    with pytest.raises(CompileError, match="numbers and dates"):
+        compile_conditions({"x": cmp(TERRITORY, "<", text("M"))})
+
+
+# -- limits -----------------------------------------------------------------------------
+
+
+def field(i: int) -> Field:
+    return Field(("attributes", f"a{i:03}"), Type.NUMBER, f"attributes.a{i:03}")
+
+
+def test_too_many_features() -> None:
+    """More than MAX_FEATURES features is a clear error; exactly MAX_FEATURES is fine."""
+    ok = {f"c{i}": cmp(field(i), "==", num(1)) for i in range(MAX_FEATURES)}
+    assert len(compile_conditions(ok).features) == MAX_FEATURES
+    too_many = {**ok, "one_more": cmp(field(MAX_FEATURES), "==", num(1))}
+    with pytest.raises(CompileError, match=f"at most {MAX_FEATURES}"):
+        compile_conditions(too_many)
+
+
+def test_too_many_atoms_in_one_condition() -> None:
+    """A condition compiling to more than MAX_ATOMS engine tests is a clear error."""
+    parts = tuple(cmp(field(i), ">", num(1)) for i in range(MAX_ATOMS + 1))
+    with pytest.raises(CompileError, match="engine tests"):
+        compile_conditions({"huge": And(parts, "and")})
+    assert compile_conditions({"ok": And(parts[:MAX_ATOMS], "and")}).rules
+
+
+def test_rules_are_split_when_too_many_tests_could_hold_at_once() -> None:
+    """durable_rules walks its network with a 64-entry stack: 63 independent tests plus
+    the guard fit in one ruleset, 64 do not and are split; each group fits the model."""
+    def conditions(n: int) -> dict[str, Expr]:
+        return {f"c{i:03}": cmp(field(i), ">=", num(1)) for i in range(n)}
+
+    assert len(compile_conditions(conditions(63)).definitions()) == 1
+    split = compile_conditions(conditions(200))
+    groups = split.definitions()
+    assert len(groups) == 4
+    assert sum(len(g) - 1 for g in groups) == 200
+    by_name = {f.name: f for f in split.features}
+    for group in groups:
+        bodies = [r["all"][0]["m"] for name, r in group.items() if name != GUARD]
+        assert _fits(bodies, by_name) is None
+    assert split.definition().keys() == {GUARD, *(f"r{i}" for i in range(200))}
+
+
+def test_stack_model_counts_only_tests_that_can_hold_together() -> None:
+    """Equality tests on one feature exclude each other: 300 rules ``x == literal`` fit in
+    one ruleset, while 70 ``x >= literal`` (all true for a large x) do not."""
+    eq = {f"c{i:03}": cmp(AMOUNT, "==", num(i)) for i in range(300)}
+    assert len(compile_conditions(eq).definitions()) == 1
+    ge = {f"c{i:03}": cmp(AMOUNT, ">=", num(i)) for i in range(70)}
+    assert len(compile_conditions(ge).definitions()) == 2
+    assert_exact(ge, [facts(amount=Decimal(v)) for v in (-1, 0, 35, 69, 100)])
