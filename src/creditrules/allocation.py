@@ -19,7 +19,11 @@ from creditrules._money import fraction_text, percent_text
 
 __all__ = [
     "Allocation",
+    "ExpensePart",
+    "ExpenseShare",
+    "Limit",
     "PartnerCredit",
+    "PolicyDecision",
     "RepCredit",
     "RuleVerdict",
     "RulesetRef",
@@ -125,6 +129,112 @@ class RuleVerdict:
 
 
 @attrs.frozen
+class Limit:
+    """One policy limit as it prevails: its value and the partner(s) whose policy set it.
+
+    ``name`` is e.g. ``cap.meal`` (per attendee, default category), ``cap.meal.hcp``,
+    ``forbidden.gift``, ``preapproval_above``, ``annual_cap_per_attendee``, or a limit of
+    another topic. ``value`` is a Decimal amount, a Fraction, ``True`` (forbidden) or
+    ``None`` (no limit).
+    """
+
+    name: str
+    value: Decimal | Fraction | bool | None
+    source: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        value: Any = self.value
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, Fraction):
+            value = fraction_text(value)
+        return {"name": self.name, "value": value, "from": list(self.source)}
+
+
+@attrs.frozen
+class PolicyDecision:
+    """Which policy governs a topic for a deal (or one expense), and by which rule.
+
+    ``governs`` is how it was chosen (``stricter``, ``account_owner``, ``lead_partner``,
+    ``payer`` or ``partner``); ``partner`` is the prevailing partner, or ``None`` under
+    ``stricter`` where ``limits`` may combine several policies.
+    """
+
+    topic: str
+    rule: str
+    clause: str
+    governs: str
+    partner: str | None
+    limits: tuple[Limit, ...]
+
+    def limit(self, name: str) -> Limit | None:
+        return next((lim for lim in self.limits if lim.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "rule": self.rule, "clause": self.clause,
+                "governs": self.governs, "partner": self.partner,
+                "limits": [lim.to_dict() for lim in self.limits]}
+
+
+@attrs.frozen
+class ExpensePart:
+    """A partner's part of the covered (within-cap) amount of an expense."""
+
+    partner: str
+    share: Fraction
+    amount: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"partner": self.partner, "share": fraction_text(self.share),
+                "amount": str(self.amount)}
+
+
+@attrs.frozen
+class ExpenseShare:
+    """How one entertainment expense is borne.
+
+    ``covered + excess == amount`` exactly; ``parts`` share ``covered`` (their amounts add up
+    to it); ``excess`` (above the prevailing cap, or all of a forbidden expense) is borne by
+    ``excess_bearer``, and ``disallowed`` says the alliance does not accept it at all.
+    ``cap`` is the expense's total cap (per-attendee caps added up), ``None`` if uncapped.
+    """
+
+    expense: str
+    kind: str
+    amount: Decimal
+    paid_by: str
+    attendees: int
+    policy: PolicyDecision
+    cap: Decimal | None
+    covered: Decimal
+    excess: Decimal
+    excess_bearer: str
+    disallowed: bool
+    rule: str
+    clause: str
+    method: str  # split, equal, by_credit, payer
+    parts: tuple[ExpensePart, ...]
+    violations: tuple[str, ...] = ()
+
+    def part(self, partner: str) -> Decimal:
+        """The partner's share of the covered amount (0 when none)."""
+        return next((p.amount for p in self.parts if p.partner == partner), Decimal(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expense": self.expense, "kind": self.kind, "amount": str(self.amount),
+            "paid_by": self.paid_by, "attendees": self.attendees,
+            "policy": self.policy.to_dict(),
+            "cap": None if self.cap is None else str(self.cap),
+            "covered": str(self.covered), "excess": str(self.excess),
+            "excess_bearer": self.excess_bearer, "disallowed": self.disallowed,
+            "rule": self.rule, "clause": self.clause, "method": self.method,
+            "parts": [p.to_dict() for p in self.parts],
+            "violations": list(self.violations),
+        }
+
+
+@attrs.frozen
 class RulesetRef:
     """Which agreement produced a result: enough to reproduce and audit it."""
 
@@ -147,6 +257,8 @@ class Allocation:
     ruleset: RulesetRef
     credits: tuple[TypeCredit, ...]
     verdicts: tuple[RuleVerdict, ...]
+    policies: tuple[PolicyDecision, ...] = ()
+    expenses: tuple[ExpenseShare, ...] = ()
 
     def credit(self, type_name: str) -> TypeCredit | None:
         """The credit of the given type, or ``None`` when no rule of it applied."""
@@ -161,6 +273,8 @@ class Allocation:
             "currency": self.currency,
             "ruleset": self.ruleset.to_dict(),
             "credits": [c.to_dict() for c in self.credits],
+            "policies": [p.to_dict() for p in self.policies],
+            "expenses": [e.to_dict() for e in self.expenses],
             "explanation": [v.to_dict() for v in self.verdicts],
         }
 
