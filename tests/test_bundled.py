@@ -607,3 +607,19 @@ def test_cli_allocate_writes_one_line_per_deal(name: str, engine: str, tmp_path:
     ids = [json.loads(line)["deal"] for line in lines]
     assert ids == list(_deals(deals_path))
     assert "0 rejected" in err
+
+
+def test_cardiozen_launch_clause_prevails_over_sourcing_and_tenders(engine: str) -> None:
+    """CZ-011: a Beta-owned heart-failure hospital tender of 300,000.00 on a Beta lead in
+    2026. 4.2(b) and 4.2(c) both match, but 4.5 applies notwithstanding them: 20/80, so
+    acme 300000.00 x 0.2 = 60000.00 and beta 240000.00."""
+    ruleset = _load(RULESETS / "cardiozen.yaml", engine)
+    allocation = ruleset.allocate(_deals(RULESETS / "cardiozen-deals.jsonl")["CZ-011"])
+    revenue = allocation.credit("revenue")
+    assert revenue is not None
+    assert revenue.rules == ("heart-failure-launch",)
+    assert {p.partner: str(p.amount) for p in revenue.partners} == {
+        "acme": "60000.00", "beta": "240000.00"}
+    verdicts = {v.rule: v for v in allocation.verdicts}
+    assert verdicts["beta-sourced"].by == ("heart-failure-launch", "hospital-tenders")
+    assert verdicts["hospital-tenders"].by == ("heart-failure-launch",)
