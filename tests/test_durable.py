@@ -30,10 +30,11 @@ from creditrules._ast import (
     Literal,
     Not,
     Or,
+    Path,
     Type,
     Value,
 )
-from creditrules._compile import GUARD, compile_conditions
+from creditrules._compile import GUARD, MAX_FEATURES, compile_conditions
 from creditrules._conditions import evaluate
 from creditrules._durable import DurableMatcher
 from creditrules.errors import EngineError
@@ -91,14 +92,16 @@ CONDITIONS: dict[str, Expr] = {
     "detailed": cmp(DETAILS, ">", num(1)),
     "eu_or_idle": Or((Not(InList(TERRITORY, (text("EU"),), True, "not in"), "not"),
                       cmp(ACTIVITIES, "==", num(0))), "or"),
+    "not_uk": cmp(TERRITORY, "!=", text("UK")),
     "in_year_unnamed_750": And((cmp(DATE, ">", day("2024-01-01")),
                                 cmp(DATE, "<", day("2024-12-31")),
                                 Not(BARE_NAMED, "not"), cmp(AMOUNT, "==", num(750))), "and"),
 }
 
 
-def facts(activities: Iterable[str | None] = (), **scalars: Value) -> Facts:
-    items = tuple({} if k is None else {("kind",): k} for k in activities)
+def facts(activities: Iterable[str | None] = (), **scalars: Any) -> Facts:
+    items: tuple[Mapping[Path, Value], ...] = tuple(
+        {} if k is None else {("kind",): k} for k in activities)
     return Facts({PATHS[k]: v for k, v in scalars.items()}, {"activities": items})
 
 
@@ -119,15 +122,17 @@ def test_matches_hand_built_conditions(matcher: DurableMatcher) -> None:
     deal = facts(amount=Decimal(1000), territory="EU", date=dt.date(2024, 6, 1),
                  owner="acme", source="acme", named=True, activities=["detail", "detail"])
     assert matcher.match(deal) == {"big_eu", "not_small_or_early", "not_500_upto_2000",
-                                   "direct", "indirect_or_named", "detailed", "eu_or_idle"}
+                                   "direct", "indirect_or_named", "detailed", "eu_or_idle",
+                                   "not_uk"}
     nothing_known = facts()
-    # != holds for missing values; orderings and == do not; no activities counts as 0.
-    assert matcher.match(nothing_known) == {"not_500_upto_2000", "indirect_or_named",
-                                            "eu_or_idle"}
+    # != holds for missing values, orderings and == do not (so "not (amount < 100 or
+    # ...)" does); no activities counts as 0.
+    assert matcher.match(nothing_known) == {"not_small_or_early", "indirect_or_named",
+                                            "eu_or_idle", "not_uk"}
     small = facts(amount=750, date=dt.date(2024, 2, 1), named=False, owner="a",
                   source="b", territory="US", activities=["call", None])
     assert matcher.match(small) == {"not_500_upto_2000", "indirect_or_named",
-                                    "in_year_unnamed_750", "not_small_or_early"}
+                                    "in_year_unnamed_750", "not_uk"}
     for f in (deal, nothing_known, small):
         assert matcher.match(f) == reference(CONDITIONS, f)
 
@@ -240,20 +245,23 @@ def test_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_rulesets_are_freed_with_their_matcher() -> None:
     """A matcher's engine rulesets are deleted when it is garbage collected (the C
-    ``delete_ruleset`` is safe), and the freed handles are reused."""
+    ``delete_ruleset`` is safe); thousands of short-lived matchers leave none behind."""
     compiled = compile_conditions({"big": cmp(AMOUNT, ">", num(1))})
     first = DurableMatcher(compiled)
+    (handle,) = first._handles
     finalizer = first._finalizer
     del first
     gc.collect()
     assert not finalizer.alive
-    seen = set()
+    with pytest.raises(ENGINE.error, match="111"):  # invalid handle: it was deleted
+        ENGINE.assert_fact(handle, json.dumps({"sid": "1", "guard": 1}))
+    finalizers = []
     for _ in range(3000):
         m = DurableMatcher(compiled)
         assert m.match(facts(amount=Decimal(2))) == {"big"}
-        seen.add(m._handles[0])
+        finalizers.append(m._finalizer)
         del m
-    assert len(seen) < 3000  # handles come back
+    assert not any(f.alive for f in finalizers)
 
 
 def test_matcher_pickles_into_fresh_rulesets(matcher: DurableMatcher) -> None:
@@ -313,6 +321,17 @@ def test_a_refused_deal_is_retried_in_a_fresh_salted_session(
     assert "salt" not in first
     assert second["salt"] == 1
     assert m.leaked_sessions == 0
+
+
+def test_widest_fact_fits_even_when_salted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_FEATURES features plus sid, guard and salt is the most properties durable_rules
+    takes in one fact (253); a salted retry of the widest fact still goes through."""
+    conditions: dict[str, Expr] = {f"c{i:03}": cmp(attr(i), "==", num(1))
+                                   for i in range(MAX_FEATURES)}
+    m = DurableMatcher(compile_conditions(conditions))
+    monkeypatch.setattr(_durable, "_engine", RefusingEngine(refusals=1))
+    deal = Facts({attr(i).path: Decimal(i % 2) for i in range(MAX_FEATURES)}, {})
+    assert m.match(deal) == {f"c{i:03}" for i in range(1, MAX_FEATURES, 2)}
 
 
 def test_a_deal_refused_every_time_raises(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -172,7 +172,7 @@ def test_unknown_field_with_suggestion() -> None:
     assert (error.code, error.field) == ("unknown-field", "amout")
     assert str(error) == (
         "deal 'D1', field 'amout': unknown field (known: account, activities, amount, "
-        "attributes, currency, date, id, lead, product, reps); did you mean 'amount'?")
+        "attributes, currency, date, expenses, id, lead, product, reps); did you mean 'amount'?")
 
 
 @pytest.mark.parametrize(

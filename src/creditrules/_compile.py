@@ -518,11 +518,15 @@ def _wrap(conjuncts: list[Json]) -> Json:
     return conjuncts[0] if len(conjuncts) == 1 else {"$and": conjuncts}
 
 
-def _order(test: Json) -> tuple[int, str]:
+def _order(test: Json) -> tuple[int, int, str]:
     """Chain order: equality tests first (siblings on one feature exclude each other, which
-    keeps the engine's traversal narrow), then other tests, then disjunctions."""
-    op = next(iter(test))
-    return ({"$eq": 0, "$and": 2, "$or": 2}.get(op, 1), _dumps(test))
+    keeps the engine's walk narrow), then other tests by feature, then disjunctions."""
+    op, arg = next(iter(test.items()))
+    if op in _JUNCTIONS:
+        return 2, 0, _dumps(test)
+    name = next(iter(arg))
+    number = int(name[1:]) if name[1:].isdigit() else -1
+    return (0 if op == "$eq" else 1), number, _dumps(test)
 
 
 class _Emitter:
@@ -678,8 +682,8 @@ def _fits(bodies: list[Json], features: Mapping[str, Feature]) -> str | None:
     return model.problem()
 
 
-def _partition(rules: list[tuple[str, Json]],
-               features: Mapping[str, Feature]) -> list[list[tuple[str, Json]]]:
+def _partition(rules: list[tuple[str, Json]], features: Mapping[str, Feature],
+               conditions: Mapping[str, tuple[str, ...]]) -> list[list[tuple[str, Json]]]:
     """Consecutive groups of rules, each within the engine's limits (usually just one).
 
     Adding a rule never lowers a limit's measure, so the longest fitting prefix is found by
@@ -699,8 +703,9 @@ def _partition(rules: list[tuple[str, Json]],
             else:
                 hi = mid
         if lo == 0:
-            name, body = rest[0]
-            raise CompileError(f"rule {name} is too large for durable_rules: "
+            rule, body = rest[0]
+            names = ", ".join(repr(n) for n in conditions[rule])
+            raise CompileError(f"condition {names} is too large for durable_rules: "
                                f"{_fits([body], features)}")
         groups.append(rest[:lo])
         rest = rest[lo:]
@@ -925,7 +930,7 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
     groups = tuple(
         {**{rule: {"all": [{"m": body}]} for rule, body in group},
          GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}}
-        for group in (_partition(named, by_name) or [[]])
+        for group in (_partition(named, by_name, rules) or [[]])
     )
     tested: set[str] = set()
     for group in groups:

@@ -13,8 +13,8 @@ Engine facts this relies on (durable_rules 2.0.28, checked by ``tests/test_durab
 * deleting a session on which no action ever started can crash the process, hence the
   guard rule every fact matches;
 * a ruleset holds at most 1,024 live sessions, so every session is deleted;
-* ``delete_ruleset`` is safe (even with live sessions) and its handle is reused, so a
-  matcher frees its rulesets when it is garbage collected.
+* ``delete_ruleset`` is safe (even with live sessions) and handles are eventually reused
+  (131,072 at most at once), so a matcher frees its rulesets when garbage collected.
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def unavailable_reason() -> str:
     return _REASON
 
 
-def _delete_rulesets(handles: tuple[int, ...]) -> None:
+def _delete_rulesets(engine: Any, handles: tuple[int, ...]) -> None:
     for handle in handles:
         with contextlib.suppress(Exception):  # at interpreter exit there is nobody to tell
-            _engine.delete_ruleset(handle)
+            engine.delete_ruleset(handle)
 
 
 class DurableMatcher:
@@ -93,10 +93,12 @@ class DurableMatcher:
                 name = f"creditrules-{next(_rulesets)}-{digest}"
                 handles.append(_engine.create_ruleset(name, text))
         except Exception as exc:
-            _delete_rulesets(tuple(handles))
+            _delete_rulesets(_engine, tuple(handles))
             raise EngineError(f"durable_rules rejected the compiled conditions: {exc}") from exc
         self._handles = tuple(handles)
-        self._finalizer = weakref.finalize(self, _delete_rulesets, self._handles)
+        # delete_ruleset is safe even with live sessions (tested), so garbage collection
+        # frees the C rulesets; the engine is bound now, not looked up at exit.
+        self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Engine handles are only valid in this process: rebuild elsewhere.

@@ -12,8 +12,11 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
+
 from creditrules import _conditions
 from creditrules._ast import Facts, Path, Type, Value
+from creditrules._expenses import PolicyEvaluator
 from creditrules._money import (
     MoneyError,
     apportion,
@@ -34,14 +37,17 @@ from creditrules._outcomes import (
 from creditrules._precedence import Precedence
 from creditrules.allocation import (
     Allocation,
+    ExpenseShare,
     PartnerCredit,
+    PolicyDecision,
     RepCredit,
     RulesetRef,
     RuleVerdict,
     TypeCredit,
 )
 from creditrules.errors import AmbiguityError, DealError, NoApplicableRuleError, suggest
-from creditrules.model import Deal
+from creditrules.model import Deal, Expense
+from creditrules.policy import ENTERTAINMENT
 from creditrules.ruleset import ByContribution, CreditRule, CreditType
 
 if TYPE_CHECKING:
@@ -86,8 +92,10 @@ class Evaluator:
         # Precedence depends on which rule versions are in force (an amendment may change a
         # rule's overrides): computed once per distinct set of rules in force.
         self._precedence: dict[tuple[str, ...], Precedence] = {}
+        self.type_order = {t.name: i for i, t in enumerate(ruleset.credit_types)}
         self.conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
         self.matcher = make_matcher(engine, self.conditions)
+        self.policy = PolicyEvaluator(ruleset, lambda conds: make_matcher(engine, conds))
         self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
 
     # -- the pipeline ---------------------------------------------------------------------
@@ -127,9 +135,50 @@ class Evaluator:
                         "default", deal_id=deal.id)
                 continue
             credits.append(self.credit(deal, ctype, [applicable[w] for w in winners], acts))
-        verdicts.sort(key=lambda v: (v.type, v.rule, v.version))
+        policies: list[PolicyDecision] = []
+        expenses: list[ExpenseShare] = []
+        if self.policy.active:
+            policies, more = self.policy.decisions(deal, facts, explain=explain)
+            verdicts.extend(more)
+        if deal.expenses:
+            entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
+            revenue = next((c for c in credits if not c.declared), None)
+            credit_shares = None if revenue is None else {
+                p.partner: p.share for p in revenue.partners}
+            for expense in deal.expenses:
+                share, more = self.policy.share(deal, facts, expense, entertainment,
+                                                credit_shares, explain=explain)
+                expenses.append(share)
+                verdicts.extend(more)
+        verdicts.sort(key=self.verdict_order)
         return Allocation(deal.id, deal.date, deal.amount, deal.currency, self.ref,
-                          tuple(credits), tuple(verdicts))
+                          tuple(credits), tuple(verdicts), tuple(policies),
+                          tuple(sorted(expenses, key=lambda e: e.expense)))
+
+    def verdict_order(self, verdict: RuleVerdict) -> tuple[int, str, str, str]:
+        """Credit types in declared order, then policy topics, then expenses."""
+        group = self.type_order.get(verdict.type)
+        if group is None:
+            group = len(self.type_order) + (0 if verdict.type.startswith("policy:") else 1)
+        return (group, verdict.type, verdict.rule, verdict.version)
+
+    def share_expense(self, expense: Expense | Mapping[str, Any],
+                      context: Mapping[str, Any]) -> ExpenseShare:
+        if not isinstance(expense, Expense):
+            expense = Expense.from_mapping(expense)
+        day = context.get("date") or (expense.date.isoformat() if expense.date else None)
+        if day is None:
+            raise DealError("a standalone expense needs a date (on the expense or its "
+                            "context)", deal_id=expense.id, field="date", code="missing-field")
+        deal = Deal.from_mapping({**context, "id": context.get("id", expense.id), "date": day,
+                                  "amount": "0", "currency": self.ruleset.currency})
+        deal = attrs.evolve(deal, expenses=(expense,))
+        self.check(deal)
+        facts = deal_facts(deal, self.attributes)
+        policies, _ = self.policy.decisions(deal, facts, explain=False)
+        entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
+        share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False)
+        return share
 
     def precedence(self, in_force: list[CreditRule], day: dt.date) -> Precedence:
         lists = self.ruleset.precedence_on(day)
@@ -234,6 +283,8 @@ class Evaluator:
         for name, value in deal.attributes.items():
             if name in self.attributes:
                 _attribute(deal, name, value, self.attributes[name])
+        for i, expense in enumerate(deal.expenses):
+            self.policy.check(deal, expense, f"expenses[{i}]")
 
     def partner(self, deal: Deal, value: str | None, field: str) -> None:
         if value is not None and value not in self.partner_set:

@@ -20,6 +20,7 @@ import attrs
 from creditrules import _conditions
 from creditrules._ast import Expr, Schema, Type
 from creditrules._money import MoneyError, TieBreak, currency_unit, parse_decimal, parse_share
+from creditrules._policy_schema import read_policy_sections
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode, compose
 from creditrules.errors import Location, Problem, RulesetError, suggest
 from creditrules.ruleset import (
@@ -46,7 +47,8 @@ _TYPE_NAMES = {t.value: t for t in Type}
 _MAX_AMENDMENT_DEPTH = 16
 
 _TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
-             "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit")
+             "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
+             "topics", "policies", "policy_precedence", "expense_sharing")
 _AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence")
 _RULE_KEYS = ("id", "clause", "text", "type", "when", "split", "overlay", "weights",
               "normalise", "total", "if_no_contribution", "overrides", "default", "effective",
@@ -584,6 +586,7 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         title = b.text(amend_root.get("title"), "title") or title
 
     _check_references(b, rules, precedence, prec_locs)
+    sections = read_policy_sections(b, root)
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
@@ -595,7 +598,9 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         rules=tuple(sorted(rules.values(), key=lambda r: r.key)),
         precedence=tuple(sorted(precedence, key=lambda p: (p.type, str(p.effective)))),
         rep_credit=rep_credit, contribution=b.contribution,
-        source=file, versions=tuple(versions), engine_name=b.engine)
+        source=file, versions=tuple(versions), engine_name=b.engine,
+        topics=sections.topics, policies=sections.policies,
+        policy_rules=sections.policy_rules, expense_rules=sections.expense_rules)
 
 
 def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,

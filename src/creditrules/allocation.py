@@ -298,6 +298,12 @@ class Allocation:
                 lines.append(f"  {p.partner}: {percent_text(p.share)} = {p.amount}")
                 for r in p.reps:
                     lines.append(f"    rep {r.rep}: {percent_text(r.share)} = {r.amount}")
+        for decision in self.policies:
+            lines.append("")
+            lines.append(f"{decision.topic} policy: {describe_decision(decision)}")
+        for expense in self.expenses:
+            lines.append("")
+            lines.extend(describe_expense(expense, self.currency))
         lines.append("")
         lines.append("Rules:")
         for v in self.verdicts:
@@ -310,3 +316,34 @@ class Allocation:
             for reason in v.reasons:
                 lines.append(f"      because {reason}")
         return "\n".join(lines) + "\n"
+
+
+def describe_decision(decision: PolicyDecision) -> str:
+    """One line: whose policy governs and by which clause."""
+    if decision.governs == "stricter":
+        who = "the stricter of the partners' policies, limit by limit"
+    elif decision.partner is None:
+        who = "the payer's policy, expense by expense"
+    else:
+        who = f"{decision.partner}'s policy ({decision.governs.replace('_', ' ')})"
+    return f"{who}, by {decision.rule} (clause {decision.clause})"
+
+
+def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
+    """Readable lines for one expense: the policy, cap, excess and the shares."""
+    cap = "no cap" if expense.cap is None else f"cap {expense.cap}"
+    lines = [
+        f"expense {expense.expense}: {expense.kind} {expense.amount} {currency} paid by "
+        f"{expense.paid_by}, {expense.attendees} attendee(s)",
+        f"  governed by {describe_decision(expense.policy)}; {cap}",
+        f"  covered {expense.covered}, shared ({expense.method.replace('_', ' ')}) by "
+        f"{expense.rule} (clause {expense.clause})",
+    ]
+    for part in expense.parts:
+        lines.append(f"    {part.partner}: {percent_text(part.share)} = {part.amount}")
+    if expense.excess:
+        tail = " (disallowed)" if expense.disallowed else ""
+        lines.append(f"  excess {expense.excess} borne by {expense.excess_bearer}{tail}")
+    for violation in expense.violations:
+        lines.append(f"  VIOLATION: {violation}")
+    return lines

@@ -18,7 +18,7 @@ import attrs
 from creditrules._money import MoneyError, parse_decimal
 from creditrules.errors import DealError
 
-__all__ = ["Account", "Activity", "Deal", "JsonFloat", "Lead", "Rep"]
+__all__ = ["Account", "Activity", "Attendee", "Deal", "Expense", "JsonFloat", "Lead", "Rep"]
 
 
 class JsonFloat(str):
@@ -71,6 +71,40 @@ class Activity:
 
 
 @attrs.frozen
+class Attendee:
+    """A customer attendee of an entertainment expense.
+
+    ``category`` selects category caps in the prevailing policy (e.g. ``hcp`` for healthcare
+    professionals, ``government``); ``None`` is the default category. ``spent_this_year`` is
+    what the alliance already spent on this attendee this year (from the caller's records),
+    against a policy's annual cap per attendee.
+    """
+
+    id: str | None = None
+    category: str | None = None
+    spent_this_year: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class Expense:
+    """Entertainment spent with customers (a meal, an event...), paid by one partner."""
+
+    id: str
+    kind: str
+    amount: Decimal
+    paid_by: str
+    attendees: tuple[Attendee, ...]
+    date: dt.date | None = None
+    preapproved: bool = False
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Expense:
+        """Build a standalone expense from its JSON shape."""
+        reader = _DealReader({})
+        return reader.expense(data, "expense")
+
+
+@attrs.frozen
 class Deal:
     """One sale (or, with a negative amount, a credit note or refund)."""
 
@@ -84,6 +118,7 @@ class Deal:
     reps: tuple[Rep, ...] = ()
     activities: tuple[Activity, ...] = ()
     attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict)
+    expenses: tuple[Expense, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Deal:
@@ -92,7 +127,9 @@ class Deal:
 
 
 _DEAL_KEYS = {"id", "date", "amount", "currency", "account", "product", "lead", "reps",
-              "activities", "attributes"}
+              "activities", "attributes", "expenses"}
+_EXPENSE_KEYS = {"id", "kind", "amount", "paid_by", "attendees", "date", "preapproved"}
+_ATTENDEE_KEYS = {"id", "category", "spent_this_year"}
 _ACCOUNT_KEYS = {"id", "owner", "named", "segment", "territory"}
 _LEAD_KEYS = {"source", "rep"}
 _REP_KEYS = {"id", "partner", "owner"}
@@ -130,7 +167,55 @@ class _DealReader:
             reps=self.reps(data.get("reps")),
             activities=self.activities(data.get("activities")),
             attributes=self.attributes(data.get("attributes")),
+            expenses=self.expenses(data.get("expenses")),
         )
+
+    def expenses(self, value: Any) -> tuple[Expense, ...]:
+        out = []
+        seen: set[str] = set()
+        for i, item in enumerate(self.seq(value, "expenses")):
+            expense = self.expense(item, f"expenses[{i}]")
+            if expense.id in seen:
+                raise self.fail(f"expenses[{i}].id", f"expense {expense.id!r} is listed twice",
+                                "duplicate-expense")
+            seen.add(expense.id)
+            out.append(expense)
+        return tuple(out)
+
+    def expense(self, item: Any, where: str) -> Expense:
+        obj = self.mapping(item, where)
+        self.keys(obj, _EXPENSE_KEYS, where + ".")
+        expense_id = self.text(obj.get("id"), where + ".id", required=True)
+        kind = self.text(obj.get("kind"), where + ".kind", required=True)
+        paid_by = self.text(obj.get("paid_by"), where + ".paid_by", required=True)
+        assert expense_id is not None
+        assert kind is not None
+        assert paid_by is not None
+        amount = self.amount(obj.get("amount"), where + ".amount")
+        if amount < 0:
+            raise self.fail(where + ".amount", f"an expense cannot be negative ({amount})")
+        raw = obj.get("attendees")
+        attendees: list[Attendee] = []
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            attendees = [Attendee() for _ in range(raw)]
+        else:
+            for j, entry in enumerate(self.seq(raw, where + ".attendees")):
+                at = f"{where}.attendees[{j}]"
+                a = self.mapping(entry, at)
+                self.keys(a, _ATTENDEE_KEYS, at + ".")
+                spent = a.get("spent_this_year")
+                attendees.append(Attendee(
+                    self.text(a.get("id"), at + ".id"), self.text(a.get("category"),
+                                                                  at + ".category"),
+                    Decimal(0) if spent is None else self.amount(spent, at + ".spent_this_year")))
+        if not attendees:
+            raise self.fail(where + ".attendees", "an expense needs at least one attendee "
+                            "(a number, or a list of attendees)", "missing-field")
+        if len(attendees) > 10_000:
+            raise self.fail(where + ".attendees", "more than 10,000 attendees")
+        return Expense(expense_id, kind, amount, paid_by, tuple(attendees),
+                       self.date(obj.get("date"), where + ".date"),
+                       self.boolean(obj.get("preapproved"), where + ".preapproved"))
 
     def keys(self, obj: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
         for key in sorted(str(k) for k in obj):

@@ -22,11 +22,12 @@ import attrs
 from creditrules._ast import Expr, Type
 from creditrules._money import TieBreak, fraction_text
 from creditrules.errors import EngineError, Location
+from creditrules.policy import EntertainmentPolicy, ExpenseRule, PolicyRule, Topic
 
 if TYPE_CHECKING:
     from creditrules._evaluate import Evaluator
-    from creditrules.allocation import Allocation
-    from creditrules.model import Deal
+    from creditrules.allocation import Allocation, ExpenseShare
+    from creditrules.model import Deal, Expense
 
 __all__ = [
     "ENGINES",
@@ -203,6 +204,12 @@ class Ruleset:
     contribution: Contribution | None
     source: str
     versions: tuple[str, ...] = ()
+    topics: tuple[Topic, ...] = attrs.field(default=(), kw_only=True)
+    # partner -> topic -> policy (EntertainmentPolicy, or limit name -> value for a Topic)
+    policies: Mapping[str, Mapping[str, EntertainmentPolicy | Mapping[str, Fraction]]] = \
+        attrs.field(factory=dict, kw_only=True)
+    policy_rules: tuple[PolicyRule, ...] = attrs.field(default=(), kw_only=True)
+    expense_rules: tuple[ExpenseRule, ...] = attrs.field(default=(), kw_only=True)
     engine_name: str = attrs.field(default="reference", kw_only=True)
     _evaluator: Evaluator | None = attrs.field(default=None, init=False, repr=False)
 
@@ -276,7 +283,27 @@ class Ruleset:
             "rep_credit": self.rep_credit,
             "contribution": _contribution_dict(self.contribution),
             "rules": [_rule_dict(r) for r in sorted(self.rules, key=lambda r: r.key)],
+            "topics": {t.name: dict(sorted(t.limits.items())) for t in self.topics},
+            "policies": {p: {t: _policy_dict(v) for t, v in sorted(topics.items())}
+                         for p, topics in sorted(self.policies.items())},
+            "policy_rules": [_plain_rule_dict(r, governs=r.governs, partner=r.partner,
+                                              topic=r.topic)
+                             for r in sorted(self.policy_rules, key=lambda r: r.key)],
+            "expense_rules": [_plain_rule_dict(r, method=r.method, excess=r.excess,
+                                               shares=_shares_dict(r.shares))
+                              for r in sorted(self.expense_rules, key=lambda r: r.key)],
         }
+
+    def share_expense(self, expense: Expense | Mapping[str, Any],
+                      context: Mapping[str, Any] | None = None) -> ExpenseShare:
+        """Share one entertainment expense not tied to a sale (an event for a territory).
+
+        ``context`` gives the deal-like facts the policy and sharing rules read (``account``,
+        ``lead``, ``product``, ``attributes``, ``date``); the expense's own ``date`` is used
+        when the context has none. Sharing ``by_credit`` needs a deal and is refused here.
+        """
+        assert self._evaluator is not None
+        return self._evaluator.share_expense(expense, context or {})
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -320,6 +347,32 @@ def _rule_dict(rule: CreditRule) -> dict[str, Any]:
         "effective": rule.effective.to_dict(),
         "rep_credit": rule.rep_credit,
     }
+
+
+def _cap_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return str(value)
+    return "forbidden"
+
+
+def _policy_dict(policy: EntertainmentPolicy | Mapping[str, Fraction]) -> dict[str, Any]:
+    if isinstance(policy, EntertainmentPolicy):
+        return {
+            "caps": {k: _cap_text(v) for k, v in sorted(policy.caps.items())},
+            "categories": {c: {k: _cap_text(v) for k, v in sorted(m.items())}
+                           for c, m in sorted(policy.categories.items())},
+            "forbidden": sorted(policy.forbidden),
+            "preapproval_above": _cap_text(policy.preapproval_above),
+            "annual_cap_per_attendee": _cap_text(policy.annual_cap_per_attendee),
+        }
+    return {k: fraction_text(v) for k, v in sorted(policy.items())}
+
+
+def _plain_rule_dict(rule: PolicyRule | ExpenseRule, **extra: Any) -> dict[str, Any]:
+    return {"id": rule.id, "clause": rule.clause, "text": rule.text, "when": rule.when_text,
+            "overrides": sorted(rule.overrides), "default": rule.default, **extra}
 
 
 def choose_engine(requested: str | None) -> str:
