@@ -171,7 +171,7 @@ class PolicyEvaluator:
             if payer is None:
                 return PolicyDecision(topic, rule.id, rule.clause, rule.governs, None, ())
         if rule.governs != "stricter" and partner is None:
-            what = {"account_owner": "an account owner", "lead_partner": "a lead source"}
+            what = {"account_owner": "account owner", "lead_partner": "lead source"}
             raise AllocationError(f"{topic} policy: rule {rule.id} (clause {rule.clause}) says "
                                   f"the {rule.governs.replace('_', ' ')}'s policy governs, but "
                                   f"the deal names no {what.get(rule.governs, 'partner')}",

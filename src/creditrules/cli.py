@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import creditrules
 from creditrules._money import percent_text
+from creditrules.allocation import describe_expense
 from creditrules.errors import CreditRulesError, DealError, RulesetError
 from creditrules.records import BadRecord, Record, dumps, guess_format, read_records
 from creditrules.ruleset import ENGINES, Ruleset
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the allocation as JSON")
     engine_arg(p)
     p.set_defaults(run=_explain)
+
+    p = sub.add_parser("share", help="share one entertainment expense not tied to a deal")
+    p.add_argument("ruleset", type=Path)
+    p.add_argument("expense", help="a JSON file with one expense, or - for stdin")
+    p.add_argument("--context", help="a JSON file with the deal-like facts the rules read "
+                                     "(account, lead, product, attributes, date)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    engine_arg(p)
+    p.set_defaults(run=_share)
 
     p = sub.add_parser("validate", help="check a ruleset and summarise it")
     p.add_argument("ruleset", type=Path)
@@ -161,6 +171,28 @@ def _explain(args: argparse.Namespace) -> int:
         print(dumps(allocation.to_dict()))
     else:
         sys.stdout.write(allocation.explain())
+    return 0
+
+
+def _read_one(name: str, what: str) -> Any:
+    with _open_in(name) as src:
+        items = list(read_records(src, "json"))
+    if len(items) != 1 or isinstance(items[0], BadRecord):
+        reason = items[0].reason if items and isinstance(items[0], BadRecord) else \
+            "expected one JSON object"
+        raise DealError(f"{what} {name}: {reason}")
+    return items[0].data
+
+
+def _share(args: argparse.Namespace) -> int:
+    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    expense = _read_one(args.expense, "expense")
+    context = _read_one(args.context, "context") if args.context else {}
+    share = ruleset.share_expense(expense, context)
+    if args.json:
+        print(dumps(share.to_dict()))
+    else:
+        print("\n".join(describe_expense(share, ruleset.currency)))
     return 0
 
 
