@@ -453,3 +453,29 @@ def test_amendment_may_reverse_an_order_without_a_cycle_error(tmp_path: Any) -> 
         creditrules.load(tmp_path / "amend.yaml", engine="reference")
     assert info.value.codes == ["unknown-rule"]
     assert "unknown rule 'gone'" in str(info.value)
+
+
+def test_amendment_extending_the_term_extends_open_ended_rules(tmp_path: Any) -> None:
+    """Base rules without their own end run to the agreement's end, wherever an amendment
+    puts it: a deal in the extended term is still decided (here by the default rule)."""
+    (tmp_path / "base.yaml").write_text(AMEND_BASE)
+    (tmp_path / "amend.yaml").write_text(
+        'amends: base.yaml\nversion: "2"\neffective: {from: 2028-06-01, to: 2029-12-31}\n')
+    rs = creditrules.load(tmp_path / "amend.yaml", engine="reference")
+    a = rs.allocate(deal(date="2029-03-01", account={"named": True}))
+    assert shares(a) == {"acme": Fraction(7, 10), "beta": Fraction(3, 10)}
+    with pytest.raises(DealError, match="outside the agreement"):
+        rs.allocate(deal(date="2030-01-01"))
+
+
+def test_deal_built_in_python_with_a_non_decimal_amount_is_refused(
+        ruleset: creditrules.Ruleset) -> None:
+    d = creditrules.Deal.from_mapping(deal())
+    import attrs
+
+    with pytest.raises(DealError, match="amount must be a finite Decimal, got 100"):
+        ruleset.allocate(attrs.evolve(d, amount=100))
+
+
+def test_amount_is_written_in_currency_units(ruleset: creditrules.Ruleset) -> None:
+    assert ruleset.allocate(deal(amount="300000")).to_dict()["amount"] == "300000.00"

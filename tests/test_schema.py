@@ -1057,3 +1057,24 @@ def test_unreadable_files(tmp_path: Path) -> None:
         creditrules.load(binary, engine="reference")
     assert info.value.codes == ["unreadable"]
     assert info.value.problems[0].message == "ruleset is not UTF-8 text"
+
+
+def test_by_contribution_keys_on_a_fixed_split_are_refused() -> None:
+    """weights and if_no_contribution mean nothing on a fixed split: say so, located."""
+    text = with_rules(RULE + "    weights: {call: 1}\n")
+    problem = only(text, "unused-key")
+    assert problem.location == at(text, "weights")
+    assert "'weights' applies only to 'split: by_contribution'" in problem.message
+
+
+def test_attribute_names_must_be_usable_in_conditions() -> None:
+    text = with_rules(RULE, top="attributes: {product-line: text}\n")
+    assert only(text, "bad-name").location == at(text, "product-line")
+
+
+def test_credit_type_order_is_part_of_the_content_hash() -> None:
+    """The declared order of credit types is the order of credits in results."""
+    a = "credit_types:\n  revenue: {total: 100%}\n  overlay: {total: declared}\n"
+    b = "credit_types:\n  overlay: {total: declared}\n  revenue: {total: 100%}\n"
+    assert load(with_rules(RULE, top=a)).content_hash != \
+        load(with_rules(RULE, top=b)).content_hash

@@ -114,7 +114,7 @@ class Evaluator:
         for rule in rs.rules:
             if not rule.effective.contains(deal.date):
                 verdicts.append(self.verdict(rule, "not-in-force",
-                                             reasons=(f"in force {rule.effective}",)))
+                                             reasons=(f"it is in force {rule.effective} only",)))
         for ctype in rs.credit_types:
             rules = [r for r in in_force if r.type == ctype.name]
             applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
@@ -138,7 +138,8 @@ class Evaluator:
         policies: list[PolicyDecision] = []
         expenses: list[ExpenseShare] = []
         if self.policy.active:
-            policies, more = self.policy.decisions(deal, facts, explain=explain)
+            needed = {ENTERTAINMENT} if deal.expenses else set()
+            policies, more = self.policy.decisions(deal, facts, explain=explain, needed=needed)
             verdicts.extend(more)
         if deal.expenses:
             entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
@@ -151,7 +152,8 @@ class Evaluator:
                 expenses.append(share)
                 verdicts.extend(more)
         verdicts.sort(key=self.verdict_order)
-        return Allocation(deal.id, deal.date, deal.amount, deal.currency, self.ref,
+        amount = from_units(to_units(deal.amount, self.ruleset.unit), self.ruleset.unit)
+        return Allocation(deal.id, deal.date, amount, deal.currency, self.ref,
                           tuple(credits), tuple(verdicts), tuple(policies),
                           tuple(sorted(expenses, key=lambda e: e.expense)))
 
@@ -175,7 +177,8 @@ class Evaluator:
         deal = attrs.evolve(deal, expenses=(expense,))
         self.check(deal)
         facts = deal_facts(deal, self.attributes)
-        policies, _ = self.policy.decisions(deal, facts, explain=False)
+        policies, _ = self.policy.decisions(deal, facts, explain=False,
+                                            needed={ENTERTAINMENT})
         entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
         share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False)
         return share
@@ -243,6 +246,9 @@ class Evaluator:
     # -- checks against the agreement -----------------------------------------------------
     def check(self, deal: Deal) -> None:
         rs = self.ruleset
+        if not isinstance(deal.amount, Decimal) or not deal.amount.is_finite():
+            raise DealError(f"amount must be a finite Decimal, got {deal.amount!r}",
+                            deal_id=deal.id, field="amount", code="bad-amount")
         if deal.currency != rs.currency:
             raise DealError(f"currency {deal.currency!r} differs from the agreement's "
                             f"{rs.currency!r}", deal_id=deal.id, field="currency",

@@ -127,8 +127,12 @@ class PolicyEvaluator:
         return bool(self.topics)
 
     # -- whose policy governs -------------------------------------------------------------
-    def decisions(self, deal: Deal, facts: Facts, *, explain: bool
+    def decisions(self, deal: Deal, facts: Facts, *, explain: bool, needed: set[str]
                   ) -> tuple[list[PolicyDecision], list[RuleVerdict]]:
+        """One decision per topic. A topic the deal does not need (entertainment without
+        expenses) is left out, rather than failing the deal, when the agreement cannot decide
+        it for this deal (no rule applies, or the deciding fact is missing); the verdicts
+        still show every rule."""
         matched = self.policy_matcher.match(facts) if self.topics else frozenset()
         decisions, verdicts = [], []
         for topic in self.topics:
@@ -138,6 +142,8 @@ class PolicyEvaluator:
             verdicts += _verdicts(rules.values(), applicable, beaten, facts,
                                   f"policy:{topic}", explain=explain)
             if not winners:
+                if topic not in needed:
+                    continue
                 raise NoApplicableRuleError(f"no policy precedence rule says whose {topic} "
                                             "policy governs, and none is a default",
                                             deal_id=deal.id)
@@ -151,7 +157,11 @@ class PolicyEvaluator:
                         f"({_governs(first)} against {_governs(other)}), and neither "
                         "prevails; declare which does with 'overrides'",
                         rules=(first.id, other.id), deal_id=deal.id)
-            decisions.append(self.decide(deal, topic, first, payer=None))
+            try:
+                decisions.append(self.decide(deal, topic, first, payer=None))
+            except AllocationError:
+                if topic in needed:
+                    raise
         return decisions, verdicts
 
     def decide(self, deal: Deal, topic: str, rule: PolicyRule, *, payer: str | None

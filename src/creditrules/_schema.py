@@ -41,6 +41,8 @@ from creditrules.ruleset import (
 __all__ = ["condition_schema", "read_ruleset"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Attribute names are read by conditions, whose field names take no '-'.
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REP_CREDIT = ("equal", "by_contribution", "owner")
 _TYPE_NAMES = {t.value: t for t in Type}
@@ -255,7 +257,7 @@ class _RulesetBuilder(_Reader):
         if m is None:
             return
         for key, value in m:
-            name = self.name(key, "attribute name")
+            name = self.name(key, "attribute name", _ATTRIBUTE)
             typ = self.text(value, f"attribute {key.text} type")
             if name is None or typ is None:
                 continue
@@ -435,6 +437,12 @@ class _RulesetBuilder(_Reader):
         effective = self.date_range(body.get("effective"), f"rule {rid} effective")
         effective = _intersect(effective, window)
         rep_credit = self.rep_credit(body.get("rep_credit"))
+        if outcome is not None and not isinstance(outcome, ByContribution):
+            for key in ("weights", "normalise", "total", "if_no_contribution"):
+                key_node = body.key_node(key)
+                if key_node is not None:
+                    self.problem("unused-key", f"rule {rid}: {key!r} applies only to "
+                                 "'split: by_contribution'", key_node.loc)
         if outcome is None:
             return None
         rule = CreditRule(
@@ -562,12 +570,15 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
     base_lists: dict[str, tuple[str, ...]] = {}
     prec_locs: dict[str, Location] = {}
     b.precedence(root.get("precedence"), base_lists, prec_locs)
-    precedence = [PrecedenceList(t, ids, effective) for t, ids in base_lists.items()]
+    precedence = [PrecedenceList(t, ids, DateRange(effective.start, None))
+                  for t, ids in base_lists.items()]
 
     rules: dict[str, CreditRule] = {}
     seen_ids: dict[str, Location] = {}
     for node in b.sequence(b.required(root, "credit", "the ruleset"), "credit"):
-        rule = b.rule(node, version, effective)
+        # Open-ended: capped at the agreement's end once amendments (which may extend the
+        # term) are applied.
+        rule = b.rule(node, version, DateRange(effective.start, None))
         if rule is None:
             continue
         if rule.id in seen_ids:
@@ -585,6 +596,10 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         version = amend_version
         title = b.text(amend_root.get("title"), "title") or title
 
+    for key, rule in list(rules.items()):
+        rules[key] = _replace_effective(rule, _intersect(rule.effective, effective))
+    precedence = [attrs.evolve(p, effective=_intersect(p.effective, effective))
+                  for p in precedence]
     _check_references(b, rules, precedence, prec_locs)
     sections = read_policy_sections(b, root)
     if b.problems:
@@ -791,7 +806,7 @@ def _apply_amendment(b: _RulesetBuilder, root: MapNode, version: str,
         else:
             b.problem("unknown-rule", f"amendment retires unknown rule {rid!r}"
                       + suggest(rid, {r.id for r in rules.values()}), node.loc)
-    amend_window = DateRange(window.start, new_agreement.end)
+    amend_window = DateRange(window.start, None)
     for node in b.sequence(root.get("credit"), "credit"):
         rule = b.rule(node, version, amend_window)
         if rule is None:

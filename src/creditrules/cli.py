@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -37,11 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CreditRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output closed early (| head): not an error
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (silences the exit flush)
+        return 0
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # pragma: no cover - output closed early (| head)
-        return 0
 
 
 def _parser() -> argparse.ArgumentParser:

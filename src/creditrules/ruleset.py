@@ -273,10 +273,11 @@ class Ruleset:
             "tie_break": self.tie_break.describe(),
             "partners": {p.id: p.name for p in self.partners},
             "attributes": {a.name: str(a.type) for a in self.attributes},
-            "credit_types": {
-                ct.name: {"total": _opt_share(ct.total), "required": ct.required}
+            # A list: the declared order of credit types is the order of credits in results.
+            "credit_types": [
+                {"name": ct.name, "total": _opt_share(ct.total), "required": ct.required}
                 for ct in self.credit_types
-            },
+            ],
             "precedence": sorted(
                 ({"type": p.type, "rules": list(p.rules), "effective": p.effective.to_dict()}
                  for p in self.precedence), key=lambda d: json.dumps(d, sort_keys=True)),
