@@ -623,3 +623,262 @@ def test_cardiozen_launch_clause_prevails_over_sourcing_and_tenders(engine: str)
     verdicts = {v.rule: v for v in allocation.verdicts}
     assert verdicts["beta-sourced"].by == ("heart-failure-launch", "hospital-tenders")
     assert verdicts["hospital-tenders"].by == ("heart-failure-launch",)
+
+
+# =========================================================================================
+# Entertainment expenses of the sample deals. Caps are per attendee: the amount is split
+# equally among the attendees, each part capped (by category, else the kind's default; and
+# by what is left of an annual cap), the covered amount rounded down to the cent; the rest
+# is the excess. Hand arithmetic from each agreement's policies section.
+# =========================================================================================
+
+def _expense(alloc: Allocation, expense_id: str) -> Any:
+    found = [e for e in alloc.expenses if e.expense == expense_id]
+    assert len(found) == 1, [e.expense for e in alloc.expenses]
+    return found[0]
+
+
+def _parts(share: Any) -> dict[str, Decimal]:
+    return {p.partner: p.amount for p in share.parts}
+
+
+def _sums(share: Any) -> None:
+    assert share.covered + share.excess == share.amount
+    if share.parts:
+        assert sum(p.amount for p in share.parts) == share.covered
+
+
+def test_cardiozen_expenses_under_the_stricter_policy(cardiozen: Ruleset) -> None:
+    # Cardiozen stricter limits (7.2: clinics and hospitals): meal min(acme 150, beta 125) =
+    # 125 (beta); meal for hcps min(100, 75) = 75 (beta); government meals forbidden (beta);
+    # speaker programme min(500, 400) = 400 (beta); pre-approval above min(1000, 500) = 500
+    # (beta); annual cap 2000 per attendee (acme's; beta has none).
+    a = cardiozen.allocate(CZ["CZ-001"])
+    [decision] = a.policies
+    assert (decision.rule, decision.clause, decision.governs) == ("hcp-most-stringent", "7.2",
+                                                                  "stricter")
+    limits = {lim.name: (lim.value, lim.source) for lim in decision.limits}
+    assert limits["cap.meal"] == (D("125.00"), ("beta",))
+    assert limits["cap.meal.hcp"] == (D("75.00"), ("beta",))
+    assert limits["forbidden.meal.government"] == (True, ("beta",))
+    assert limits["annual_cap_per_attendee"] == (D("2000.00"), ("acme",))
+    dinner = _expense(a, "CZ-001-dinner")
+    # 450.00 for 3 = 150 each: two hcps at 75, the practice manager at 125 -> 275.00
+    # covered, 175.00 excess, not reimbursable (8.2) and left with acme who paid
+    assert (dinner.cap, dinner.covered, dinner.excess) == (D("275.00"), D("275.00"),
+                                                           D("175.00"))
+    assert (dinner.excess_bearer, dinner.disallowed) == ("acme", True)
+    assert (dinner.rule, dinner.clause) == ("meals", "8.2")
+    assert _parts(dinner) == {"acme": D("137.50"), "beta": D("137.50")}  # 50/50 of 275.00
+    _sums(dinner)
+
+    lunch = _expense(cardiozen.allocate(CZ["CZ-002"]), "CZ-002-lunch")
+    # 600.00 for "6" attendees = 100 each, within 125 -> all covered (cap 6 x 125 = 750);
+    # above the 500.00 pre-approval threshold, none recorded: flagged, still shared 50/50
+    assert (lunch.attendees, lunch.cap, lunch.covered, lunch.excess) == (
+        6, D("750.00"), D("600.00"), D("0.00"))
+    assert lunch.violations == ("needs pre-approval above 500.00 under the stricter of the "
+                                "policies (rule hcp-most-stringent, clause 7.2), and none is "
+                                "recorded",)
+    assert _parts(lunch) == {"acme": D("300.00"), "beta": D("300.00")}
+
+    reception = _expense(cardiozen.allocate(CZ["CZ-004"]), "CZ-004-reception")
+    # receptions are forbidden for government officials (both) and hcps (acme): a violation,
+    # not shared at all; all 600.00 stays with acme; also above the 500.00 threshold
+    assert reception.violations == (
+        "kind 'reception' is not allowed for government, hcp attendees under the stricter "
+        "of the policies (rule hcp-most-stringent, clause 7.2)",
+        "needs pre-approval above 500.00 under the stricter of the policies (rule "
+        "hcp-most-stringent, clause 7.2), and none is recorded")
+    assert (reception.covered, reception.excess, reception.parts) == (D("0.00"),
+                                                                      D("600.00"), ())
+    assert (reception.excess_bearer, reception.disallowed) == ("acme", True)
+
+    speakers = _expense(cardiozen.allocate(CZ["CZ-005"]), "CZ-005-speakers")
+    # 2500.00 for 5 = 500 each, capped at 400 -> 2000.00 covered, 500.00 excess with beta
+    # (8.1: excess to the payer); pre-approved. By credit: CZ-005's revenue is 20/80
+    # (4.5) -> 400.00 / 1600.00
+    assert (speakers.cap, speakers.covered, speakers.excess) == (D("2000.00"), D("2000.00"),
+                                                                 D("500.00"))
+    assert (speakers.method, speakers.excess_bearer, speakers.disallowed) == ("by_credit",
+                                                                              "beta", False)
+    assert speakers.violations == ()
+    assert _parts(speakers) == {"acme": D("400.00"), "beta": D("1600.00")}
+
+    annual = _expense(cardiozen.allocate(CZ["CZ-011"]), "CZ-011-dinner")
+    # 180.00 for two hcps = 90 each: dr-lee has 2000 - 1950 = 50 left this year -> 50;
+    # dr-kim 75 -> covered 125.00, excess 55.00 with beta; 62.50 each
+    assert (annual.cap, annual.covered, annual.excess) == (D("125.00"), D("125.00"),
+                                                           D("55.00"))
+    assert (annual.excess_bearer, annual.disallowed) == ("beta", True)
+    assert _parts(annual) == {"acme": D("62.50"), "beta": D("62.50")}
+
+
+def test_cardiozen_owner_policy_outside_healthcare_settings(cardiozen: Ruleset) -> None:
+    # CZ-001's dinner for a pharmacy account: 7.2 does not apply, acme's own policy (7.3):
+    # 150 each, hcps capped at 100 -> 100 + 100 + 150 = 350.00, excess 100.00; 175.00 each
+    a = cardiozen.allocate(_with(CZ["CZ-001"], account__segment="pharmacy"))
+    [decision] = a.policies
+    assert (decision.rule, decision.governs, decision.partner) == ("owner-policy",
+                                                                   "account_owner", "acme")
+    dinner = _expense(a, "CZ-001-dinner")
+    assert (dinner.covered, dinner.excess) == (D("350.00"), D("100.00"))
+    assert _parts(dinner) == {"acme": D("175.00"), "beta": D("175.00")}
+    # the credit is unchanged: only 4.2(c) reads the segment, and CZ-001 is no tender
+    assert amounts(a) == {"acme": D("3750.00"), "beta": D("6250.00")}
+
+
+def test_cloudbridge_expenses_under_the_owner_policy(cloudbridge: Ruleset) -> None:
+    a = cloudbridge.allocate(CB["CB-001"])
+    decision = next(p for p in a.policies if p.topic == "entertainment")
+    assert (decision.rule, decision.clause, decision.partner) == ("owner-policy", "6.2",
+                                                                  "nimbus")
+    dinner = _expense(a, "CB-001-dinner")
+    # nimbus's meal cap 200: 1000.00 for 4 = 250 each -> 800.00 covered, 200.00 excess not
+    # reimbursable; 6.6: the payer (vertex) bears the meal
+    assert (dinner.cap, dinner.covered, dinner.excess) == (D("800.00"), D("800.00"),
+                                                           D("200.00"))
+    assert (dinner.excess_bearer, dinner.disallowed) == ("vertex", True)
+    assert _parts(dinner) == {"vertex": D("800.00")}
+    summit = _expense(a, "CB-001-summit")
+    # 3000.00 for 10 = 300 each, at nimbus's marketing event cap -> all covered; above its
+    # 2500.00 threshold but pre-approved. 6.7 by credit: 12/67, 55/67 of 300,000 cents =
+    # 53731.34 / 246268.66 -> floors 299999, the odd cent to vertex (.66)
+    assert (summit.covered, summit.excess, summit.violations) == (D("3000.00"), D("0.00"), ())
+    assert _parts(summit) == {"nimbus": D("537.31"), "vertex": D("2462.69")}
+    assert summit.excess_bearer == "vertex"  # 6.7 names vertex, whoever paid
+    _sums(summit)
+
+    golf = _expense(cloudbridge.allocate(CB["CB-002"]), "CB-002-golf")
+    # nimbus forbids golf: a violation, not shared; vertex, who paid, keeps all 600.00
+    assert golf.violations == ("kind 'golf' is not allowed for any attendees under nimbus's "
+                               "policy (rule owner-policy, clause 6.2)",)
+    assert (golf.covered, golf.excess, golf.parts) == (D("0.00"), D("600.00"), ())
+    assert (golf.excess_bearer, golf.disallowed) == ("vertex", True)
+
+    b = cloudbridge.allocate(CB["CB-004"])  # a Vertex account: vertex's policy
+    launch = _expense(b, "CB-004-launch")
+    # vertex's event cap 400: 1350.00 for 3 = 450 each -> 1200.00 covered, 150.00 excess
+    # with nimbus (6.5: the payer); 50/50 -> 600.00 each; above vertex's 1000.00 threshold
+    assert (launch.covered, launch.excess, launch.excess_bearer) == (D("1200.00"),
+                                                                     D("150.00"), "nimbus")
+    assert _parts(launch) == {"nimbus": D("600.00"), "vertex": D("600.00")}
+    assert launch.violations == ("needs pre-approval above 1000.00 under vertex's policy "
+                                 "(rule owner-policy, clause 6.2), and none is recorded",)
+    golf = _expense(b, "CB-004-golf")
+    # vertex allows golf up to 300: 500.00 for 2 = 250 each -> covered; 6.4 equal shares
+    assert (golf.rule, golf.covered, golf.violations) == ("shared-entertainment",
+                                                          D("500.00"), ())
+    assert _parts(golf) == {"nimbus": D("250.00"), "vertex": D("250.00")}
+
+    gift = _expense(cloudbridge.allocate(CB["CB-012"]), "CB-012-gift")
+    # vertex's gift cap 75: 240.00 for 3 = 80 each -> 225.00 covered, 15.00 excess with
+    # nimbus who paid; 112.50 each
+    assert (gift.covered, gift.excess, gift.excess_bearer) == (D("225.00"), D("15.00"),
+                                                               "nimbus")
+    assert _parts(gift) == {"nimbus": D("112.50"), "vertex": D("112.50")}
+
+
+def test_cloudbridge_public_sector_expenses_under_the_stricter_policy(
+        cloudbridge: Ruleset) -> None:
+    # 6.3 stricter limits: meal min(200, 150) = 150 (vertex), government meal min(30, 50) =
+    # 30 (nimbus); events forbidden for government officials (both); marketing event
+    # min(300, 250) = 250 (vertex), government min(50, 75) = 50 (nimbus); annual 1500
+    # (nimbus); pre-approval above min(2500, 1000) = 1000 (vertex)
+    a = cloudbridge.allocate(CB["CB-005"])
+    decision = next(p for p in a.policies if p.topic == "entertainment")
+    assert (decision.rule, decision.clause, decision.governs) == ("public-sector-stricter",
+                                                                  "6.3", "stricter")
+    limits = {lim.name: (lim.value, lim.source) for lim in decision.limits}
+    assert limits["cap.meal"] == (D("150.00"), ("vertex",))
+    assert limits["cap.meal.government"] == (D("30.00"), ("nimbus",))
+    assert limits["forbidden.event.government"] == (True, ("nimbus", "vertex"))
+    assert limits["annual_cap_per_attendee"] == (D("1500.00"), ("nimbus",))
+    assert limits["preapproval_above"] == (D("1000.00"), ("vertex",))
+
+    lunch = _expense(a, "CB-005-lunch")
+    # 240.00 for 3 = 80 each: two officials at 30, the integrator 80 -> 140.00 covered
+    # (cap 30 + 30 + 150 = 210), 100.00 excess not reimbursable; nimbus paid and bears it
+    assert (lunch.cap, lunch.covered, lunch.excess) == (D("210.00"), D("140.00"),
+                                                        D("100.00"))
+    assert (lunch.excess_bearer, lunch.disallowed) == ("nimbus", True)
+    assert _parts(lunch) == {"nimbus": D("140.00")}
+
+    reception = _expense(a, "CB-005-reception")
+    assert reception.violations == ("kind 'event' is not allowed for government attendees "
+                                    "under the stricter of the policies (rule "
+                                    "public-sector-stricter, clause 6.3)",)
+    assert (reception.excess, reception.excess_bearer, reception.parts) == (D("600.00"),
+                                                                            "vertex", ())
+
+    briefing = _expense(a, "CB-005-briefing")
+    # 200.00 for 2 = 100 each: doe-cio's annual room 1500 - 1480 = 20 (under the 50 cap)
+    # -> 20; the integrator 100 (cap 250) -> 120.00 covered (cap 20 + 250 = 270); the 80.00
+    # excess is vertex's (6.7) though nimbus paid. By credit: 65/35 (4.4) -> 78.00 / 42.00
+    assert (briefing.cap, briefing.covered, briefing.excess) == (D("270.00"), D("120.00"),
+                                                                 D("80.00"))
+    assert (briefing.excess_bearer, briefing.disallowed) == ("vertex", False)
+    assert _parts(briefing) == {"nimbus": D("78.00"), "vertex": D("42.00")}
+
+
+def test_cloudbridge_unmapped_account_each_payer_policy(cloudbridge: Ruleset) -> None:
+    a = cloudbridge.allocate(CB["CB-009"])
+    decision = next(p for p in a.policies if p.topic == "entertainment")
+    # no account owner: 6.2's second sentence, the payer's policy, expense by expense
+    assert (decision.rule, decision.governs, decision.partner) == ("unmapped-account",
+                                                                   "payer", None)
+    lunch = _expense(a, "CB-009-lunch")
+    assert (lunch.policy.governs, lunch.policy.partner) == ("payer", "vertex")
+    # vertex's meal cap 150: 150.01 for one -> 150.00 covered, 0.01 not reimbursable
+    assert (lunch.covered, lunch.excess, lunch.disallowed) == (D("150.00"), D("0.01"), True)
+    assert _parts(lunch) == {"vertex": D("150.00")}
+
+
+def test_cloudbridge_discount_policies(cloudbridge: Ruleset) -> None:
+    def limits(deal_id: str) -> tuple[str, dict[str, tuple[Any, tuple[str, ...]]]]:
+        a = cloudbridge.allocate(CB[deal_id])
+        d = next(p for p in a.policies if p.topic == "discounts")
+        return d.rule, {lim.name: (lim.value, lim.source) for lim in d.limits}
+
+    # 5.4 stricter, limit by limit: max discount min(30%, 25%) = 25% (vertex), minimum
+    # margin max(20%, 15%) = 20% (nimbus): one result combining both policies
+    assert limits("CB-001") == ("discount-stricter", {
+        "max_discount": (F(1, 4), ("vertex",)), "min_margin": (F(1, 5), ("nimbus",))})
+    # 5.5: Marketplace private offers follow nimbus's policy
+    assert limits("CB-002") == ("marketplace-discounts", {
+        "max_discount": (F(3, 10), ("nimbus",)), "min_margin": (F(1, 5), ("nimbus",))})
+
+
+def test_amendment_keeps_the_expense_results(cloudbridge: Ruleset, amended: Ruleset) -> None:
+    # the amendment changes no policy; no by_credit expense sits on a deal whose credit it
+    # changes (CB-007, CB-011, CB-012)
+    for deal_id, deal in CB.items():
+        base = cloudbridge.allocate(deal).to_dict()
+        new = amended.allocate(deal).to_dict()
+        assert base["expenses"] == new["expenses"], deal_id
+        assert base["policies"] == new["policies"], deal_id
+
+
+@pytest.mark.parametrize("name", ["cardiozen", "cloudbridge"])
+def test_sample_expenses_add_up_and_exercise_every_policy_rule(name: str, engine: str) -> None:
+    ruleset_path, deals_path = DEAL_FILES[name]
+    ruleset = _load(ruleset_path, engine)
+    deals = list(_deals(deals_path).values())
+    if name == "cardiozen":  # every sample is a clinic or hospital: add one pharmacy deal
+        deals.append(_with(CZ["CZ-001"], id="CZ-X", account__segment="pharmacy"))
+    applied = set()
+    expenses = 0
+    for deal in deals:
+        a = ruleset.allocate(deal)
+        applied |= {(v.type.split(":")[0], v.rule) for v in a.verdicts
+                    if v.status == "applied"}
+        for share in a.expenses:
+            expenses += 1
+            _sums(share)
+            if share.cap is not None:
+                assert share.covered <= share.cap
+    assert expenses >= 5
+    for policy_rule in ruleset.policy_rules:
+        assert ("policy", policy_rule.id) in applied, policy_rule.id
+    for expense_rule in ruleset.expense_rules:
+        assert ("expense", expense_rule.id) in applied, expense_rule.id

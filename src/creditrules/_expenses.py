@@ -292,7 +292,10 @@ class PolicyEvaluator:
         parts = () if forbidden_for else tuple(
             ExpensePart(p, shares[p], from_units(parts_units[p], unit))
             for p in sorted(shares) if shares[p] or parts_units[p])
-        bearer = expense.paid_by if rule.excess in ("payer", "disallowed") else rule.excess
+        # A forbidden expense is not accepted by the alliance at all: whoever paid keeps
+        # it, whatever the rule says about excess above a cap.
+        bearer = expense.paid_by if forbidden_for or rule.excess in ("payer", "disallowed") \
+            else rule.excess
         cap_money = None if total_cap is None else from_units(
             math.floor(total_cap / unit_f), unit)
         return ExpenseShare(
@@ -317,7 +320,9 @@ class PolicyEvaluator:
                                   f"{rule.clause}) shares by credit, which needs a deal; share "
                                   "this expense with its deal", deal_id=deal.id)
         total = sum(credit_shares.values(), Fraction(0))
-        if total <= 0:
+        # Shares are of the deal amount, so a credit note has positive shares too: its
+        # credit (the amount) is what is not positive.
+        if total <= 0 or deal.amount <= 0:
             raise AllocationError(f"expense {expense.id!r}: rule {rule.id} shares by credit, "
                                   "but the deal's credit is not positive (a credit note)",
                                   deal_id=deal.id)
@@ -336,8 +341,21 @@ class PolicyEvaluator:
             raise DealError(f"{expense.amount} is not a whole number of {self.ruleset.unit}",
                             deal_id=deal.id, field=f"{field}.amount",
                             code="bad-amount") from None
+        # Deals built in Python skip the reader's checks: no division by zero attendees, no
+        # negative amounts (a negative spend would also widen an annual cap).
+        if expense.amount < 0:
+            raise DealError(f"an expense cannot be negative ({expense.amount})",
+                            deal_id=deal.id, field=f"{field}.amount", code="bad-field")
+        if not expense.attendees:
+            raise DealError("an expense needs at least one attendee", deal_id=deal.id,
+                            field=f"{field}.attendees", code="missing-field")
         known = self.categories()
         for j, attendee in enumerate(expense.attendees):
+            if attendee.spent_this_year < 0:
+                raise DealError(f"spent_this_year cannot be negative "
+                                f"({attendee.spent_this_year})", deal_id=deal.id,
+                                field=f"{field}.attendees[{j}].spent_this_year",
+                                code="bad-field")
             if attendee.category is not None and attendee.category not in known:
                 from creditrules.errors import suggest
 

@@ -74,9 +74,10 @@ def read_policy_sections(b: _RulesetBuilder, root: MapNode) -> PolicySections:
     """Read and cross-check the policy sections of a ruleset's root mapping."""
     topics = _topics(b, root.get("topics"))
     policies = _policies(b, root.get("policies"), topics)
-    policy_rules = _policy_rules(b, root.get("policy_precedence"), topics, policies)
+    named: set[str] = set()
+    policy_rules = _policy_rules(b, root.get("policy_precedence"), topics, policies, named)
     expense_rules = _expense_rules(b, root.get("expense_sharing"))
-    _check_coverage(b, root, policies, policy_rules, expense_rules)
+    _check_coverage(b, root, policies, policy_rules, expense_rules, named)
     return PolicySections(tuple(sorted(topics.values(), key=lambda t: t.name)), policies,
                           policy_rules, expense_rules)
 
@@ -244,7 +245,10 @@ def _common(b: _RulesetBuilder, body: MapNode, what: str
 
 
 def _policy_rules(b: _RulesetBuilder, node: Node | None, topics: Mapping[str, Topic],
-                  policies: Mapping[str, Mapping[str, object]]) -> tuple[PolicyRule, ...]:
+                  policies: Mapping[str, Mapping[str, object]], named: set[str]
+                  ) -> tuple[PolicyRule, ...]:
+    """The valid rules; ``named`` collects every topic a rule names, even a rule refused
+    for another mistake (so that its topic is not also reported as having no rule)."""
     rules: list[PolicyRule] = []
     known_topics = [ENTERTAINMENT, *topics]
     for item in b.sequence(node, "policy_precedence"):
@@ -260,6 +264,8 @@ def _policy_rules(b: _RulesetBuilder, node: Node | None, topics: Mapping[str, To
             b.problem("unknown-topic", f"unknown policy topic {topic!r}"
                       + suggest(topic, known_topics), topic_node.loc)
             topic = None
+        if topic is not None:
+            named.add(topic)
         governs_node = b.required(body, "governs", f"policy rule {rid}")
         governs = b.text(governs_node, "governs")
         partner = None
@@ -323,10 +329,12 @@ def _expense_rule(b: _RulesetBuilder, item: Node) -> ExpenseRule | None:
             b.problem("bad-value", f"expense rule {rid} shares by credit, but no credit type "
                       "has a fixed total", share_node.loc)
     elif share_node is not None:
+        before = len(b.problems)
         shares = b.partner_map(share_node, f"expense rule {rid} share", b.partners,
                                lambda n, w: b.share(n, w, limit=Fraction(1))) or {}
         total = sum(shares.values(), Fraction(0))
-        if shares and total != 1:
+        # (a share already refused, e.g. of a misspelt partner, is not reported twice)
+        if shares and total != 1 and len(b.problems) == before:
             from creditrules._money import percent_text
 
             b.problem("split-total", f"expense rule {rid} shares total {percent_text(total)}, "
@@ -376,11 +384,12 @@ def _check_group(b: _RulesetBuilder,
 def _check_coverage(b: _RulesetBuilder, root: MapNode,
                     policies: Mapping[str, Mapping[str, object]],
                     policy_rules: tuple[PolicyRule, ...],
-                    expense_rules: tuple[ExpenseRule, ...]) -> None:
+                    expense_rules: tuple[ExpenseRule, ...], named: set[str]) -> None:
     """Each topic with policies needs a precedence rule; sharing expenses needs an
-    entertainment policy for every partner whose policy may govern."""
+    entertainment policy for every partner whose policy may govern. ``named``: the topics
+    rules name, including rules refused for another mistake (reported on their own)."""
     with_policies = {t for per_topic in policies.values() for t in per_topic}
-    ruled = {r.topic for r in policy_rules}
+    ruled = {r.topic for r in policy_rules} | named
     loc = (root.key_node("policies") or root).loc
     for topic in sorted(with_policies - ruled):
         b.problem("no-policy-precedence", f"partners declare {topic} policies but no "
@@ -394,6 +403,7 @@ def _check_coverage(b: _RulesetBuilder, root: MapNode,
             continue
         missing = [p for p in b.partners if rule.topic not in policies.get(p, {})]
         if missing:
+            verb = "declares" if len(missing) == 1 else "declare"
             b.problem("missing-policy", f"policy rule {rule.id} ({rule.governs}) may choose "
                       f"any partner's {rule.topic} policy, but {', '.join(sorted(missing))} "
-                      "declare none", rule.location)
+                      f"{verb} none", rule.location)

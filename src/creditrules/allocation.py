@@ -330,15 +330,22 @@ def describe_decision(decision: PolicyDecision) -> str:
 
 
 def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
-    """Readable lines for one expense: the policy, cap, excess and the shares."""
+    """Readable lines for one expense: the policy and its limits (with the partner each came
+    from), the cap, the covered amount and its shares, the excess and who bears it."""
     cap = "no cap" if expense.cap is None else f"cap {expense.cap}"
     lines = [
         f"expense {expense.expense}: {expense.kind} {expense.amount} {currency} paid by "
         f"{expense.paid_by}, {expense.attendees} attendee(s)",
-        f"  governed by {describe_decision(expense.policy)}; {cap}",
-        f"  covered {expense.covered}, shared ({expense.method.replace('_', ' ')}) by "
-        f"{expense.rule} (clause {expense.clause})",
+        f"  governed by {describe_decision(expense.policy)}",
     ]
+    relevant = [lim for lim in expense.policy.limits
+                if lim.name.split(".")[1:2] == [expense.kind] or "." not in lim.name]
+    if relevant:
+        lines.append("  limits: " + "; ".join(
+            f"{_limit_text(lim)} (from {', '.join(lim.source)})" for lim in relevant))
+    lines.append(f"  {cap}; covered {expense.covered}, shared "
+                 f"({expense.method.replace('_', ' ')}) by {expense.rule} "
+                 f"(clause {expense.clause})")
     for part in expense.parts:
         lines.append(f"    {part.partner}: {percent_text(part.share)} = {part.amount}")
     if expense.excess:
@@ -347,3 +354,13 @@ def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
     for violation in expense.violations:
         lines.append(f"  VIOLATION: {violation}")
     return lines
+
+
+def _limit_text(limit: Limit) -> str:
+    name = limit.name.split(".", 1)[-1] if "." in limit.name else limit.name
+    if limit.name.startswith("forbidden."):
+        return f"{name} forbidden"
+    if limit.value is None:
+        return f"{name} no limit"
+    value = fraction_text(limit.value) if isinstance(limit.value, Fraction) else limit.value
+    return f"{name} {value}"
