@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 
+_OUTCOMES = {"split": "fixed split", "overlay": "overlay", "by_contribution": "by contribution"}
+
+
 @attrs.frozen
 class RepCredit:
     """A rep's part of its partner's credit."""
@@ -291,7 +294,7 @@ class Allocation:
                                                                   strict=True))
             lines.append("")
             lines.append(f"{credit.type} credit: {kind} {total} = {credit.amount} "
-                         f"{self.currency}, {credit.outcome} by {rules}")
+                         f"{self.currency}, {_OUTCOMES.get(credit.outcome, credit.outcome)} under {rules}")
             if credit.note:
                 lines.append(f"  note: {credit.note}")
             for p in credit.partners:
