@@ -180,7 +180,8 @@ class Evaluator:
         policies, _ = self.policy.decisions(deal, facts, explain=False,
                                             needed={ENTERTAINMENT})
         entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
-        share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False)
+        share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False,
+                                     standalone=True)
         return share
 
     def precedence(self, in_force: list[CreditRule], day: dt.date) -> Precedence:

@@ -140,7 +140,8 @@ class PolicyEvaluator:
             applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
             winners, beaten = self.policy_precedence[topic].resolve(applicable)
             verdicts += _verdicts(rules.values(), applicable, beaten, facts,
-                                  f"policy:{topic}", explain=explain)
+                                  f"policy:{topic}", explain=explain,
+                                  version=self.ruleset.version)
             if not winners:
                 if topic not in needed:
                     continue
@@ -208,8 +209,8 @@ class PolicyEvaluator:
 
     # -- who pays what --------------------------------------------------------------------
     def share(self, deal: Deal, facts: Facts, expense: Expense, decision: PolicyDecision | None,
-              credit_shares: Mapping[str, Fraction] | None, *, explain: bool
-              ) -> tuple[ExpenseShare, list[RuleVerdict]]:
+              credit_shares: Mapping[str, Fraction] | None, *, explain: bool,
+              standalone: bool = False) -> tuple[ExpenseShare, list[RuleVerdict]]:
         if decision is None:
             raise AllocationError(f"expense {expense.id!r}: the agreement declares no "
                                   "entertainment policy precedence", deal_id=deal.id)
@@ -223,7 +224,8 @@ class PolicyEvaluator:
         applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
         winners, beaten = self.expense_precedence.resolve(applicable)
         verdicts = _verdicts(rules.values(), applicable, beaten, efacts,
-                             f"expense:{expense.id}", explain=explain)
+                             f"expense:{expense.id}", explain=explain,
+                             version=self.ruleset.version)
         if not winners:
             raise NoApplicableRuleError(f"no expense sharing rule applies to expense "
                                         f"{expense.id!r} and none is a default",
@@ -237,10 +239,12 @@ class PolicyEvaluator:
                     f"and {other.id} (clause {other.clause}) both apply and disagree, and "
                     "neither prevails; declare which does with 'overrides'",
                     rules=(chosen[0].id, other.id), deal_id=deal.id)
-        return self.bear(deal, expense, decision, chosen[0], credit_shares), verdicts
+        return (self.bear(deal, expense, decision, chosen[0], credit_shares,
+                          standalone=standalone), verdicts)
 
     def bear(self, deal: Deal, expense: Expense, decision: PolicyDecision, rule: ExpenseRule,
-             credit_shares: Mapping[str, Fraction] | None) -> ExpenseShare:
+             credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
+             ) -> ExpenseShare:
         unit = self.ruleset.unit
         limits = {lim.name: lim for lim in decision.limits}
         violations: list[str] = []
@@ -285,7 +289,7 @@ class PolicyEvaluator:
                 and not expense.preapproved:
             violations.append(f"needs pre-approval above {pre.value} under {whose}, and none "
                               "is recorded")
-        shares = self.method_shares(deal, expense, rule, credit_shares)
+        shares = self.method_shares(deal, expense, rule, credit_shares, standalone=standalone)
         parts_units = largest_remainder(covered_units, shares, tie_break=self.ruleset.tie_break,
                                         salt=f"{deal.id}\x1f{expense.id}")
         # A forbidden expense is never shared, not even as zero parts.
@@ -308,7 +312,8 @@ class PolicyEvaluator:
             violations=tuple(violations))
 
     def method_shares(self, deal: Deal, expense: Expense, rule: ExpenseRule,
-                      credit_shares: Mapping[str, Fraction] | None) -> dict[str, Fraction]:
+                      credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
+                      ) -> dict[str, Fraction]:
         if rule.method == "split":
             return {p: rule.shares.get(p, Fraction(0)) for p in self.partners}
         if rule.method == "equal":
@@ -316,9 +321,11 @@ class PolicyEvaluator:
         if rule.method == "payer":
             return {p: Fraction(int(p == expense.paid_by)) for p in self.partners}
         if credit_shares is None:
+            reason = ("which needs a deal; share this expense with its deal"
+                      if standalone else "but this deal got no credit with a fixed total")
             raise AllocationError(f"expense {expense.id!r}: rule {rule.id} (clause "
-                                  f"{rule.clause}) shares by credit, which needs a deal; share "
-                                  "this expense with its deal", deal_id=deal.id)
+                                  f"{rule.clause}) shares by credit, {reason}",
+                                  deal_id=deal.id)
         total = sum(credit_shares.values(), Fraction(0))
         # Shares are of the deal amount, so a credit note has positive shares too: its
         # credit (the amount) is what is not positive.
@@ -371,8 +378,8 @@ class PolicyEvaluator:
 
 
 def _verdicts(rules: Iterable[PolicyRule | ExpenseRule], applicable: Sequence[str],
-              beaten: Mapping[str, list[str]], facts: Facts, label: str, *, explain: bool
-              ) -> list[RuleVerdict]:
+              beaten: Mapping[str, list[str]], facts: Facts, label: str, *, explain: bool,
+              version: str) -> list[RuleVerdict]:
     """Each rule's verdict, as for credit rules (which part was false when asked)."""
     from creditrules import _conditions
 
@@ -387,7 +394,7 @@ def _verdicts(rules: Iterable[PolicyRule | ExpenseRule], applicable: Sequence[st
             status = "not-matched"
             if explain and rule.when is not None:
                 reasons = _conditions.explain(rule.when, facts)
-        out.append(RuleVerdict(rule.id, "", rule.clause, label, status, rule.text, by,
+        out.append(RuleVerdict(rule.id, version, rule.clause, label, status, rule.text, by,
                                reasons))
     return out
 

@@ -119,7 +119,10 @@ def _amount(b: _RulesetBuilder, node: Node | None, what: str, *, keywords: tuple
     s = b.scalar(node, what)
     if s is None:
         return None
-    if not s.quoted and s.text in keywords:
+    if s.text in keywords:
+        if s.quoted:
+            b.problem("bad-amount", f"{what}: write {s.text} without quotes", s.loc)
+            return None
         return s.text
     try:
         value = parse_decimal(s.text)

@@ -343,6 +343,9 @@ def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
     ]
     relevant = [lim for lim in expense.policy.limits
                 if lim.name.split(".")[1:2] == [expense.kind] or "." not in lim.name]
+    if not any(lim.name.split(".")[1:2] == [expense.kind] for lim in relevant):
+        lines.append(f"  {expense.kind} is not listed by the governing policy, so it is not "
+                     "allowed")
     if relevant:
         lines.append("  limits: " + "; ".join(
             f"{_limit_text(lim)} (from {', '.join(lim.source)})" for lim in relevant))
