@@ -225,7 +225,14 @@ def test_negative_amounts(where: str) -> None:
     assert "cannot be negative" in p.message
 
 
-@pytest.mark.parametrize("value", ['"80.001x"', "lots", "1e3", '"unlimited"'])
+def test_quoted_keyword_says_to_drop_the_quotes() -> None:
+    text = ruleset_text(ACME + BETA.replace('"80.00"', '"unlimited"'))
+    p = only(text, "bad-amount")
+    assert p.location == at(text, '"unlimited"')
+    assert p.message == "beta cap for meal: write unlimited without quotes"
+
+
+@pytest.mark.parametrize("value", ['"80.001x"', "lots", "1e3"])
 def test_bad_amounts(value: str) -> None:
     text = ruleset_text(ACME + BETA.replace('"80.00"', value))
     p = only(text, "bad-amount")
