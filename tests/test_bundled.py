@@ -600,7 +600,7 @@ def test_cli_allocate_writes_one_line_per_deal(name: str, engine: str, tmp_path:
     ruleset_path, deals_path = DEAL_FILES[name]
     out = tmp_path / "out.jsonl"
     status_code = main(["allocate", str(ruleset_path), str(deals_path), "-o", str(out),
-                        "--engine", engine])
+                        "--allocations", "--engine", engine])
     err = capsys.readouterr().err
     assert status_code == 0, err
     lines = out.read_text(encoding="utf-8").splitlines()

@@ -12,7 +12,11 @@ Load an alliance agreement (a ruleset file) and apply it to deals::
 
 from creditrules.allocation import (
     Allocation,
+    ExpensePart,
+    ExpenseShare,
+    Limit,
     PartnerCredit,
+    PolicyDecision,
     RepCredit,
     RulesetRef,
     RuleVerdict,
@@ -29,8 +33,22 @@ from creditrules.errors import (
     Problem,
     RulesetError,
 )
-from creditrules.model import Account, Activity, Deal, Lead, Rep
-from creditrules.ruleset import CreditRule, CreditType, Partner, Ruleset, load, loads
+from creditrules.fairness import (
+    Counterexample,
+    FairnessReport,
+    InvariantResult,
+    check_fairness,
+)
+from creditrules.model import Account, Activity, Attendee, Deal, Expense, Lead, Rep
+from creditrules.ruleset import (
+    CreditRule,
+    CreditType,
+    FairnessExemption,
+    Partner,
+    Ruleset,
+    load,
+    loads,
+)
 
 __version__ = "0.1.0"
 
@@ -40,17 +58,27 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "AmbiguityError",
+    "Attendee",
+    "Counterexample",
     "CreditRule",
     "CreditRulesError",
     "CreditType",
     "Deal",
     "DealError",
     "EngineError",
+    "Expense",
+    "ExpensePart",
+    "ExpenseShare",
+    "FairnessExemption",
+    "FairnessReport",
+    "InvariantResult",
     "Lead",
+    "Limit",
     "Location",
     "NoApplicableRuleError",
     "Partner",
     "PartnerCredit",
+    "PolicyDecision",
     "Problem",
     "Rep",
     "RepCredit",
@@ -60,6 +88,7 @@ __all__ = [
     "RulesetRef",
     "TypeCredit",
     "__version__",
+    "check_fairness",
     "load",
     "loads",
 ]

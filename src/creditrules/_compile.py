@@ -799,8 +799,15 @@ class Compiled:
         encoders: tuple[_Encoder, ...],
         groups: tuple[Json, ...],
         rules: Mapping[str, tuple[str, ...]],
+        reads: Mapping[str, tuple[int, ...]] | None = None,
+        origins: tuple[Field | Count, ...] = (),
     ) -> None:
         self._conditions = dict(conditions)
+        #: Per condition, the positions in the key of the features it tests: its outcome
+        #: depends on those alone (a batch caches outcomes by them, see creditrules._fast).
+        self.reads: dict[str, tuple[int, ...]] = dict(reads or {})
+        #: Per feature, the field or count it encodes.
+        self.origins = origins
         self.features = features
         self._encoders = encoders
         self._names = tuple(f.name for f in features)
@@ -937,4 +944,8 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
         tested |= validate_definition(group, by_name)
     if set(by_name) - tested:  # every feature sent must be tested: else a compiler bug
         raise CompileError(f"features never tested: {sorted(set(by_name) - tested)}")
-    return Compiled(ordered, features, encoders, groups, rules)
+    position = {i: n for n, i in enumerate(used)}
+    reads = {name: tuple(sorted({position[i] for i in _referenced(node)}))
+             for name, node in nodes.items()}
+    return Compiled(ordered, features, encoders, groups, rules, reads,
+                    tuple(origins[i] for i in used))

@@ -51,6 +51,7 @@ from creditrules.policy import ENTERTAINMENT
 from creditrules.ruleset import ByContribution, CreditRule, CreditType
 
 if TYPE_CHECKING:
+    from creditrules._fast import FastPath
     from creditrules.ruleset import Ruleset
 
 __all__ = ["Evaluator", "deal_facts"]
@@ -97,9 +98,25 @@ class Evaluator:
         self.matcher = make_matcher(engine, self.conditions)
         self.policy = PolicyEvaluator(ruleset, lambda conds: make_matcher(engine, conds))
         self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
+        self._fast: FastPath | None = None
+
+    def fast_path(self) -> FastPath:
+        """The ruleset's batch fast path (built on first use)."""
+        if self._fast is None:
+            from creditrules._fast import FastPath
+
+            self._fast = FastPath(self.ruleset)
+        return self._fast
 
     # -- the pipeline ---------------------------------------------------------------------
     def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True) -> Allocation:
+        if not explain and not isinstance(deal, Deal):
+            # Without explanations a deal mapping usually takes the batch fast path, which
+            # gives this very result (tests/test_fast.py); whatever it declines runs below.
+            fast = self.fast_path()
+            computed = fast.compute(deal)
+            if computed is not None:
+                return fast.allocation(computed)
         if not isinstance(deal, Deal):
             deal = Deal.from_mapping(deal)
         self.check(deal)

@@ -220,6 +220,9 @@ def to_units(amount: Decimal, unit: Decimal) -> int:
     return units.numerator
 
 
+_UNIT_SCALES: dict[int, tuple[Decimal, int, int]] = {}
+
+
 def from_units(units: int, unit: Decimal) -> Decimal:
     """``units`` of ``unit`` as an exact Decimal with the unit's exponent.
 
@@ -229,15 +232,28 @@ def from_units(units: int, unit: Decimal) -> Decimal:
     """
     if isinstance(units, bool) or not isinstance(units, int):
         raise TypeError(f"units must be an int, not {type(units).__name__}")
-    _check_unit(unit)
-    _, unit_digits, unit_exp = unit.as_tuple()
-    assert isinstance(unit_exp, int)  # finite, checked above
-    coefficient = int("".join(map(str, unit_digits)))
-    exponent = min(unit_exp, 0)  # a positive exponent would print as "1.05E+4"
-    magnitude = abs(units) * coefficient * 10 ** (unit_exp - exponent)
-    # Decimal(int) is exact whatever the context; reuse its digit tuple at our exponent.
-    digits = Decimal(magnitude).as_tuple().digits
-    return Decimal((1 if units < 0 else 0, digits, exponent))
+    # Keyed by the unit object (held, so its id is not reused): 0.01 and 0.010 are equal
+    # Decimals with different exponents, and a ruleset passes the same object every time.
+    found = _UNIT_SCALES.get(id(unit))
+    if found is None or found[0] is not unit:
+        _check_unit(unit)
+        _, unit_digits, unit_exp = unit.as_tuple()
+        assert isinstance(unit_exp, int)  # finite, checked above
+        coefficient = int("".join(map(str, unit_digits)))
+        exponent = min(unit_exp, 0)  # a positive exponent would print as "1.05E+4"
+        found = (unit, coefficient * 10 ** (unit_exp - exponent), exponent)
+        if len(_UNIT_SCALES) >= 64:  # a few currency units in practice
+            _UNIT_SCALES.clear()
+        _UNIT_SCALES[id(unit)] = found
+    _, multiplier, exponent = found
+    magnitude = abs(units) * multiplier
+    if exponent:
+        whole, frac = divmod(magnitude, 10 ** -exponent)
+        text = f"{whole}.{frac:0{-exponent}d}"
+    else:
+        text = str(magnitude)
+    # Decimal from text is exact whatever the context, and keeps the unit's exponent.
+    return Decimal("-" + text if units < 0 else text)
 
 
 def _terminating_digits(f: Fraction) -> int | None:
@@ -388,19 +404,21 @@ def apportion(exact: Mapping[str, Fraction], target: int, *, tie_break: TieBreak
         mirrored = apportion({k: -v for k, v in exact.items()}, -target, tie_break=tie_break,
                              salt=salt)
         return {party: -units for party, units in mirrored.items()}
-    result = {party: math.floor(value) for party, value in exact.items()}
-    leftover = target - sum(result.values())
-    candidates = sorted(
-        (party for party, value in exact.items() if value.denominator != 1),
-        key=lambda party: (
-            -(exact[party] - result[party]),
-            -exact[party],
-            tie_break.key(party, salt),
-            party,
-        ),
-    )
-    if not 0 <= leftover <= len(candidates):
+    # Integers over one common denominator: the same comparisons as with fractions, without
+    # building one per step (a batch splits millions of amounts).
+    parties = sorted(exact)
+    den = math.lcm(1, *(Fraction(v).denominator for v in exact.values()))
+    nums = [int(Fraction(exact[p]) * den) for p in parties]
+    result = [n // den for n in nums]
+    leftover = target - sum(result)
+    keys: dict[int, tuple[object, ...]] = {i: (-(n % den), -n) for i, n in enumerate(nums)
+                                           if n % den}
+    if not 0 <= leftover <= len(keys):
         raise ValueError(f"target {target} is not reachable within one unit of each share")
-    for party in candidates[:leftover]:
-        result[party] += 1
-    return {party: result[party] for party in sorted(result)}
+    if 0 < leftover < len(keys) and len(set(keys.values())) < len(keys):
+        # Equal remainders and shares: the declared tie-break, then the party id. (Only
+        # then is it computed: a hashed tie-break costs a sha256 per party.)
+        keys = {i: (*k, tie_break.key(parties[i], salt), parties[i]) for i, k in keys.items()}
+    for i in sorted(keys, key=keys.__getitem__)[:leftover]:
+        result[i] += 1
+    return dict(zip(parties, result, strict=True))

@@ -50,8 +50,9 @@ _MAX_AMENDMENT_DEPTH = 16
 
 _TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
              "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
-             "topics", "policies", "policy_precedence", "expense_sharing")
-_AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence")
+             "topics", "policies", "policy_precedence", "expense_sharing", "fairness")
+_AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence",
+                   "fairness")
 _RULE_KEYS = ("id", "clause", "text", "type", "when", "split", "overlay", "weights",
               "normalise", "total", "if_no_contribution", "overrides", "default", "effective",
               "rep_credit")
@@ -602,6 +603,15 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
                   for p in precedence]
     _check_references(b, rules, precedence, prec_locs)
     sections = read_policy_sections(b, root)
+    # Declared fairness exemptions, of the base file and each amendment (fairness.py).
+    from creditrules.fairness import read_exemptions
+
+    clauses = sorted({r.clause for r in rules.values()}
+                     | {r.clause for r in sections.policy_rules}
+                     | {r.clause for r in sections.expense_rules})
+    exemptions = tuple(e for node in [root, *(a for a, _ in amendments)]
+                       for e in read_exemptions(b, node.get("fairness"), clauses,
+                                                sorted(b.partners)))
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
@@ -615,7 +625,8 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         rep_credit=rep_credit, contribution=b.contribution,
         source=file, versions=tuple(versions), engine_name=b.engine,
         topics=sections.topics, policies=sections.policies,
-        policy_rules=sections.policy_rules, expense_rules=sections.expense_rules)
+        policy_rules=sections.policy_rules, expense_rules=sections.expense_rules,
+        fairness=exemptions)
 
 
 def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,

@@ -18,8 +18,8 @@ import creditrules
 from creditrules._money import percent_text
 from creditrules.allocation import describe_expense
 from creditrules.errors import CreditRulesError, DealError, RulesetError
-from creditrules.records import BadRecord, Record, dumps, guess_format, read_records
-from creditrules.ruleset import ENGINES, Ruleset
+from creditrules.records import BadRecord, dumps, guess_format, read_records
+from creditrules.ruleset import ENGINES
 
 __all__ = ["main"]
 
@@ -60,13 +60,26 @@ def _parser() -> argparse.ArgumentParser:
                        help="matching engine (default: durable where installed, else "
                             "reference; or set CREDITRULES_ENGINE)")
 
-    p = sub.add_parser("allocate", help="allocate every deal of a file (JSON Lines or CSV)")
+    p = sub.add_parser("allocate", help="allocate every deal of a file into a ledger",
+                       description="Allocate every deal of a file (JSON Lines, JSON or CSV) "
+                       "into a ledger: a row per deal, credit type, partner and rep, and per "
+                       "share of each entertainment expense. Every record ends in the ledger "
+                       "or in the rejects, with its line number and reason.")
     p.add_argument("ruleset", type=Path)
     p.add_argument("deals", help="deals file (.jsonl, .json or .csv), or - for stdin")
-    p.add_argument("-o", "--output", help="allocations as JSON Lines (default: stdout)")
-    p.add_argument("--rejects", help="rejected records as JSON Lines (default: stderr)")
+    p.add_argument("-o", "--output", metavar="LEDGER",
+                   help="the ledger (default: stdout); CSV if the name ends in .csv")
+    p.add_argument("--rejects", metavar="REJECTS",
+                   help="rejected records as JSON Lines (default: stderr)")
     p.add_argument("--format", choices=("jsonl", "json", "csv"),
                    help="input format (default: from the file name)")
+    p.add_argument("--ledger-format", choices=("jsonl", "csv"),
+                   help="ledger format (default: from the ledger's file name, else jsonl)")
+    p.add_argument("--allocations", action="store_true",
+                   help="write each deal's whole allocation (canonical JSON) instead of "
+                        "ledger rows")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress line, even on a terminal")
     engine_arg(p)
     p.set_defaults(run=_allocate)
 
@@ -91,6 +104,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ruleset", type=Path)
     engine_arg(p)
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("check", help="check a ruleset against the fairness invariants")
+    p.add_argument("ruleset", type=Path)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--thorough", action="store_true",
+                      help="a long randomised run that keeps its example database")
+    size.add_argument("--max-examples", type=int, metavar="N", help="deals per invariant")
+    p.add_argument("--seed", type=int, help="repeat a run (every report prints its seed)")
+    p.add_argument("--invariant", action="append", dest="invariants", metavar="NAME",
+                   choices=[*creditrules.fairness.HARD_INVARIANTS,
+                            *creditrules.fairness.SOFT_INVARIANTS],
+                   help="check only this invariant (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--save", type=Path, metavar="DIR",
+                   help="write each counterexample deal to DIR/<invariant>.json")
+    engine_arg(p)
+    p.set_defaults(run=_check)
+
+    p = sub.add_parser("test", help="run a ruleset's worked examples (a cases file)")
+    p.add_argument("ruleset", type=Path)
+    p.add_argument("cases", type=Path, help="the worked examples (e.g. RULESET-cases.yaml)")
+    engine_arg(p)
+    p.set_defaults(run=_test)
     return parser
 
 
@@ -112,45 +148,43 @@ def _open_out(name: str | None, default: IO[str]) -> Iterator[IO[str]]:
             yield stream
 
 
-def _reject_row(line: int, deal_id: str | None, code: str, reason: str) -> dict[str, Any]:
-    return {"line": line, "deal": deal_id, "code": code, "reason": reason}
-
-
 def _allocate(args: argparse.Namespace) -> int:
+    from creditrules.batch import (
+        LedgerWriter,
+        Rejection,
+        Summary,
+        run_batch,
+        tty_progress,
+        write_rejection,
+    )
+
+    # The ruleset and the input are opened first: a mistake in either writes nothing.
     ruleset = creditrules.load(args.ruleset, engine=args.engine)
     fmt = args.format or guess_format(args.deals)
-    read = allocated = rejected = 0
+    ledger_format = args.ledger_format or (
+        "csv" if args.output and args.output.lower().endswith(".csv") else "jsonl")
+    progress = None if args.no_progress else tty_progress(sys.stderr)
     with _open_in(args.deals) as src, _open_out(args.output, sys.stdout) as out, \
             _open_out(args.rejects, sys.stderr) as rej:
-        for item in read_records(src, fmt):
-            read += 1
-            row = _allocate_one(ruleset, item)
-            if "credits" in row:
-                allocated += 1
-                out.write(dumps(row) + "\n")
-            else:
-                rejected += 1
-                rej.write(dumps(row) + "\n")
-    print(f"creditrules: {read} read, {allocated} allocated, {rejected} rejected "
-          f"(ruleset {ruleset.id} {ruleset.version}, engine {ruleset.engine})",
-          file=sys.stderr)
-    return 1 if rejected else 0
-
-
-def _allocate_one(ruleset: Ruleset, item: Record | BadRecord) -> dict[str, Any]:
-    if isinstance(item, BadRecord):
-        return _reject_row(item.line, item.deal_id, "unreadable", item.reason)
-    deal_id = item.data.get("id") if isinstance(item.data, dict) else None
-    try:
-        return ruleset.allocate(item.data, explain=False).to_dict()
-    except DealError as exc:
-        return _reject_row(item.line, exc.deal_id or _text(deal_id), exc.code, str(exc))
-    except CreditRulesError as exc:
-        return _reject_row(item.line, _text(deal_id), getattr(exc, "code", "error"), str(exc))
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+        records = read_records(src, fmt)
+        if args.allocations:
+            summary = Summary(ruleset)
+            for result in ruleset.allocate_many(records):
+                if isinstance(result, Rejection):
+                    summary.reject(result)
+                    write_rejection(rej, result)
+                else:
+                    summary.add_allocation(result)
+                    out.write(dumps(result.to_dict()) + "\n")
+        else:
+            summary = run_batch(ruleset, records, LedgerWriter(out, ledger_format), rej,
+                                progress=progress)
+    print(f"creditrules: {summary.read} read, {summary.allocated} allocated, "
+          f"{summary.rejected} rejected (ruleset {ruleset.id} {ruleset.version}, engine "
+          f"{ruleset.engine})", file=sys.stderr)
+    for line in summary.lines()[1:]:
+        print(line, file=sys.stderr)
+    return 1 if summary.rejected else 0
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -212,8 +246,45 @@ def _validate(args: argparse.Namespace) -> int:
             percent_text(ctype.total)
         print(f"  {ctype.name}: {len(rules)} rule(s), total {total}"
               f"{', required' if ctype.required else ''}")
+    for topic in sorted({r.topic for r in ruleset.policy_rules}):
+        count = sum(1 for r in ruleset.policy_rules if r.topic == topic)
+        partners = [p for p in ruleset.partner_ids if topic in ruleset.policies.get(p, {})]
+        print(f"  {topic} policy: {count} precedence rule(s); policies of "
+              f"{', '.join(partners) or 'no partner'}")
+    if ruleset.expense_rules:
+        print(f"  expense sharing: {len(ruleset.expense_rules)} rule(s)")
     print(f"  engine: {ruleset.engine}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from creditrules.fairness import check_fairness
+
+    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    report = check_fairness(ruleset, path=args.ruleset, max_examples=args.max_examples,
+                            seed=args.seed, thorough=args.thorough,
+                            invariants=args.invariants)
+    if args.save is not None:
+        report.save(args.save)
+    if args.json:
+        print(dumps(report.to_dict()))
+    else:
+        sys.stdout.write(report.text())
+    return 0 if report.ok else 1
+
+
+def _test(args: argparse.Namespace) -> int:
+    from creditrules.cases import load_cases, run_cases
+
+    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    results = run_cases(ruleset, load_cases(args.cases))
+    for result in results:
+        for failure in result.failures:
+            print(failure)
+    failed = sum(not r.passed for r in results)
+    print(f"creditrules: {len(results)} case(s), {len(results) - failed} passed, {failed} "
+          f"failed ({args.cases} against {ruleset.id} {ruleset.version})", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

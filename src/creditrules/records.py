@@ -91,14 +91,14 @@ def _json(stream: IO[str]) -> Iterator[Record | BadRecord]:
         yield Record(1, item)
 
 
-_JSON_COLUMNS = ("reps", "activities")
+_JSON_COLUMNS = ("reps", "activities", "expenses")
 _BOOL_COLUMNS = ("account.named",)
 
 
 def _csv(stream: IO[str]) -> Iterator[Record | BadRecord]:
     """CSV: one deal a row; dotted column names for nested fields (``account.owner``),
-    JSON arrays in the ``reps`` and ``activities`` cells, ``true``/``false`` for booleans,
-    empty cells for missing values. Amounts stay text (exact)."""
+    JSON arrays in the ``reps``, ``activities`` and ``expenses`` cells, ``true``/``false``
+    for booleans, empty cells for missing values. Amounts stay text (exact)."""
     reader = csv.reader(stream)
     try:
         header = next(reader)

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +27,7 @@ from creditrules.policy import EntertainmentPolicy, ExpenseRule, PolicyRule, Top
 if TYPE_CHECKING:
     from creditrules._evaluate import Evaluator
     from creditrules.allocation import Allocation, ExpenseShare
+    from creditrules.batch import Rejection
     from creditrules.model import Deal, Expense
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CreditRule",
     "CreditType",
     "DateRange",
+    "FairnessExemption",
     "Overlay",
     "Partner",
     "PrecedenceList",
@@ -184,6 +186,36 @@ class CreditRule:
         return f"{self.id}@{self.version}"
 
 
+@attrs.frozen
+class FairnessExemption:
+    """A declared waiver of a soft fairness invariant (see ``creditrules.fairness``).
+
+    ``clause`` is the clause that permits the departure: the exemption covers only
+    counterexamples produced by a rule citing it. ``partner`` narrows it to departures in
+    that partner's favour (or at its expense, per invariant), ``field`` to one field, and
+    ``bound`` weakens it to departures of at most that share of the deal.
+    """
+
+    invariant: str
+    clause: str
+    reason: str
+    partner: str | None = None
+    field: str | None = None
+    bound: Fraction | None = None
+    location: Location = attrs.field(factory=lambda: Location(""), eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"invariant": self.invariant, "clause": self.clause,
+                                "reason": self.reason}
+        if self.partner is not None:
+            data["partner"] = self.partner
+        if self.field is not None:
+            data["field"] = self.field
+        if self.bound is not None:
+            data["bound"] = fraction_text(self.bound)
+        return data
+
+
 @attrs.frozen(eq=False)
 class Ruleset:
     """An alliance agreement, loaded and checked; apply it with :meth:`allocate`."""
@@ -210,6 +242,8 @@ class Ruleset:
         attrs.field(factory=dict, kw_only=True)
     policy_rules: tuple[PolicyRule, ...] = attrs.field(default=(), kw_only=True)
     expense_rules: tuple[ExpenseRule, ...] = attrs.field(default=(), kw_only=True)
+    # Declared waivers of soft fairness invariants (``fairness: {exemptions: [...]}``).
+    fairness: tuple[FairnessExemption, ...] = attrs.field(default=(), kw_only=True)
     engine_name: str = attrs.field(default="reference", kw_only=True)
     _evaluator: Evaluator | None = attrs.field(default=None, init=False, repr=False)
 
@@ -253,6 +287,17 @@ class Ruleset:
         assert self._evaluator is not None
         return self._evaluator.allocate(deal, explain=explain)
 
+    def allocate_many(self, deals: Iterable[Any], *, fast: bool = True
+                      ) -> Iterator[Allocation | Rejection]:
+        """Allocate many deals, lazily and in input order: for each, its
+        :class:`~creditrules.allocation.Allocation` (as ``allocate(deal, explain=False)``
+        gives) or a :class:`~creditrules.batch.Rejection` saying why not; a bad deal never
+        stops the stream. See :func:`creditrules.batch.allocate_many`.
+        """
+        from creditrules.batch import allocate_many
+
+        return allocate_many(self, deals, fast=fast)
+
     @property
     def content_hash(self) -> str:
         """sha256 of the ruleset's canonical content: the same agreement gives the same hash
@@ -293,6 +338,9 @@ class Ruleset:
             "expense_rules": [_plain_rule_dict(r, method=r.method, excess=r.excess,
                                                shares=_shares_dict(r.shares))
                               for r in sorted(self.expense_rules, key=lambda r: r.key)],
+            "fairness": {"exemptions": sorted(
+                (e.to_dict() for e in self.fairness),
+                key=lambda d: json.dumps(d, sort_keys=True))},
         }
 
     def share_expense(self, expense: Expense | Mapping[str, Any],

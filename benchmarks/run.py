@@ -1,0 +1,253 @@
+"""Throughput and memory of batch allocation, against the same agreement written by hand.
+
+For each N (default 10k, 100k and 1M), in a fresh process (so that its peak memory is its
+own): N synthetic deals (benchmarks/deals.py) for the ~20-rule agreement
+benchmarks/alliance.yaml, allocated into ledger rows by
+
+* creditrules' batch path (``BatchAllocator.rows``: the fast path, plain path as fallback),
+* the hand-written plain-Python implementation (benchmarks/handwritten.py), the bound,
+* and, on the first ``--plain`` deals, ``Ruleset.allocate`` one deal at a time,
+
+timed separately over the same deals in the same process, and checked to agree row for row
+on every deal. Reports deals/s, the ratio to the hand-written bound, peak RSS and RSS growth
+(resident memory at the end less after the first chunk). Unless ``--no-cli``, it also times
+``creditrules allocate`` end to end on a JSON Lines file of the same deals (parsing and
+writing included), and with ``--dask W`` the same file on a local Dask cluster of W worker
+processes, checking that its ledger is byte-identical.
+
+    .venv/bin/python benchmarks/run.py                       # 10k, 100k, 1M
+    .venv/bin/python benchmarks/run.py --n 10000 --dask 2    # one size, with Dask
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RULESET = HERE / "alliance.yaml"
+CHUNK = 1000
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process, in MB."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process, in MB: VmHWM, the high-water mark of its own
+    address space (ru_maxrss would include the forking parent's memory, kept over exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
+    """One size, in this process."""
+    sys.path.insert(0, str(HERE))
+    import deals as generated
+    import handwritten
+
+    import creditrules
+    from creditrules.batch import BatchAllocator, Rejection, ledger_rows
+
+    ruleset = creditrules.load(RULESET, engine=engine)
+    allocator = BatchAllocator(ruleset)
+    ref = (ruleset.id, ruleset.version, ruleset.content_hash)
+    t_fast = t_hand = 0.0
+    disagreements = rejected = 0
+    rss_start = None
+    stream = generated.deals(n, seed)
+    line = 0
+    while True:
+        chunk = list(itertools.islice(stream, CHUNK))
+        if not chunk:
+            break
+        t0 = time.perf_counter()
+        ours = []
+        for deal in chunk:
+            line += 1
+            ours.append(allocator.rows(deal, line))
+        t1 = time.perf_counter()
+        theirs = [handwritten.allocate(deal, ref) for deal in chunk]
+        t2 = time.perf_counter()
+        t_fast += t1 - t0
+        t_hand += t2 - t1
+        for a, b in zip(ours, theirs, strict=True):
+            if isinstance(a, Rejection):
+                rejected += 1
+            if a != b:
+                disagreements += 1
+        del chunk, ours, theirs
+        if rss_start is None:
+            rss_start = rss_mb()
+    rss_end = rss_mb()
+    fast = allocator.fast
+    assert fast is not None
+    # One deal at a time on the first deals: the plain path (a Deal object never takes the
+    # fast path), the single-deal API without and with explanations.
+    from creditrules.model import Deal
+
+    sample = list(itertools.islice(generated.deals(n, seed), min(plain, n)))
+    t0 = time.perf_counter()
+    plain_rows = [ledger_rows(ruleset.allocate(Deal.from_mapping(d), explain=False))
+                  for d in sample]
+    t_plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for d in sample:
+        ruleset.allocate(d, explain=False)
+    t_single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for d in sample:
+        ruleset.allocate(d)
+    t_explained = time.perf_counter() - t0
+    check = BatchAllocator(ruleset)
+    disagreements += sum(rows != check.rows(d) for rows, d in zip(plain_rows, sample,
+                                                                   strict=True))
+    matcher = ruleset._evaluator.matcher  # type: ignore[union-attr]
+    return {
+        "n": n,
+        "engine": ruleset.engine,
+        "disagreements": disagreements,
+        "rejected": rejected,
+        "fast": {"deals": n, "seconds": t_fast, "deals_per_s": n / t_fast},
+        "handwritten": {"deals": n, "seconds": t_hand, "deals_per_s": n / t_hand},
+        "ratio": t_hand / t_fast,
+        "plain": {"deals": len(sample), "seconds": t_plain,
+                  "deals_per_s": len(sample) / t_plain if t_plain else 0.0},
+        "single_deal_api": {"deals": len(sample), "seconds": t_single,
+                            "deals_per_s": len(sample) / t_single if t_single else 0.0},
+        "plain_explained": {"deals": len(sample), "seconds": t_explained,
+                            "deals_per_s": len(sample) / t_explained if t_explained else 0.0},
+        "peak_rss_mb": peak_mb(),
+        "rss_after_first_chunk_mb": rss_start,
+        "rss_end_mb": rss_end,
+        "rss_growth_mb": rss_end - (rss_start or rss_end),
+        "cache": {"type_plans": len(fast.type_plans), "policy_plans": len(fast.policy_plans),
+                  "durable_sessions_leaked": getattr(matcher, "leaked_sessions", 0)},
+    }
+
+
+def cli(path: Path, n: int, engine: str | None, out_dir: Path) -> dict[str, Any]:
+    """``creditrules allocate`` end to end, in its own process."""
+    ledger = out_dir / f"ledger-{n}.jsonl"
+    code = (
+        "import sys, time\n"
+        "from creditrules.cli import main\n"
+        "t = time.perf_counter()\n"
+        f"status = main({['allocate', str(RULESET), str(path), '-o', str(ledger), '--rejects', str(out_dir / 'rejects.jsonl'), *(['--engine', engine] if engine else [])]!r})\n"  # noqa: E501
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print(time.perf_counter() - t, hwm.split()[1], file=sys.stderr)\n"
+        "sys.exit(status)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(done.stderr)
+    seconds, peak = done.stderr.strip().splitlines()[-1].split()
+    return {"deals": n, "seconds": float(seconds), "deals_per_s": n / float(seconds),
+            "peak_rss_mb": int(peak) / 1e3, "ledger": str(ledger)}
+
+
+def dask_run(path: Path, n: int, workers: int, engine: str | None, out_dir: Path,
+             reference: str | None) -> dict[str, Any]:
+    """The same file on a local Dask cluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    from creditrules.integrations.dask import allocate_files
+
+    ledger = out_dir / f"ledger-{n}-dask.jsonl"
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        # Warm the workers (imports, the ruleset) so that the timing is the allocation.
+        small = out_dir / "warm.jsonl"
+        small.write_text(path.open(encoding="utf-8").readline(), encoding="utf-8")
+        allocate_files(RULESET, [str(small)], out_dir / "warm-ledger.jsonl",
+                       out_dir / "warm-rejects.jsonl", client=client, engine=engine,
+                       chunk_lines=1)
+        t0 = time.perf_counter()
+        result = allocate_files(RULESET, [str(path)], ledger, out_dir / "dask-rejects.jsonl",
+                                client=client, engine=engine)
+        seconds = time.perf_counter() - t0
+    same = None
+    if reference is not None:
+        same = Path(reference).read_bytes() == ledger.read_bytes()
+    return {"workers": workers, "deals": n, "seconds": seconds, "deals_per_s": n / seconds,
+            "chunks": result.chunks, "identical_to_single_process": same}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--plain", type=int, default=2000,
+                        help="deals allocated one at a time by Ruleset.allocate (slow)")
+    parser.add_argument("--engine", choices=("durable", "reference"))
+    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--dask", type=int, metavar="WORKERS",
+                        help="also run on a local Dask cluster of WORKERS processes")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.seed, args.plain, args.engine)))
+        return 0
+    runs = []
+    print(f"{'N':>9} {'creditrules':>12} {'hand':>9} {'ratio':>6} {'plain':>7} "
+          f"{'peak RSS':>9} {'growth':>7}  (deals/s; MB)")
+    for n in args.n:
+        cmd = [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed),
+               "--plain", str(args.plain)] + (["--engine", args.engine] if args.engine else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        result = json.loads(done.stdout)
+        print(f"{n:>9} {result['fast']['deals_per_s']:>12,.0f} "
+              f"{result['handwritten']['deals_per_s']:>9,.0f} {result['ratio']:>6.2f} "
+              f"{result['plain']['deals_per_s']:>7,.0f} {result['peak_rss_mb']:>9.1f} "
+              f"{result['rss_growth_mb']:>7.1f}  disagreements {result['disagreements']}")
+        if not args.no_cli or args.dask:
+            sys.path.insert(0, str(HERE))
+            import deals as generated
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "deals.jsonl"
+                generated.write_jsonl(str(path), n, args.seed)
+                reference = None
+                if not args.no_cli:
+                    result["cli"] = cli(path, n, args.engine, Path(tmp))
+                    reference = result["cli"]["ledger"]
+                    print(f"{'':>9} creditrules allocate end to end: "
+                          f"{result['cli']['deals_per_s']:,.0f} deals/s, peak RSS "
+                          f"{result['cli']['peak_rss_mb']:.1f} MB")
+                if args.dask:
+                    result["dask"] = dask_run(path, n, args.dask, args.engine, Path(tmp),
+                                              reference)
+                    speedup = (result["cli"]["seconds"] / result["dask"]["seconds"]
+                               if "cli" in result else None)
+                    result["dask"]["speedup"] = speedup
+                    print(f"{'':>9} dask, {args.dask} workers: "
+                          f"{result['dask']['deals_per_s']:,.0f} deals/s"
+                          + (f", speed-up {speedup:.2f}x" if speedup else "")
+                          + f", identical: {result['dask']['identical_to_single_process']}")
+        runs.append(result)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs}, indent=2))
+    return 0 if all(r["disagreements"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,470 @@
+"""Batch allocation: many deals in, a ledger out, nothing lost.
+
+Every input record ends either *allocated* (its ledger rows are written) or *rejected* (a
+:class:`Rejection` with its line number, deal id, code and reason): a bad record never stops
+a batch, and ``read == allocated + rejected`` always holds. Results stream in input order,
+and nothing about one deal outlives it (the caches are bounded), so memory stays flat
+however many deals pass.
+
+The ledger has one row per deal, credit type, partner and rep (a partner without reps on
+the deal gets one row with no rep), plus one row per share of each entertainment expense and
+one for its excess; :data:`LEDGER_COLUMNS` lists the columns. Rows are the same whether they
+come from the fast path (:mod:`creditrules._fast`) or from :meth:`Ruleset.allocate`: see
+:func:`ledger_rows`.
+
+Python use::
+
+    for result in ruleset.allocate_many(deals):      # input order, lazily
+        if isinstance(result, Rejection): ...
+        else: ...                                   # an Allocation
+
+    with open("ledger.csv", "w", newline="") as out:
+        summary = run_batch(ruleset, read_records(open("deals.jsonl"), "jsonl"),
+                            LedgerWriter(out, "csv"), rejects=None)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from creditrules._money import fraction_text, from_units, to_units
+from creditrules.allocation import Allocation, ExpenseShare, PolicyDecision
+from creditrules.errors import CreditRulesError, DealError
+from creditrules.model import Deal
+from creditrules.records import BadRecord, Record
+
+if TYPE_CHECKING:
+    from creditrules._fast import FastDeal, FastPath
+    from creditrules.ruleset import Ruleset
+
+__all__ = [
+    "LEDGER_COLUMNS",
+    "BatchAllocator",
+    "LedgerSink",
+    "LedgerWriter",
+    "Rejection",
+    "Row",
+    "Summary",
+    "allocate_many",
+    "ledger_rows",
+    "run_batch",
+]
+
+#: The ledger's columns, in order. ``kind`` is ``credit``, ``expense`` (a partner's share of
+#: an expense's covered amount) or ``excess`` (the amount above the cap, borne by
+#: ``partner``). For credit, ``type`` is the credit type; ``share`` and ``amount`` are the
+#: row's own (the rep's when there is one), ``partner_share`` and ``partner_amount`` the
+#: partner's (repeated on each of its reps' rows): sum ``amount``, never ``partner_amount``.
+#: For expenses, ``type`` is the expense kind and ``expense`` its id. Shares are exact
+#: fractions of the deal (or expense) amount written as ``0.7`` or ``1/3``; amounts are
+#: decimal text in the ruleset's currency. ``rules`` names the deciding rule(s) (``;``
+#: between several), ``policy`` the prevailing policy per topic (``topic=partner by rule``,
+#: ``stricter`` for limits combined across partners), ``note`` a fallback used, an excess
+#: ``disallowed``, or policy violations.
+LEDGER_COLUMNS: tuple[str, ...] = (
+    "deal", "date", "kind", "type", "partner", "rep", "share", "amount", "partner_share",
+    "partner_amount", "currency", "rules", "expense", "note", "policy", "ruleset",
+    "ruleset_version", "ruleset_hash",
+)
+
+Row = tuple[str | None, ...]
+
+
+@attrs.frozen
+class Rejection:
+    """A record that was not allocated: where it was, which deal, and why.
+
+    ``line`` is the input line (the record's position, from 1, for a Python iterable);
+    ``code`` is stable (``unreadable``, ``float-amount``, ``unknown-partner``, ``ambiguous``,
+    ...) and ``reason`` is the readable message.
+    """
+
+    line: int
+    deal_id: str | None
+    code: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reject row as written to a rejects file."""
+        return {"line": self.line, "deal": self.deal_id, "code": self.code,
+                "reason": self.reason}
+
+
+def policy_text(decision: PolicyDecision) -> str:
+    """A policy decision in one ledger cell: ``entertainment=acme by owner-policy``, with
+    ``stricter`` (limits combined) or ``payer`` (decided per expense) in place of a partner."""
+    return f"{decision.topic}={decision.partner or decision.governs} by {decision.rule}"
+
+
+def ledger_rows(allocation: Allocation) -> list[Row]:
+    """The ledger rows of one allocation (see :data:`LEDGER_COLUMNS`)."""
+    ref = allocation.ruleset
+    tail = (ref.id, ref.version, ref.hash)
+    deal = allocation.deal_id
+    date = allocation.date.isoformat()
+    currency = allocation.currency
+    policy = ";".join(policy_text(p) for p in allocation.policies) or None
+    rows: list[Row] = []
+    for credit in allocation.credits:
+        rules = ";".join(credit.rules)
+        note = credit.note or None
+        for p in credit.partners:
+            share, amount = fraction_text(p.share), str(p.amount)
+            if not p.reps:
+                rows.append((deal, date, "credit", credit.type, p.partner, None, share, amount,
+                             share, amount, currency, rules, None, note, policy, *tail))
+            for r in p.reps:
+                rows.append((deal, date, "credit", credit.type, p.partner, r.rep,
+                             fraction_text(r.share), str(r.amount), share, amount, currency,
+                             rules, None, note, policy, *tail))
+    for expense in allocation.expenses:
+        rows.extend(expense_rows(expense, deal, date, currency, tail))
+    return rows
+
+
+def expense_rows(e: ExpenseShare, deal: str, date: str, currency: str,
+                 tail: tuple[str, str, str]) -> list[Row]:
+    """The rows of one expense: a share per partner of the covered amount, and the excess."""
+    policy = policy_text(e.policy)
+    violations = "; ".join(e.violations) or None
+    rows: list[Row] = []
+    for part in e.parts:
+        share, amount = fraction_text(part.share), str(part.amount)
+        rows.append((deal, date, "expense", e.kind, part.partner, None, share, amount, share,
+                     amount, currency, e.rule, e.expense, violations, policy, *tail))
+    if e.excess:
+        note = "; ".join((*(("disallowed",) if e.disallowed else ()), *e.violations)) or None
+        excess = str(e.excess)
+        rows.append((deal, date, "excess", e.kind, e.excess_bearer, None, None, excess, None,
+                     excess, currency, e.rule, e.expense, note, policy, *tail))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Allocating records
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _record_id(data: Any) -> str | None:
+    return _text(data.get("id")) if isinstance(data, Mapping) else None
+
+
+def _rejection(line: int, data: Any, exc: CreditRulesError) -> Rejection:
+    deal_id = getattr(exc, "deal_id", None) or _record_id(data)
+    code = getattr(exc, "code", None) or "error"
+    return Rejection(line, deal_id, str(code), str(exc))
+
+
+Item = Record | BadRecord | Deal | Mapping[str, Any]
+
+
+class BatchAllocator:
+    """Allocates records one at a time for a batch: the fast path where it applies, the
+    plain path (:meth:`Ruleset.allocate` without explanations) otherwise, with identical
+    results. Also keeps the counts and totals of a :class:`Summary`.
+
+    ``fast=False`` forces the plain path (for comparison; the results are the same).
+    """
+
+    def __init__(self, ruleset: Ruleset, *, fast: bool = True) -> None:
+        self.ruleset = ruleset
+        evaluator = ruleset._evaluator
+        assert evaluator is not None
+        self.fast: FastPath | None = evaluator.fast_path() if fast else None
+        self.summary = Summary(ruleset)
+
+    def _unpack(self, item: Item, line: int) -> tuple[int, Any] | Rejection:
+        if isinstance(item, BadRecord):
+            return Rejection(item.line, item.deal_id, "unreadable", item.reason)
+        if isinstance(item, Record):
+            return item.line, item.data
+        return line, item
+
+    def allocation(self, item: Item, line: int = 0) -> Allocation | Rejection:
+        """The allocation of one record (as ``Ruleset.allocate(..., explain=False)``), or
+        its rejection."""
+        unpacked = self._unpack(item, line)
+        if isinstance(unpacked, Rejection):
+            self.summary.reject(unpacked)
+            return unpacked
+        line, data = unpacked
+        fd = self.fast.compute(data) if self.fast is not None else None
+        if fd is not None:
+            assert self.fast is not None
+            result: Allocation | Rejection = self.fast.allocation(fd)
+        else:
+            result = self._plain(line, data)
+        if isinstance(result, Rejection):
+            self.summary.reject(result)
+        else:
+            self.summary.add_allocation(result)
+        return result
+
+    def rows(self, item: Item, line: int = 0) -> list[Row] | Rejection:
+        """The ledger rows of one record, or its rejection (cheaper than
+        :meth:`allocation` when only rows are needed)."""
+        unpacked = self._unpack(item, line)
+        if isinstance(unpacked, Rejection):
+            self.summary.reject(unpacked)
+            return unpacked
+        line, data = unpacked
+        fast = self.fast
+        fd = fast.compute(data) if fast is not None else None
+        if fd is not None:
+            assert fast is not None
+            self.summary.add_fast(fd)
+            return fast.rows(fd)
+        result = self._plain(line, data)
+        if isinstance(result, Rejection):
+            self.summary.reject(result)
+            return result
+        self.summary.add_allocation(result)
+        return ledger_rows(result)
+
+    def _plain(self, line: int, data: Any) -> Allocation | Rejection:
+        try:
+            if not isinstance(data, Deal | Mapping):
+                raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
+                                code="bad-record")
+            # A Deal object: the plain path itself (the fast path declined this record).
+            deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
+            return self.ruleset.allocate(deal, explain=False)
+        except CreditRulesError as exc:
+            return _rejection(line, data, exc)
+
+
+def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True
+                  ) -> Iterator[Allocation | Rejection]:
+    """Allocate each deal, lazily and in input order: an :class:`Allocation` (as
+    ``ruleset.allocate(deal, explain=False)`` gives) or a :class:`Rejection`.
+
+    ``deals`` may hold deal mappings, :class:`~creditrules.model.Deal` objects, or the
+    :class:`~creditrules.records.Record` and :class:`~creditrules.records.BadRecord` items
+    of :func:`~creditrules.records.read_records` (whose line numbers are kept; otherwise a
+    rejection's ``line`` is the position, from 1).
+    """
+    allocator = BatchAllocator(ruleset, fast=fast)
+    for line, item in enumerate(deals, start=1):
+        yield allocator.allocation(item, line)
+
+
+# ---------------------------------------------------------------------------------------
+# Counting and writing
+
+
+class Summary:
+    """Counts of a batch and the totals per partner, in integer units (exact)."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.unit = ruleset.unit
+        self.currency = ruleset.currency
+        self.types = [t.name for t in ruleset.credit_types]
+        self.read = 0
+        self.allocated = 0
+        self.rejected = 0
+        #: (kind, type, partner) -> units: credit per credit type, and entertainment borne
+        #: (shares of expenses, and excess) per expense kind.
+        self.totals: dict[tuple[str, str, str], int] = {}
+        self.rejects_by_code: dict[str, int] = {}
+
+    def reject(self, rejection: Rejection) -> None:
+        self.read += 1
+        self.rejected += 1
+        self.rejects_by_code[rejection.code] = self.rejects_by_code.get(rejection.code, 0) + 1
+
+    def _add(self, key: tuple[str, str, str], units: int) -> None:
+        self.totals[key] = self.totals.get(key, 0) + units
+
+    def add_fast(self, fd: FastDeal) -> None:
+        self.read += 1
+        self.allocated += 1
+        for tp, partners, _ in fd.credits:
+            for pid, _, _, units, _ in partners:
+                self._add(("credit", tp.name, pid), units)
+        for expense, _ in fd.expenses:
+            self._add_expense(expense)
+
+    def add_allocation(self, allocation: Allocation) -> None:
+        self.read += 1
+        self.allocated += 1
+        for credit in allocation.credits:
+            for p in credit.partners:
+                self._add(("credit", credit.type, p.partner), to_units(p.amount, self.unit))
+        for expense in allocation.expenses:
+            self._add_expense(expense)
+
+    def _add_expense(self, e: ExpenseShare) -> None:
+        for part in e.parts:
+            self._add(("expense", e.kind, part.partner), to_units(part.amount, self.unit))
+        if e.excess:
+            self._add(("excess", e.kind, e.excess_bearer), to_units(e.excess, self.unit))
+
+    def total(self, kind: str, type_name: str, partner: str) -> str:
+        """A total as decimal text (``"0"`` in units when there is none)."""
+        return str(from_units(self.totals.get((kind, type_name, partner), 0), self.unit))
+
+    def lines(self) -> list[str]:
+        """The end-of-run summary: the counts, then each partner's totals (credit per
+        credit type; entertainment shares and excess borne, all kinds together)."""
+        out = [f"{self.read} read, {self.allocated} allocated, {self.rejected} rejected"]
+        if self.rejects_by_code:
+            out.append("  rejected by code: " + ", ".join(
+                f"{code} {n}" for code, n in sorted(self.rejects_by_code.items())))
+        by_partner: dict[str, dict[str, int]] = {}
+        for (kind, type_name, partner), units in self.totals.items():
+            label = type_name if kind == "credit" else (
+                "entertainment" if kind == "expense" else "excess")
+            mine = by_partner.setdefault(partner, {})
+            mine[label] = mine.get(label, 0) + units
+        for partner in sorted(by_partner):
+            totals = by_partner[partner]
+            labels = [t for t in self.types if t in totals] + [
+                t for t in ("entertainment", "excess") if t in totals]
+            out.append(f"  {partner}: " + ", ".join(
+                f"{label} {from_units(totals[label], self.unit)}" for label in labels)
+                + f" {self.currency}")
+        return out
+
+
+_JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class LedgerWriter:
+    """Writes ledger rows as JSON Lines (an object per row, keys in column order) or CSV
+    (a header, then a line per row; an empty cell for no value). The same rows always give
+    the same bytes."""
+
+    def __init__(self, stream: IO[str], fmt: str) -> None:
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"unknown ledger format {fmt!r} (jsonl or csv)")
+        self.stream = stream
+        self.fmt = fmt
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._keys = tuple(_JSON_STRING(c) + ":" for c in LEDGER_COLUMNS)
+        self._encoded: dict[str, str] = {}
+        self.started = False
+
+    def header(self) -> None:
+        """The CSV header (nothing for JSON Lines); written once, before any row."""
+        if not self.started:
+            self.started = True
+            if self._csv is not None:
+                self._csv.writerow(LEDGER_COLUMNS)
+
+    def write(self, rows: list[Row]) -> None:
+        self.header()
+        if self._csv is not None:
+            self._csv.writerows(rows)
+        else:
+            self.stream.write("".join(self.line(row) for row in rows))
+
+    def line(self, row: Row) -> str:
+        """One row as a JSON Lines line (with its newline)."""
+        encoded = self._encoded
+        parts = []
+        for key, value in zip(self._keys, row, strict=True):
+            if value is None:
+                parts.append(key + "null")
+                continue
+            text = encoded.get(value)
+            if text is None:
+                text = _JSON_STRING(value)
+                if len(encoded) < 4096:  # static values (partners, rules...) repeat
+                    encoded[value] = text
+            parts.append(key + text)
+        return "{" + ",".join(parts) + "}\n"
+
+
+def write_rejection(stream: IO[str], rejection: Rejection) -> None:
+    """One reject row as a JSON line (sorted keys)."""
+    stream.write(json.dumps(rejection.to_dict(), sort_keys=True, ensure_ascii=False,
+                            separators=(",", ":")) + "\n")
+
+
+class Progress:
+    """A one-line progress display on a terminal: records, records/s, rejects so far."""
+
+    def __init__(self, stream: IO[str] | None, every: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.every = every
+        self.clock = clock
+        self.start = clock()
+        self.next = self.start + every
+        self.shown = False
+
+    def update(self, summary: Summary) -> None:
+        if self.stream is None:
+            return
+        now = self.clock()
+        if now < self.next:
+            return
+        self.next = now + self.every
+        rate = summary.read / max(now - self.start, 1e-9)
+        self.stream.write(f"\r{summary.read:,} records, {rate:,.0f}/s, "
+                          f"{summary.rejected:,} rejected ")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.stream is not None and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+class LedgerSink(Protocol):
+    """Where :func:`run_batch` puts ledger rows (a :class:`LedgerWriter`, or a collector)."""
+
+    def header(self) -> None: ...
+
+    def write(self, rows: list[Row]) -> None: ...
+
+
+def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
+              rejects: IO[str] | Callable[[Rejection], object] | None, *, fast: bool = True,
+              progress: Progress | None = None, first_line: int = 1) -> Summary:
+    """Allocate every record, writing ledger rows and rejections as it goes.
+
+    ``rejects`` is a text stream (one JSON line per rejection), a function called with each
+    :class:`Rejection`, or None (counted only). Line numbers come from the records when they
+    are :class:`~creditrules.records.Record` items, else count from ``first_line``. Returns
+    the :class:`Summary`; ``summary.read == summary.allocated + summary.rejected``.
+    """
+    allocator = BatchAllocator(ruleset, fast=fast)
+    summary = allocator.summary
+    ledger.header()
+    check_every = 1024
+    on_reject: Callable[[Rejection], object] | None
+    if rejects is None or callable(rejects):
+        on_reject = rejects
+    else:
+        stream = rejects
+        on_reject = lambda r: write_rejection(stream, r)  # noqa: E731
+    for line, item in enumerate(records, start=first_line):
+        result = allocator.rows(item, line)
+        if isinstance(result, Rejection):
+            if on_reject is not None:
+                on_reject(result)
+        elif result:
+            ledger.write(result)
+        if progress is not None and not summary.read % check_every:
+            progress.update(summary)
+    if progress is not None:
+        progress.done()
+    return summary
+
+
+def tty_progress(stream: IO[str] = sys.stderr) -> Progress | None:
+    """A progress display on ``stream`` if it is a terminal, else None."""
+    isatty = getattr(stream, "isatty", None)
+    return Progress(stream) if isatty is not None and isatty() else None

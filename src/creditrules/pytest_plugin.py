@@ -1,0 +1,177 @@
+"""pytest plugin: fairness invariants and worked examples as test items.
+
+Installed with creditrules (a ``pytest11`` entry point), it does nothing until asked:
+
+* ``pytest --creditrules rulesets/cardiozen.yaml`` (repeatable) adds one test item per
+  fairness invariant for that ruleset, e.g. ``cardiozen.yaml::fairness::equal-treatment``.
+  A violated invariant fails with the readable counterexample; a waived one passes; one that
+  does not apply is skipped. ``--creditrules-max-examples N``, ``--creditrules-seed S`` and
+  ``--creditrules-thorough`` set the run (by default: the hypothesis profile in force, named
+  by ``HYPOTHESIS_PROFILE``, else derandomized under CI, else the fast default).
+* Worked-example files named ``*-cases.yaml`` under the paths pytest collects become one test
+  item per case, failing with ``file:line: case 'name': expected acme 70% got 50% (rule
+  beta-sourced, clause 4.2(b))``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["CaseItem", "CasesCollector", "InvariantItem", "RulesetCollector"]
+
+_CASES = "*-cases.yaml"
+_LOADED: dict[tuple[str, str | None], Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("creditrules", "creditrules fairness checks")
+    group.addoption("--creditrules", action="append", default=[], metavar="RULESET",
+                    help="add a test item per fairness invariant of RULESET (repeatable)")
+    group.addoption("--creditrules-max-examples", type=int, default=None, metavar="N",
+                    help="deals tried per invariant")
+    group.addoption("--creditrules-seed", type=int, default=None, metavar="S",
+                    help="repeat a run (failures print their seed)")
+    group.addoption("--creditrules-thorough", action="store_true", default=False,
+                    help="a long randomised run that keeps its example database")
+    group.addoption("--creditrules-engine", default=None, metavar="ENGINE",
+                    help="matching engine for the rulesets (durable or reference)")
+
+
+def _load(path: Path, engine: str | None) -> Any:
+    import creditrules
+
+    key = (str(path.resolve()), engine)
+    if key not in _LOADED:
+        _LOADED[key] = creditrules.load(path, engine=engine)
+    return _LOADED[key]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if fnmatch.fnmatch(file_path.name, _CASES):
+        collector: pytest.Collector = CasesCollector.from_parent(parent, path=file_path)
+        return collector
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    for name in config.getoption("creditrules") or ():
+        collector = RulesetCollector.from_parent(session, path=Path(name).resolve())
+        items.extend(collector.collect())
+
+
+class CreditrulesFailure(Exception):
+    """A fairness invariant or worked example failed: the message is the readable report."""
+
+
+class RulesetCollector(pytest.File):
+    """A ruleset named with ``--creditrules``: one item per fairness invariant."""
+
+    def collect(self) -> Iterator[InvariantItem]:
+        from creditrules.fairness import INVARIANTS
+
+        for inv in INVARIANTS:
+            yield InvariantItem.from_parent(self, name=f"fairness::{inv.name}",
+                                            invariant=inv.name)
+
+
+class InvariantItem(pytest.Item):
+    """One fairness invariant checked on one ruleset."""
+
+    def __init__(self, *, invariant: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.invariant = invariant
+
+    def runtest(self) -> None:
+        from creditrules.fairness import check_fairness
+
+        config = self.config
+        ruleset = _load(self.path, config.getoption("creditrules_engine"))
+        report = check_fairness(
+            ruleset, path=_shown(self.path), invariants=[self.invariant],
+            max_examples=config.getoption("creditrules_max_examples"),
+            seed=config.getoption("creditrules_seed"),
+            thorough=config.getoption("creditrules_thorough"),
+            profile=_profile())
+        result = report.results[0]
+        if result.status == "not applicable":
+            info = f" ({'; '.join(result.info)})" if result.info else ""
+            # Reported at the ruleset, not at this line of the plugin.
+            raise pytest.skip.Exception(f"{self.invariant}: {result.reason}{info}",
+                                        _use_item_location=True)
+        if result.failed:
+            raise CreditrulesFailure(report.text())
+        for line in report.text().splitlines():
+            self.add_report_section("call", "creditrules", line)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CreditrulesFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"{self.path.name}: fairness invariant {self.invariant}"
+
+
+def _profile() -> str | None:
+    """The hypothesis profile in force (the test suite's, e.g. ``ci``), if one was loaded."""
+    import os
+
+    from hypothesis import settings
+
+    return os.environ.get("HYPOTHESIS_PROFILE") or getattr(settings, "_current_profile", None)
+
+
+def _shown(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+class CasesCollector(pytest.File):
+    """A worked-examples file: one item per case."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        from creditrules.cases import CasesError, load_cases
+
+        try:
+            # Failures name the file as the user would (relative to where pytest runs).
+            cases = load_cases(_shown(self.path))
+        except CasesError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in cases.cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case, cases=cases)
+
+
+class CaseItem(pytest.Item):
+    """One worked example run against its ruleset."""
+
+    def __init__(self, *, case: Any, cases: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.cases = cases
+
+    def runtest(self) -> None:
+        from creditrules.cases import ruleset_path_for, run_case
+
+        ruleset = _load(ruleset_path_for(self.cases),
+                        self.config.getoption("creditrules_engine"))
+        result = run_case(ruleset, self.case)
+        if not result.passed:
+            raise CreditrulesFailure("\n".join(result.failures))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CreditrulesFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.case.location.line - 1, f"case {self.case.name!r}"
