@@ -22,6 +22,7 @@ from creditrules.allocation import (
     RuleVerdict,
     TypeCredit,
 )
+from creditrules.batch import Rejection, Summary
 from creditrules.errors import (
     AllocationError,
     AmbiguityError,
@@ -80,12 +81,14 @@ __all__ = [
     "PartnerCredit",
     "PolicyDecision",
     "Problem",
+    "Rejection",
     "Rep",
     "RepCredit",
     "RuleVerdict",
     "Ruleset",
     "RulesetError",
     "RulesetRef",
+    "Summary",
     "TypeCredit",
     "__version__",
     "check_fairness",
