@@ -293,8 +293,9 @@ class Allocation:
             rules = ", ".join(f"{r} (clause {c})" for r, c in zip(credit.rules, credit.clauses,
                                                                   strict=True))
             lines.append("")
+            outcome = _OUTCOMES.get(credit.outcome, credit.outcome)
             lines.append(f"{credit.type} credit: {kind} {total} = {credit.amount} "
-                         f"{self.currency}, {_OUTCOMES.get(credit.outcome, credit.outcome)} under {rules}")
+                         f"{self.currency}, {outcome} under {rules}")
             if credit.note:
                 lines.append(f"  note: {credit.note}")
             for p in credit.partners:

@@ -1303,17 +1303,18 @@ class EqualTreatment(Invariant):
                 reps = {r.rep: r.share for p in credit.partners for r in p.reps}
                 sx, sy = reps.get(x, Fraction(0)), reps.get(y, Fraction(0))
             if sx != sy:
-                favoured = x if sx > sy else y
-                owner = "" if example.level == "partners" else \
-                    f" (reps of {next(p.partner for p in credit.partners if any(r.rep == x for r in p.reps))})"  # noqa: E501
+                if example.level == "partners":
+                    partner, owner = (x if sx > sy else y), ""
+                else:
+                    partner = next(p.partner for p in credit.partners
+                                   if any(r.rep == x for r in p.reps))
+                    owner = f" (reps of {partner})"
                 return Finding(
                     f"{x} gets {_pct(sx)} and {y} {_pct(sy)} of {credit.type} credit for "
                     f"identical contributions{owner}", deals=self.deals_of(example),
                     allocations=(("deal", a),), rules=_rules_of(credit),
-                    partners=(favoured if example.level == "partners" else
-                              next(p.partner for p in credit.partners
-                                   if any(r.rep == x for r in p.reps)),),
-                    fields=(example.level, credit.type), magnitude=abs(sx - sy))
+                    partners=(partner,), fields=(example.level, credit.type),
+                    magnitude=abs(sx - sy))
         return None
 
 
