@@ -766,3 +766,17 @@ def test_cli_check_refuses_a_bad_ruleset(tmp_path: Path) -> None:
     bad.write_text(BASE + "fairness:\n  exemptions:\n    - {invariant: determinism, "
                    "clause: '1', reason: r}\n", encoding="utf-8")
     assert main(["check", str(bad)]) == 2
+
+
+def test_an_exemption_with_an_empty_reason_is_refused(tmp_path: Path) -> None:
+    """An exemption waives a check only with a stated reason: an empty one is an error,
+    never a silently dropped exemption."""
+    text = (RULESETS / "cardiozen.yaml").read_text(encoding="utf-8").replace(
+        "      reason: Hospital tenders of USD 250,000 or more are credited 60% to Beta.",
+        '      reason: ""')
+    path = tmp_path / "cz.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(creditrules.RulesetError) as info:
+        creditrules.load(path, engine="reference")
+    assert info.value.codes == ["missing-key"]
+    assert "needs a reason" in str(info.value)

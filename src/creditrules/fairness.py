@@ -342,6 +342,10 @@ def read_exemptions(reader: _Reader, node: Node | None, clauses: Sequence[str],
         bound = reader.share(body.get("bound"), "bound") if body.get("bound") is not None \
             else None
         ok = True
+        if reason is not None and not reason.strip():
+            reader.problem("missing-key", "a fairness exemption needs a reason: say why the "
+                           "clause permits it", body.loc)
+            ok = False
         if name is not None and name in HARD_INVARIANTS:
             reader.problem("hard-invariant", f"{name} is a hard invariant: no clause can "
                            "waive it", body.loc)
