@@ -30,8 +30,9 @@ _LOADED: dict[tuple[str, str | None], Any] = {}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("creditrules", "creditrules fairness checks")
-    group.addoption("--creditrules", action="append", default=[], metavar="RULESET",
-                    help="add a test item per fairness invariant of RULESET (repeatable)")
+    group.addoption("--creditrules", action="store_true", default=False,
+                    help="collect the ruleset files given as arguments (pytest --creditrules "
+                         "RULESET ...): a test item per fairness invariant of each")
     group.addoption("--creditrules-max-examples", type=int, default=None, metavar="N",
                     help="deals tried per invariant")
     group.addoption("--creditrules-seed", type=int, default=None, metavar="S",
@@ -52,17 +53,23 @@ def _load(path: Path, engine: str | None) -> Any:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    collector: pytest.Collector
     if fnmatch.fnmatch(file_path.name, _CASES):
-        collector: pytest.Collector = CasesCollector.from_parent(parent, path=file_path)
+        collector = CasesCollector.from_parent(parent, path=file_path)
+        return collector
+    config = parent.config
+    # Rulesets are collected like any test file (so counts, -k and deselection are right),
+    # but only those named on the command line: a test folder may hold unfair examples.
+    if config.getoption("creditrules") and file_path.suffix in (".yaml", ".yml") \
+            and file_path.resolve() in _named(config):
+        collector = RulesetCollector.from_parent(parent, path=file_path)
         return collector
     return None
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    for name in config.getoption("creditrules") or ():
-        collector = RulesetCollector.from_parent(session, path=Path(name).resolve())
-        items.extend(collector.collect())
+def _named(config: pytest.Config) -> set[Path]:
+    base = config.invocation_params.dir
+    return {(base / arg.split("::")[0]).resolve() for arg in config.args}
 
 
 class CreditrulesFailure(Exception):
@@ -70,7 +77,8 @@ class CreditrulesFailure(Exception):
 
 
 class RulesetCollector(pytest.File):
-    """A ruleset named with ``--creditrules``: one item per fairness invariant."""
+    """A ruleset named on the command line with ``--creditrules``: one item per fairness
+    invariant."""
 
     def collect(self) -> Iterator[InvariantItem]:
         from creditrules.fairness import INVARIANTS
