@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from creditrules._money import from_units, percent_text
+from creditrules._money import fraction_text, from_units, percent_text
 from creditrules.allocation import Allocation, ExpenseShare, Limit, PolicyDecision, TypeCredit
 from creditrules.errors import AllocationError, DealError, Location
 from creditrules.ruleset import (
@@ -835,7 +835,7 @@ class RoundingBound(AllocationInvariant):
                         out.append(Finding(
                             f"{who}'s {credit.type} amount {got} is a unit or more from its "
                             f"exact share {_pct(share)} x {allocation.amount} = "
-                            f"{float(exact):.6f}", rules=_rules_of(credit),
+                            f"{fraction_text(exact)}", rules=_rules_of(credit),
                             partners=(p.partner,), fields=(credit.type,),
                             magnitude=abs(Fraction(got) - exact) / (amount or 1)))
         for e in allocation.expenses:
@@ -1625,7 +1625,7 @@ class CapsRespected(AllocationInvariant):
                 if Fraction(e.covered) > bound:
                     out.append(Finding(
                         f"expense {e.expense}: covered {e.covered} is above what the "
-                        f"prevailing per-attendee caps allow ({float(bound):.2f} for "
+                        f"prevailing per-attendee caps allow ({fraction_text(bound)} for "
                         f"{len(caps)} attendee(s))", rules=rules, partners=(e.paid_by,),
                         fields=("expenses", e.kind)))
             if e.excess > 0 and e.excess_bearer not in ruleset.partner_ids:
