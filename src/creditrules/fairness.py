@@ -1625,7 +1625,7 @@ class CapsRespected(AllocationInvariant):
                 if Fraction(e.covered) > bound:
                     out.append(Finding(
                         f"expense {e.expense}: covered {e.covered} is above what the "
-                        f"prevailing per-attendee caps allow ({fraction_text(bound)} for "
+                        f"prevailing per-attendee caps allow ({_cents(bound)} for "
                         f"{len(caps)} attendee(s))", rules=rules, partners=(e.paid_by,),
                         fields=("expenses", e.kind)))
             if e.excess > 0 and e.excess_bearer not in ruleset.partner_ids:
@@ -2128,3 +2128,8 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
     return FairnessReport(ruleset.id, ruleset.version, ruleset.content_hash,
                           subject.replay_path, cfg.seed, cfg.max_examples, cfg.derandomize,
                           results, unreached=unreached, seconds=time.perf_counter() - start)
+
+
+def _cents(value: Fraction) -> str:
+    """An exact amount shown to the cent (display only; decimal, never float)."""
+    return f"{Decimal(value.numerator) / Decimal(value.denominator):.2f}"
