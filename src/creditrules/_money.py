@@ -2,13 +2,13 @@
 
 Everything here is exact and independent of the ambient :mod:`decimal` context: amounts
 are built from text or from integer digit tuples, never by context arithmetic, so a caller
-who set ``decimal.getcontext().prec = 3`` cannot change a result (a prototype allocator
-returned 10.1 for 10.01 that way). Shares are :class:`~fractions.Fraction`; amounts are
-:class:`~decimal.Decimal` at the edges and ``int`` counts of the currency unit inside.
+who set ``decimal.getcontext().prec = 3`` cannot change a result. Shares are
+:class:`~fractions.Fraction`; amounts are :class:`~decimal.Decimal` at the edges and ``int``
+counts of the currency unit inside.
 
-Splitting follows /work/shared/fairness-notes.md ("Splitting cents"): largest remainder
-(Hamilton) on integer units, which keeps every party strictly within one unit of its exact
-share, with a declared tie-break that never looks at input order.
+Splitting is largest remainder (Hamilton) on integer units, which keeps every party strictly
+within one unit of its exact share, with a declared tie-break that never looks at input
+order (see docs/explanation/precedence-and-rounding.md).
 """
 
 from __future__ import annotations
