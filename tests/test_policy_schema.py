@@ -608,3 +608,19 @@ def test_every_mistake_is_reported_at_once() -> None:
                         EQUAL + "    excess: payor\n")
     assert [p.code for p in problems(text)] == ["negative-cap", "bad-amount", "bad-value",
                                                 "bad-value"]
+
+
+def test_expense_conditions_name_known_kinds_and_categories() -> None:
+    """A misspelt kind or category in an expense rule would never match: refused, located,
+    with the near name."""
+    rule = ('  - id: typo\n    clause: "8.9"\n'
+            '    when: expense.kind == "meel" or count(attendees, category == "hpc") >= 1\n'
+            '    share: equal\n')
+    text = ruleset_text(ACME + BETA).replace("expense_sharing:\n", "expense_sharing:\n" + rule)
+    found = problems(text)
+    assert [p.code for p in found] == ["unknown-kind", "unknown-category"]
+    assert found[0].location == at(text, '"meel"')
+    assert "did you mean 'meal'?" in found[0].message
+    assert found[1].location == at(text, '"hpc"')
+    # These policies name no attendee category at all.
+    assert found[1].message == "no policy names the attendee category 'hpc'"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from creditrules._ast import Schema, Type
+from creditrules._ast import Count, Expr, Field, Literal, Schema, Type
 from creditrules._money import MoneyError, parse_decimal
 from creditrules._yaml import MapNode, Node, ScalarNode
 from creditrules.errors import Location, suggest
@@ -76,7 +76,7 @@ def read_policy_sections(b: _RulesetBuilder, root: MapNode) -> PolicySections:
     policies = _policies(b, root.get("policies"), topics)
     named: set[str] = set()
     policy_rules = _policy_rules(b, root.get("policy_precedence"), topics, policies, named)
-    expense_rules = _expense_rules(b, root.get("expense_sharing"))
+    expense_rules = _expense_rules(b, root.get("expense_sharing"), policies)
     _check_coverage(b, root, policies, policy_rules, expense_rules, named)
     return PolicySections(tuple(sorted(topics.values(), key=lambda t: t.name)), policies,
                           policy_rules, expense_rules)
@@ -298,7 +298,8 @@ def _policy_rules(b: _RulesetBuilder, node: Node | None, topics: Mapping[str, To
     return tuple(sorted(rules, key=lambda r: r.key))
 
 
-def _expense_rules(b: _RulesetBuilder, node: Node | None) -> tuple[ExpenseRule, ...]:
+def _expense_rules(b: _RulesetBuilder, node: Node | None,
+                   policies: Mapping[str, Mapping[str, object]]) -> tuple[ExpenseRule, ...]:
     rules: list[ExpenseRule] = []
     deal_schema = b.schema
     assert deal_schema is not None
@@ -306,12 +307,49 @@ def _expense_rules(b: _RulesetBuilder, node: Node | None) -> tuple[ExpenseRule, 
     try:
         for item in b.sequence(node, "expense_sharing"):
             rule = _expense_rule(b, item)
+            when = item.get("when") if isinstance(item, MapNode) else None
+            if rule is not None and rule.when is not None and isinstance(when, ScalarNode):
+                _check_literals(b, rule.when, when, policies)
             if rule is not None:
                 rules.append(rule)
     finally:
         b.schema = deal_schema
     _check_group(b, [("expense_sharing", "", r.id, r.overrides, r.location) for r in rules])
     return tuple(sorted(rules, key=lambda r: r.key))
+
+
+def _check_literals(b: _RulesetBuilder, when: Expr, node: ScalarNode,
+                    policies: Mapping[str, Mapping[str, object]]) -> None:
+    """Expense kinds and attendee categories a condition names must be ones the policies
+    know: a misspelt kind would load and silently never match."""
+    from creditrules._conditions import comparisons
+    from creditrules._schema import _condition_location
+
+    entertainment: list[EntertainmentPolicy] = []
+    for per_topic in policies.values():
+        policy = per_topic.get(ENTERTAINMENT)
+        if isinstance(policy, EntertainmentPolicy):
+            entertainment.append(policy)
+    kinds = {k for p in entertainment for k in (*p.caps, *p.forbidden,
+                                                 *(k for c in p.categories.values() for k in c))}
+    categories = {c for p in entertainment for c in p.categories}
+    if not entertainment:
+        return
+    checks: list[tuple[object, str, set[str], str]] = []
+    for left, _, right in comparisons(when):
+        if isinstance(left, Field) and left.path == ("expense", "kind"):
+            checks.append((right, "expense kind", kinds, "unknown-kind"))
+        if isinstance(left, Count) and left.collection == "attendees" and left.where:
+            for item_left, _, item_right in comparisons(left.where):
+                if isinstance(item_left, Field) and item_left.path == ("category",):
+                    checks.append((item_right, "attendee category", categories,
+                                   "unknown-category"))
+    for literal, what, known, code in checks:
+        if isinstance(literal, Literal) and isinstance(literal.value, str) \
+                and literal.value not in known:
+            b.problem(code, f"no policy names the {what} {literal.value!r}"
+                      + suggest(literal.value, known),
+                      _condition_location(node, literal.pos.line, literal.pos.column))
 
 
 def _expense_rule(b: _RulesetBuilder, item: Node) -> ExpenseRule | None:
