@@ -34,7 +34,7 @@ from creditrules._outcomes import (
     rep_shares,
     same_shares,
 )
-from creditrules._precedence import Precedence
+from creditrules._precedence import Precedence, rule_verdicts
 from creditrules.allocation import (
     Allocation,
     ExpenseShare,
@@ -136,15 +136,8 @@ class Evaluator:
             rules = [r for r in in_force if r.type == ctype.name]
             applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
             winners, beaten = precedence.resolve(applicable)
-            for rule in rules:
-                if rule.id in beaten:
-                    verdicts.append(self.verdict(rule, "overridden", by=tuple(beaten[rule.id])))
-                elif rule.id not in applicable:
-                    reasons = (_conditions.explain(rule.when, facts)
-                               if explain and rule.when is not None else ())
-                    verdicts.append(self.verdict(rule, "not-matched", reasons=reasons))
-                else:
-                    verdicts.append(self.verdict(rule, "applied"))
+            verdicts += rule_verdicts(rules, applicable, beaten, facts, ctype.name,
+                                      explain=explain)
             if not winners:
                 if ctype.required:
                     raise NoApplicableRuleError(

@@ -11,14 +11,14 @@ then the sharing rule that applies splits the covered amount to the cent.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from creditrules._ast import Facts, Path, Value
 from creditrules._money import from_units, largest_remainder, to_units
-from creditrules._precedence import Precedence
+from creditrules._precedence import Precedence, rule_verdicts
 from creditrules.allocation import (
     ExpensePart,
     ExpenseShare,
@@ -139,7 +139,7 @@ class PolicyEvaluator:
             rules = {r.id: r for r in self.rules_by_topic[topic]}
             applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
             winners, beaten = self.policy_precedence[topic].resolve(applicable)
-            verdicts += _verdicts(rules.values(), applicable, beaten, facts,
+            verdicts += rule_verdicts(rules.values(), applicable, beaten, facts,
                                   f"policy:{topic}", explain=explain,
                                   version=self.ruleset.version)
             if not winners:
@@ -223,7 +223,7 @@ class PolicyEvaluator:
         rules = {r.id: r for r in self.ruleset.expense_rules}
         applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
         winners, beaten = self.expense_precedence.resolve(applicable)
-        verdicts = _verdicts(rules.values(), applicable, beaten, efacts,
+        verdicts = rule_verdicts(rules.values(), applicable, beaten, efacts,
                              f"expense:{expense.id}", explain=explain,
                              version=self.ruleset.version)
         if not winners:
@@ -375,28 +375,6 @@ class PolicyEvaluator:
         return frozenset(c for topics in self.ruleset.policies.values()
                          for policy in topics.values() if isinstance(policy, EntertainmentPolicy)
                          for c in policy.categories)
-
-
-def _verdicts(rules: Iterable[PolicyRule | ExpenseRule], applicable: Sequence[str],
-              beaten: Mapping[str, list[str]], facts: Facts, label: str, *, explain: bool,
-              version: str) -> list[RuleVerdict]:
-    """Each rule's verdict, as for credit rules (which part was false when asked)."""
-    from creditrules import _conditions
-
-    out = []
-    for rule in rules:
-        by = tuple(beaten.get(rule.id, ()))
-        status = "applied"
-        reasons: tuple[str, ...] = ()
-        if by:
-            status = "overridden"
-        elif rule.id not in applicable:
-            status = "not-matched"
-            if explain and rule.when is not None:
-                reasons = _conditions.explain(rule.when, facts)
-        out.append(RuleVerdict(rule.id, version, rule.clause, label, status, rule.text, by,
-                               reasons))
-    return out
 
 
 def _attendee_cap(limits: Mapping[str, Limit], kind: str, category: str | None) -> Cap:

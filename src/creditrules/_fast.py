@@ -1194,7 +1194,7 @@ class _ExpenseFast:
         return Facts(scalars, {**facts.collections, "attendees": items})
 
     def _decide(self, efacts: Facts) -> tuple[ExpenseRule, tuple[RuleVerdict, ...]]:
-        from creditrules._expenses import _verdicts
+        from creditrules._precedence import rule_verdicts
 
         policy = self.policy
         matched = policy.expense_matcher.match(efacts)
@@ -1208,8 +1208,8 @@ class _ExpenseFast:
         if any((o.method, dict(o.shares), o.excess) != (first.method, dict(first.shares),
                                                          first.excess) for o in chosen[1:]):
             raise _Decline  # ambiguous: likewise
-        verdicts = _verdicts(rules.values(), applicable, beaten, efacts, "", explain=False,
-                             version=self.fast.rs.version)
+        verdicts = rule_verdicts(rules.values(), applicable, beaten, efacts, "", explain=False,
+                                 version=self.fast.rs.version)
         return first, tuple(verdicts)
 
     def _payer(self, decision: PolicyDecision, payer: str) -> PolicyDecision:

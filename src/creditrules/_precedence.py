@@ -8,11 +8,14 @@ loader has already refused cycles, so among applicable rules at least one is not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
+from creditrules._ast import Facts
+from creditrules.allocation import RuleVerdict
+from creditrules.policy import ExpenseRule, PolicyRule
 from creditrules.ruleset import CreditRule
 
-__all__ = ["Precedence"]
+__all__ = ["Precedence", "rule_verdicts"]
 
 
 class Precedence:
@@ -56,3 +59,30 @@ def _reachable(start: str, edges: Mapping[str, set[str]]) -> frozenset[str]:
             seen.add(node)
             todo.extend(edges.get(node, ()))
     return frozenset(seen)
+
+
+def rule_verdicts(rules: Iterable[CreditRule | PolicyRule | ExpenseRule],
+                  applicable: Iterable[str], beaten: Mapping[str, Sequence[str]],
+                  facts: Facts, label: str, *, explain: bool, version: str = ""
+                  ) -> list[RuleVerdict]:
+    """Each rule's verdict once precedence is resolved: applied, overridden (by which), or
+    not matched (and, when asked, which part of its condition was false). A credit rule
+    carries its own version; other rules take ``version``."""
+    from creditrules import _conditions
+
+    applicable = set(applicable)
+    out = []
+    for rule in rules:
+        by = tuple(beaten.get(rule.id, ()))
+        status = "applied"
+        reasons: tuple[str, ...] = ()
+        if by:
+            status = "overridden"
+        elif rule.id not in applicable:
+            status = "not-matched"
+            if explain and rule.when is not None:
+                reasons = _conditions.explain(rule.when, facts)
+        out.append(RuleVerdict(rule.id, rule.version if isinstance(rule, CreditRule)
+                               else version, rule.clause, label, status, rule.text, by,
+                               reasons))
+    return out
