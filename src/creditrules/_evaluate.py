@@ -126,7 +126,7 @@ class Evaluator:
         verdicts: list[RuleVerdict] = []
         credits: list[TypeCredit] = []
         acts = participations(deal)
-        in_force = [r for r in rs.rules if r.effective.contains(deal.date)]
+        in_force = list(rs.rules_in_force(deal.date))
         precedence = self.precedence(in_force, deal.date)
         for rule in rs.rules:
             if not rule.effective.contains(deal.date):
