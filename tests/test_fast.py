@@ -272,10 +272,10 @@ def _defect(kind: str, deal: dict[str, Any]) -> None:
         deal.setdefault("account", {})["segment"] = ""
 
 
-def _plain(ruleset: Ruleset, deal: Any) -> Any:
+def _plain(ruleset: Ruleset, deal: Any, *, explain: bool = False) -> Any:
     """The plain path's result (a Deal object never takes the fast path), or its error."""
     try:
-        return ruleset.allocate(Deal.from_mapping(deal), explain=False)
+        return ruleset.allocate(Deal.from_mapping(deal), explain=explain)
     except CreditRulesError as exc:
         return type(exc), str(exc)
 
@@ -290,6 +290,12 @@ def _check(name: str, engine: str, deal: dict[str, Any]) -> None:
         assert not isinstance(expected, tuple), f"fast path accepted a rejected deal: {expected}"
         assert fast.rows(computed) == ledger_rows(expected)
         assert fast.allocation(computed) == expected
+        # With explanations: the same reasons for every unmatched condition (compared once
+        # worked out), the same text.
+        explained = _plain(ruleset, deal, explain=True)
+        got = fast.allocation(computed, explain=True)
+        assert got == explained
+        assert got.explain() == explained.explain()
     rows = allocator.rows(deal, 7)
     if isinstance(expected, tuple):
         assert isinstance(rows, Rejection)
@@ -326,6 +332,9 @@ def test_sample_deals_take_the_fast_path(name: str, engine: str) -> None:
         assert computed is not None, deal["id"]
         assert allocator.fast.allocation(computed) == _plain(ruleset, deal)
         assert ruleset.allocate(deal, explain=False) == _plain(ruleset, deal)
+        explained = ruleset.allocate(deal)
+        assert explained == _plain(ruleset, deal, explain=True)
+        assert explained.to_dict() == _plain(ruleset, deal, explain=True).to_dict()
 
 
 def test_benchmark_deals_take_the_fast_path(engine: str) -> None:

@@ -110,13 +110,13 @@ class Evaluator:
 
     # -- the pipeline ---------------------------------------------------------------------
     def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True) -> Allocation:
-        if not explain and not isinstance(deal, Deal):
-            # Without explanations a deal mapping usually takes the batch fast path, which
-            # gives this very result (tests/test_fast.py); whatever it declines runs below.
+        if not isinstance(deal, Deal):
+            # A deal mapping usually takes the batch fast path, which gives this very result
+            # (tests/test_fast.py); whatever it declines runs below.
             fast = self.fast_path()
             computed = fast.compute(deal)
             if computed is not None:
-                return fast.allocation(computed)
+                return fast.allocation(computed, explain=explain)
         if not isinstance(deal, Deal):
             deal = Deal.from_mapping(deal)
         self.check(deal)

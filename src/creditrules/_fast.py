@@ -34,6 +34,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from creditrules._ast import Expr, Facts, Field, Path, Type, Value
 from creditrules._compile import Compiled, CompileError, compile_conditions
 from creditrules._conditions import evaluate
@@ -46,6 +48,7 @@ from creditrules._money import (
     to_units,
 )
 from creditrules._outcomes import LEAD_KIND
+from creditrules._reasons import DeferredReasons
 from creditrules.allocation import (
     Allocation,
     ExpensePart,
@@ -297,16 +300,18 @@ class FastDeal:
     contributed)``; a partner is ``(id, share numerator, share denominator, units, reps)``
     and a rep ``(id, numerator, denominator, units)``. Shares are fractions of the deal
     amount, not reduced. ``types`` has every type's plan (for verdicts); ``expenses`` each
-    expense's share and rule verdicts, by expense id.
+    expense's share and rule verdicts, by expense id, and ``expense_facts`` the facts its
+    sharing conditions read.
     """
 
-    __slots__ = ("credits", "date", "day", "expenses", "id", "policy", "segment", "types",
-                 "units")
+    __slots__ = ("credits", "date", "day", "expense_facts", "expenses", "facts", "id",
+                 "policy", "segment", "types", "units")
 
     def __init__(self, deal_id: str, day: dt.date, units: int, segment: int,
                  types: tuple[_TypePlan, ...], policy: _PolicyPlan,
                  credits: list[tuple[_TypePlan, list[Any], bool]],
-                 expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...]) -> None:
+                 expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
+                 facts: Facts, expense_facts: tuple[Facts, ...]) -> None:
         self.id = deal_id
         self.day = day
         self.date = day.isoformat()
@@ -316,6 +321,9 @@ class FastDeal:
         self.policy = policy
         self.credits = credits
         self.expenses = expenses
+        # What conditions read, kept for explanations (deferred: read only when asked).
+        self.facts = facts
+        self.expense_facts = expense_facts
 
 
 Read = Callable[[tuple[Any, ...]], Any]
@@ -364,6 +372,15 @@ class FastPath:
         self.verdicts: dict[tuple[Any, ...], tuple[RuleVerdict, ...]] = {}
         self.shared: dict[tuple[str, str, tuple[str, ...]], RuleVerdict] = {}
         self.policy_on = evaluator.policy.active
+        # Each condition by its verdict's (type, rule, version), to explain unmatched ones.
+        self.whens: dict[tuple[str, str, str], Expr] = {
+            (r.type, r.id, r.version): r.when for r in ruleset.rules if r.when is not None}
+        for prule in ruleset.policy_rules:
+            if prule.when is not None:
+                self.whens[(f"policy:{prule.topic}", prule.id, ruleset.version)] = prule.when
+        for erule in ruleset.expense_rules:
+            if erule.when is not None:
+                self.whens[("expense", erule.id, ruleset.version)] = erule.when
         conditions: dict[str, Any] = dict(evaluator.conditions)
         owner_of = {r.key: r.type for r in ruleset.rules}
         for rule in ruleset.policy_rules:
@@ -642,6 +659,7 @@ class FastPath:
                 found = self._policy_plan(key, data, facts)
             policy = found
         expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...] = ()
+        expense_facts: tuple[Facts, ...] = ()
         if raw_expenses is not None:
             if self.expense is None:
                 raise _Decline
@@ -649,8 +667,10 @@ class FastPath:
             # rounding salt, the amount's sign, the owner and lead source for policies).
             stub = Deal(deal_id, day, amount, self.rs.currency, account=Account(owner=owner),
                         lead=Lead(source=source, rep=lead_rep))
-            expenses = self.expense.share(policy, stub, facts, raw_expenses, credits)
-        return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses)
+            expenses, expense_facts = self.expense.share(policy, stub, facts, raw_expenses,
+                                                         credits)
+        return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
+                        facts, expense_facts)
 
     def _account(self, value: Any) -> tuple[str | None, str | None, bool, str | None,
                                             str | None]:
@@ -916,8 +936,8 @@ class FastPath:
             out.extend(expense_rows(expense, deal, date, currency, tail))
         return out
 
-    def allocation(self, fd: FastDeal) -> Allocation:
-        """The :class:`Allocation` the plain path gives with ``explain=False``."""
+    def allocation(self, fd: FastDeal, *, explain: bool = False) -> Allocation:
+        """The :class:`Allocation` the plain path gives (its reasons deferred, as there)."""
         unit = self.unit
         credits = []
         for tp, partners, contributed in fd.credits:
@@ -938,9 +958,33 @@ class FastPath:
                 type=tp.name, total=total, declared=tp.declared, rules=tp.rules,
                 clauses=tp.clauses, outcome=tp.outcome, amount=from_units(amount, unit),
                 partners=tuple(lines), note=note))
+        verdicts = self._verdicts(fd)
+        if explain:
+            verdicts = self._explained(fd, verdicts)
         return Allocation(fd.id, fd.day, from_units(fd.units, unit), self.rs.currency,
-                          self.ev.ref, tuple(credits), self._verdicts(fd), fd.policy.policies,
+                          self.ev.ref, tuple(credits), verdicts, fd.policy.policies,
                           tuple(e for e, _ in fd.expenses))
+
+    def _explained(self, fd: FastDeal, verdicts: tuple[RuleVerdict, ...]
+                   ) -> tuple[RuleVerdict, ...]:
+        """The verdicts with the reasons of each unmatched condition, deferred as
+        ``rule_verdicts`` defers them (the cached verdicts are shared: copies)."""
+        whens = self.whens
+        expense_facts = {share.expense: facts
+                         for (share, _), facts in zip(fd.expenses, fd.expense_facts,
+                                                      strict=True)}
+        out = []
+        for v in verdicts:
+            if v.status == "not-matched":
+                if v.type.startswith("expense:"):
+                    when = whens.get(("expense", v.rule, v.version))
+                    facts = expense_facts[v.type[len("expense:"):]]
+                else:
+                    when, facts = whens.get((v.type, v.rule, v.version)), fd.facts
+                if when is not None:
+                    v = attrs.evolve(v, reasons=DeferredReasons(when, facts))
+            out.append(v)
+        return tuple(out)
 
     def _verdicts(self, fd: FastDeal) -> tuple[RuleVerdict, ...]:
         ev = self.ev
@@ -1098,13 +1142,14 @@ class _ExpenseFast:
 
     def share(self, plan: _PolicyPlan, stub: Deal, facts: Facts, raw: Any,
               credits: list[tuple[_TypePlan, list[Any], bool]]
-              ) -> tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...]:
+              ) -> tuple[tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
+                         tuple[Facts, ...]]:
         """Each expense's share and its rule verdicts (not yet labelled with the expense),
-        by expense id."""
+        by expense id; and the facts each expense's conditions read."""
         if type(raw) is not list:
             raise _Decline
         if not raw:
-            return ()
+            return (), ()
         decision = next((p for p in plan.policies if p.topic == ENTERTAINMENT), None)
         if decision is None or self.compiled is None:
             raise _Decline
@@ -1135,8 +1180,9 @@ class _ExpenseFast:
                 chosen = self._payer(decision, paid_by)
             share = self._bear(stub, expense_id, kind, amount, units, paid_by, n, attendees,
                                preapproved, chosen, rule, revenue)
-            out.append((share, verdicts))  # labelled with the expense only when asked
-        return tuple(sorted(out, key=lambda e: e[0].expense))
+            out.append((share, verdicts, efacts))  # labelled with the expense when asked
+        out.sort(key=lambda e: e[0].expense)
+        return tuple((e[0], e[1]) for e in out), tuple(e[2] for e in out)
 
     def _read(self, item: Any) -> tuple[str, str, Decimal, int, str, int, _Attendees,
                                         dt.date | None, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from creditrules._ast import Facts
+from creditrules._reasons import DeferredReasons
 from creditrules.allocation import RuleVerdict
 from creditrules.policy import ExpenseRule, PolicyRule
 from creditrules.ruleset import CreditRule
@@ -66,22 +67,20 @@ def rule_verdicts(rules: Iterable[CreditRule | PolicyRule | ExpenseRule],
                   facts: Facts, label: str, *, explain: bool, version: str = ""
                   ) -> list[RuleVerdict]:
     """Each rule's verdict once precedence is resolved: applied, overridden (by which), or
-    not matched (and, when asked, which part of its condition was false). A credit rule
-    carries its own version; other rules take ``version``."""
-    from creditrules import _conditions
-
+    not matched (and, when asked, which part of its condition was false: worked out when
+    first read). A credit rule carries its own version; other rules take ``version``."""
     applicable = set(applicable)
     out = []
     for rule in rules:
         by = tuple(beaten.get(rule.id, ()))
         status = "applied"
-        reasons: tuple[str, ...] = ()
+        reasons: tuple[str, ...] | DeferredReasons = ()
         if by:
             status = "overridden"
         elif rule.id not in applicable:
             status = "not-matched"
             if explain and rule.when is not None:
-                reasons = _conditions.explain(rule.when, facts)
+                reasons = DeferredReasons(rule.when, facts)  # explained when read
         out.append(RuleVerdict(rule.id, rule.version if isinstance(rule, CreditRule)
                                else version, rule.clause, label, status, rule.text, by,
                                reasons))

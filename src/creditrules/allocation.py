@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from creditrules._money import fraction_text, percent_text
+from creditrules._reasons import DeferredReasons, resolve
 
 __all__ = [
     "Allocation",
@@ -118,7 +119,16 @@ class RuleVerdict:
     status: str
     text: str = ""
     by: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    # The reasons, or what explains them on first read (DeferredReasons): compared, hashed
+    # and shown as the reasons themselves.
+    _reasons: tuple[str, ...] | DeferredReasons = attrs.field(
+        default=(), alias="reasons", eq=resolve, repr=lambda r: repr(resolve(r)))
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Which part of the condition was false (``not-matched``), or why the rule was not
+        in force (``not-in-force``); empty otherwise or when not asked for."""
+        return resolve(self._reasons)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"rule": self.rule, "version": self.version,

@@ -281,8 +281,9 @@ class Ruleset:
         ``deal`` is a :class:`~creditrules.model.Deal` or its JSON-shaped mapping. Raises
         :class:`~creditrules.errors.DealError` for a malformed deal and
         :class:`~creditrules.errors.AllocationError` when the agreement gives no single answer.
-        With ``explain=False`` the explanation omits which part of each unmatched condition was
-        false (faster for batch runs; everything else is the same).
+        Which part of each unmatched condition was false (``RuleVerdict.reasons``) is worked
+        out when first read, so an allocation nobody explains costs no explaining; with
+        ``explain=False`` it is left out (everything else is the same).
         """
         assert self._evaluator is not None
         return self._evaluator.allocate(deal, explain=explain)

@@ -1,0 +1,58 @@
+"""Reasons of unmatched conditions: deferred until read, then what an eager explanation gives."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+import creditrules
+from creditrules._reasons import DeferredReasons
+from creditrules.model import Deal
+
+ROOT = Path(__file__).resolve().parent.parent
+CZ001 = json.loads((ROOT / "rulesets" / "cardiozen-deals.jsonl").read_text(
+    encoding="utf-8").splitlines()[0])
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> creditrules.Ruleset:
+    return creditrules.load(ROOT / "rulesets" / "cardiozen.yaml")
+
+
+@pytest.mark.parametrize("as_object", [False, True], ids=["mapping", "Deal"])
+def test_reasons_are_explained_only_when_read(ruleset: creditrules.Ruleset,
+                                              as_object: bool) -> None:
+    deal = Deal.from_mapping(CZ001) if as_object else CZ001
+    allocation = ruleset.allocate(deal)
+    verdict = next(v for v in allocation.verdicts if v.rule == "beta-sourced")
+    assert verdict.status == "not-matched"
+    deferred = verdict._reasons
+    assert isinstance(deferred, DeferredReasons)
+    assert deferred._value is None  # nothing explained yet
+    assert verdict.reasons == ('lead.source == "beta" is false: lead.source is missing',)
+    assert deferred._value == verdict.reasons  # kept once explained
+
+
+def test_deferred_reasons_compare_hash_and_pickle_as_the_reasons(
+        ruleset: creditrules.Ruleset) -> None:
+    lazy = ruleset.allocate(CZ001)
+    eager = ruleset.allocate(CZ001)
+    for v in eager.verdicts:
+        _ = v.reasons  # explain these now; the other allocation's stay deferred
+    assert lazy == eager
+    assert hash(lazy.verdicts) == hash(eager.verdicts)
+    copy = pickle.loads(pickle.dumps(lazy))
+    assert copy == eager
+    assert all(type(v._reasons) is tuple for v in copy.verdicts)  # pickled as the answer
+    assert lazy.to_dict() == eager.to_dict()
+    assert "lead.source is missing" in repr(lazy)
+
+
+def test_explain_false_gives_no_reasons(ruleset: creditrules.Ruleset) -> None:
+    allocation = ruleset.allocate(CZ001, explain=False)
+    verdict = next(v for v in allocation.verdicts if v.rule == "beta-sourced")
+    assert verdict.reasons == ()
+    assert allocation != ruleset.allocate(CZ001)  # the explained one has reasons
