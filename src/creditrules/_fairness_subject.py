@@ -1,0 +1,175 @@
+"""The ruleset under a fairness check (:class:`Subject`), and the same agreement loaded
+differently (its file's rules and keys reordered, the other engine) for determinism."""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from creditrules.allocation import Allocation
+from creditrules.ruleset import CreditRule, Ruleset
+
+
+class Subject:
+    """A ruleset under check, with what the invariants need about it."""
+
+    def __init__(self, ruleset: Ruleset, path: Path | None = None) -> None:
+        self.ruleset = ruleset
+        self.path = path
+        self.partners = ruleset.partner_ids
+        self.unit = ruleset.unit
+        self._variants: list[tuple[str, Ruleset]] | None = None
+        self._spaces: Any = None
+
+    @property
+    def replay_path(self) -> str:
+        return str(self.path) if self.path is not None else self.ruleset.source
+
+    def allocate(self, deal: Mapping[str, Any], ruleset: Ruleset | None = None) -> Allocation:
+        return (ruleset or self.ruleset).allocate(deal, explain=False)
+
+    def rule(self, rule_id: str, type_name: str, day: Any) -> CreditRule | None:
+        """The credit rule of that id and type in force on ``day``."""
+        for rule in self.ruleset.rules:
+            if rule.id == rule_id and rule.type == type_name and rule.effective.contains(day):
+                return rule
+        return None
+
+    def clause(self, rule_id: str) -> str:
+        for group in (self.ruleset.rules, self.ruleset.policy_rules, self.ruleset.expense_rules):
+            for rule in group:
+                if rule.id == rule_id:
+                    return rule.clause
+        return "?"
+
+    def credit_rules(self, *allocations: Allocation | str | None,
+                     types: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
+        """The (rule, clause) pairs that decided the allocations' credit (of ``types``)."""
+        out: dict[tuple[str, str], None] = {}
+        for a in allocations:
+            if not isinstance(a, Allocation):
+                continue
+            for credit in a.credits:
+                if types is None or credit.type in types:
+                    out.update(dict.fromkeys(zip(credit.rules, credit.clauses, strict=True)))
+        return tuple(out)
+
+    def variants(self) -> list[tuple[str, Ruleset]]:
+        """The same agreement loaded differently: rules and mapping keys of its file(s)
+        reordered (twice), and with the other matching engine."""
+        key = (str(self.path), self.ruleset.content_hash, self.ruleset.engine)
+        if self._variants is None and key in _VARIANTS:
+            self._variants = _VARIANTS[key]
+        if self._variants is None:
+            self._variants = _VARIANTS[key] = []
+            path = self.path or _reloadable(self.ruleset)
+            if path is not None:
+                for n in (1, 2):
+                    rnd = random.Random(n)  # noqa: S311 - a reproducible shuffle, not a secret
+                    self._variants.append((f"rules and keys of the file reordered ({n})",
+                                           _permuted(path, rnd, self.ruleset.engine)))
+            if self.ruleset.engine != "reference" and path is not None:
+                from creditrules.ruleset import load
+
+                self._variants.append(("reference engine", load(path, engine="reference")))
+        return self._variants
+
+
+# Loading the reordered files is the slow part of determinism: once per agreement.
+_VARIANTS: dict[tuple[str, str, str], list[tuple[str, Ruleset]]] = {}
+
+
+def _reloadable(ruleset: Ruleset) -> Path | None:
+    """The ruleset's own file, when reloading it gives the same agreement (an amendment's
+    source is its base file: the amendment itself cannot be found from it)."""
+    from creditrules.ruleset import load
+
+    path = Path(ruleset.source)
+    if not path.is_file():
+        return None
+    try:
+        again = load(path, engine="reference")
+    except Exception:
+        return None
+    return path if again.content_hash == ruleset.content_hash else None
+
+
+# Orders that mean something: precedence lists, the tie-break priority, and the credit
+# types (declared order is the order of credits in results).
+def _keep_order(path: tuple[str, ...]) -> bool:
+    return (len(path) == 2 and path[0] == "precedence") or path in (
+        ("rounding", "tie_break"), ("credit_types",))
+
+
+def _permuted(path: Path, rnd: random.Random, engine: str) -> Ruleset:
+    """Load ``path`` after rewriting it (and its base, for an amendment) with every mapping's
+    keys and every unordered list shuffled."""
+    from creditrules._yaml import MapNode, compose
+    from creditrules.ruleset import load
+
+    with tempfile.TemporaryDirectory(prefix="creditrules-order-") as name:
+        tmp = Path(name)
+        current: Path | None = path
+        first: Path | None = None
+        while current is not None:
+            root = compose(current.read_text(encoding="utf-8"), str(current))
+            target = tmp / current.name
+            target.write_text("".join(_emit(root, 0, rnd, ())), encoding="utf-8")
+            first = first or target
+            base = root.get("amends") if isinstance(root, MapNode) else None
+            current = (current.parent / base.text
+                       if base is not None and hasattr(base, "text") else None)
+        assert first is not None
+        return load(first, engine=engine)
+
+
+def _scalar(node: Any) -> str:
+    if node.quoted:
+        return json.dumps(node.text, ensure_ascii=False)
+    return node.text if node.text else "~"
+
+
+def _emit(node: Any, indent: int, rnd: random.Random, path: tuple[str, ...]) -> Iterator[str]:
+    """Block-style YAML for a composed node, shuffling keys and unordered lists."""
+    from creditrules._yaml import MapNode, SeqNode
+
+    pad = " " * indent
+    if isinstance(node, MapNode):
+        items = list(node.items)
+        if not _keep_order(path):
+            rnd.shuffle(items)
+        for key, value in items:
+            name = _scalar(key)
+            yield from _emit_entry(f"{pad}{name}:", value, indent, rnd, (*path, key.text))
+    elif isinstance(node, SeqNode):
+        elements = list(node.items)
+        if not _keep_order(path):
+            rnd.shuffle(elements)
+        for item in elements:
+            yield from _emit_entry(f"{pad}-", item, indent, rnd, path)
+    else:
+        yield f"{pad}{_scalar(node)}\n"
+
+
+def _emit_entry(head: str, value: Any, indent: int, rnd: random.Random,
+                path: tuple[str, ...]) -> Iterator[str]:
+    from creditrules._yaml import MapNode, SeqNode
+
+    if isinstance(value, MapNode):
+        if not value.items:
+            yield f"{head} {{}}\n"
+        else:
+            yield f"{head}\n"
+            yield from _emit(value, indent + 2, rnd, path)
+    elif isinstance(value, SeqNode):
+        if not value.items:
+            yield f"{head} []\n"
+        else:
+            yield f"{head}\n"
+            yield from _emit(value, indent + 2, rnd, path)
+    else:
+        yield f"{head} {_scalar(value)}\n"

@@ -1,0 +1,149 @@
+"""The fairness invariant base classes, the names of the hard and soft invariants, and the
+readings of allocations (shares, points, deciding rules) the invariants share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from creditrules._fairness_report import Finding
+from creditrules._fairness_subject import Subject
+from creditrules._money import percent_text
+from creditrules.allocation import Allocation, TypeCredit
+from creditrules.ruleset import Contribution, CreditRule, Ruleset
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+HARD_INVARIANTS = ("coverage", "conservation", "declared-totals", "rounding-bound",
+                   "determinism", "idempotence", "refund-mirrors-sale", "caps-respected",
+                   "forbidden-kinds", "policy-precedence")
+SOFT_INVARIANTS = ("non-negativity", "null-player", "equal-treatment", "monotonicity",
+                   "scale", "symmetry")
+
+
+# =========================================================================================
+# Helpers on allocations
+
+
+def _pct(share: Fraction) -> str:
+    return percent_text(share)
+
+
+def _shares(a: Allocation) -> dict[str, dict[str, Fraction]]:
+    return {c.type: {p.partner: p.share for p in c.partners} for c in a.credits}
+
+
+def _rep_shares(a: Allocation) -> dict[str, dict[str, Fraction]]:
+    return {c.type: {r.rep: r.share for p in c.partners for r in p.reps} for c in a.credits}
+
+
+def _share(a: Allocation, type_name: str, partner: str) -> Fraction:
+    credit = a.credit(type_name)
+    return Fraction(0) if credit is None else credit.share(partner)
+
+
+def _rep_share(a: Allocation, type_name: str, rep: str) -> Fraction:
+    return _rep_shares(a).get(type_name, {}).get(rep, Fraction(0))
+
+
+def _units(value: Decimal, unit: Decimal) -> Fraction:
+    return Fraction(value) / Fraction(unit)
+
+
+def _deciding(subject: Subject, credit: TypeCredit, day: Any) -> list[CreditRule]:
+    found = [subject.rule(rid, credit.type, day) for rid in credit.rules]
+    return [r for r in found if r is not None]
+
+
+def _points(contribution: Contribution | None, deal: Mapping[str, Any]
+            ) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """Contribution points per partner (normalised) and per rep (not normalised), as the
+    library counts them; without declared weights, each activity counts one."""
+    from creditrules._outcomes import participations
+    from creditrules.model import Deal
+
+    parsed = Deal.from_mapping(deal)
+    partners: dict[str, Fraction] = {}
+    reps: dict[str, Fraction] = {}
+    for act in participations(parsed):
+        weight = (Fraction(1) if contribution is None
+                  else contribution.weights.get(act.kind, Fraction(0)))
+        if not weight:
+            continue
+        for p in act.partners:
+            factor = Fraction(1) if contribution is None else contribution.factor(p)
+            partners[p] = partners.get(p, Fraction(0)) + weight * factor
+        for r in act.reps:
+            reps[r] = reps.get(r, Fraction(0)) + weight
+    return partners, reps
+
+
+
+# =========================================================================================
+# The invariants
+
+
+class Invariant:
+    """A named fairness invariant: its definition is the class docstring.
+
+    :meth:`examples` gives the hypothesis strategy of examples for a ruleset, :meth:`check`
+    returns a :class:`Finding` for an example that breaks the invariant (``None`` when it
+    holds) and may raise :class:`~creditrules.errors.AllocationError` for a deal the
+    agreement does not decide (counted, and reported by ``coverage``).
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    hard: ClassVar[bool] = True
+
+    def applies(self, subject: Subject) -> str | None:
+        """Why the invariant does not apply to the ruleset (``None``: it does)."""
+        return None
+
+    def information(self, subject: Subject) -> tuple[str, ...]:
+        """Facts about the ruleset that make a counterexample information, not a failure."""
+        return ()
+
+    def examples(self, subject: Subject) -> SearchStrategy[Any]:
+        from creditrules.strategies import deals
+
+        return deals(subject.ruleset)
+
+    def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+        """The labelled deals of an example (the first one is the counterexample)."""
+        return (("deal", example),)
+
+    def check(self, subject: Subject, example: Any) -> Finding | None:
+        raise NotImplementedError
+
+    @property
+    def summary(self) -> str:
+        """The first line of the definition."""
+        return (self.__doc__ or "").strip().splitlines()[0]
+
+
+class AllocationInvariant(Invariant):
+    """An invariant of each allocation on its own (checkable on hand-built allocations)."""
+
+    def check(self, subject: Subject, example: Any) -> Finding | None:
+        allocation = subject.allocate(example)
+        found = self.violations(allocation, subject.ruleset, example)
+        if not found:
+            return None
+        rules = found[0].rules or subject.credit_rules(allocation)
+        return attrs.evolve(found[0], deals=(("deal", example),),
+                            allocations=(("allocation", allocation),), rules=rules)
+
+    def violations(self, allocation: Allocation, ruleset: Ruleset,
+                   deal: Mapping[str, Any] | None = None) -> list[Finding]:
+        """Every way ``allocation`` (of ``deal`` under ``ruleset``) breaks the invariant."""
+        raise NotImplementedError
+
+
+def _rules_of(credit: TypeCredit) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(credit.rules, credit.clauses, strict=True))
