@@ -83,7 +83,6 @@ def _points(contribution: Contribution | None, deal: Mapping[str, Any]
     return partners, reps
 
 
-
 # =========================================================================================
 # The invariants
 
