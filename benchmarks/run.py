@@ -98,7 +98,8 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
     fast = allocator.fast
     assert fast is not None
     # One deal at a time on the first deals: the plain path (a Deal object never takes the
-    # fast path), the single-deal API without and with explanations.
+    # fast path), the single-deal API on deal mappings without and with explanations (their
+    # reasons are deferred until read: reading them is timed too, on a tenth of the deals).
     from creditrules.model import Deal
 
     sample = list(itertools.islice(generated.deals(n, seed), min(plain, n)))
@@ -114,6 +115,11 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
     for d in sample:
         ruleset.allocate(d)
     t_explained = time.perf_counter() - t0
+    read = sample[: max(1, len(sample) // 10)]
+    t0 = time.perf_counter()
+    for d in read:
+        ruleset.allocate(d).explain()
+    t_read = time.perf_counter() - t0
     check = BatchAllocator(ruleset)
     disagreements += sum(rows != check.rows(d) for rows, d in zip(plain_rows, sample,
                                                                    strict=True))
@@ -129,9 +135,12 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
         "plain": {"deals": len(sample), "seconds": t_plain,
                   "deals_per_s": len(sample) / t_plain if t_plain else 0.0},
         "single_deal_api": {"deals": len(sample), "seconds": t_single,
-                            "deals_per_s": len(sample) / t_single if t_single else 0.0},
-        "plain_explained": {"deals": len(sample), "seconds": t_explained,
-                            "deals_per_s": len(sample) / t_explained if t_explained else 0.0},
+                            "us_per_deal": 1e6 * t_single / len(sample) if sample else 0.0},
+        "single_deal_api_explained": {
+            "deals": len(sample), "seconds": t_explained,
+            "us_per_deal": 1e6 * t_explained / len(sample) if sample else 0.0},
+        "explanation_read": {"deals": len(read), "seconds": t_read,
+                             "us_per_deal": 1e6 * t_read / len(read) if read else 0.0},
         "peak_rss_mb": peak_mb(),
         "rss_after_first_chunk_mb": rss_start,
         "rss_end_mb": rss_end,
@@ -206,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = []
     print(f"{'N':>9} {'creditrules':>12} {'hand':>9} {'ratio':>6} {'plain':>7} "
-          f"{'peak RSS':>9} {'growth':>7}  (deals/s; MB)")
+          f"{'peak RSS':>9} {'growth':>7} {'allocate()':>10}  (deals/s; MB; us/deal)")
     for n in args.n:
         cmd = [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed),
                "--plain", str(args.plain)] + (["--engine", args.engine] if args.engine else [])
@@ -218,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:>9} {result['fast']['deals_per_s']:>12,.0f} "
               f"{result['handwritten']['deals_per_s']:>9,.0f} {result['ratio']:>6.2f} "
               f"{result['plain']['deals_per_s']:>7,.0f} {result['peak_rss_mb']:>9.1f} "
-              f"{result['rss_growth_mb']:>7.1f}  disagreements {result['disagreements']}")
+              f"{result['rss_growth_mb']:>7.1f} "
+              f"{result['single_deal_api_explained']['us_per_deal']:>10.0f}  "
+              f"disagreements {result['disagreements']}")
+        print(f"{'':>9} allocate(deal, explain=False): "
+              f"{result['single_deal_api']['us_per_deal']:.0f} us/deal; allocate(deal) then "
+              f"explain(): {result['explanation_read']['us_per_deal']:.0f} us/deal")
         if not args.no_cli or args.dask:
             sys.path.insert(0, str(HERE))
             import deals as generated

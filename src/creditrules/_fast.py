@@ -34,8 +34,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from creditrules._ast import Expr, Facts, Field, Path, Type, Value
 from creditrules._compile import Compiled, CompileError, compile_conditions
 from creditrules._conditions import evaluate
@@ -75,6 +73,7 @@ from creditrules.ruleset import (
 
 if TYPE_CHECKING:
     from creditrules._evaluate import Evaluator
+    from creditrules._precedence import Precedence
     from creditrules.ruleset import Ruleset
 
 __all__ = ["CACHE_SIZE", "FastDeal", "FastPath"]
@@ -359,6 +358,7 @@ class FastPath:
         ref = evaluator.ref
         self.tail = (ref.id, ref.version, ref.hash)
         self.texts: dict[tuple[int, int], str] = {}
+        self.fractions: dict[tuple[int, int], Fraction] = {}
         self.acts: dict[Any, tuple[str, tuple[str, ...], str | None, dt.date | None]] = {}
         self.items: dict[Any, tuple[Mapping[Path, Value], tuple[int, ...]]] = {}
         self.reps: dict[Any, tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]] = {}
@@ -367,6 +367,7 @@ class FastPath:
             ("attributes", name): None for name in self.attributes}
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
         self.type_plans: dict[tuple[Any, ...], _TypePlan | None] = {}
+        self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence]] = {}
         self.policy_plans: dict[tuple[Any, ...], _PolicyPlan | None] = {}
         self.out_of_force: dict[int, tuple[RuleVerdict, ...]] = {}
         self.verdicts: dict[tuple[Any, ...], tuple[RuleVerdict, ...]] = {}
@@ -750,13 +751,18 @@ class FastPath:
     def _type_plan(self, ctype: CreditType, key: tuple[Any, ...], day: dt.date) -> _TypePlan:
         """A credit type's decision, as ``Evaluator.allocate`` takes it (the key holds the
         matching conditions; ``day`` stands for its rules in force)."""
-        ev = self.ev
         matched: set[str] = set()
         for names in key[2:]:
             matched |= names
-        in_force = [r for r in self.rs.rules if r.effective.contains(day)]
-        precedence = ev.precedence(in_force, day)
-        rules = [r for r in in_force if r.type == ctype.name]
+        segment = key[1]
+        found = self.in_force.get((segment, ctype.name))
+        if found is None:
+            # The same for every day of the segment: worked out once per segment and type.
+            in_force = [r for r in self.rs.rules if r.effective.contains(day)]
+            found = self.in_force[(segment, ctype.name)] = (
+                [r for r in in_force if r.type == ctype.name],
+                self.ev.precedence(in_force, day))
+        rules, precedence = found
         applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
         winners, beaten = precedence.resolve(applicable)
         verdicts = []
@@ -901,6 +907,22 @@ class FastPath:
             text = self.texts[key] = fraction_text(Fraction(num, den))
         return text
 
+    def fraction(self, num: int, den: int) -> Fraction:
+        """``Fraction(num, den)``, cached: shares repeat from deal to deal."""
+        found = self.fractions.get((num, den))
+        if found is None:
+            if len(self.fractions) >= CACHE_SIZE:
+                self.fractions.clear()
+            found = self.fractions[(num, den)] = Fraction(num, den)
+        return found
+
+    def decimal(self, units: int) -> Decimal:
+        """``from_units(units, unit)``: from its text for usual units (exact whatever the
+        decimal context, with the unit's exponent)."""
+        if self.places is None:
+            return from_units(units, self.unit)
+        return Decimal(self.money(units))
+
     def money(self, units: int) -> str:
         """``str(from_units(units, unit))``, without building a Decimal for usual units."""
         places = self.places
@@ -938,15 +960,15 @@ class FastPath:
 
     def allocation(self, fd: FastDeal, *, explain: bool = False) -> Allocation:
         """The :class:`Allocation` the plain path gives (its reasons deferred, as there)."""
-        unit = self.unit
+        fraction, decimal = self.fraction, self.decimal
         credits = []
         for tp, partners, contributed in fd.credits:
             lines = []
             amount = 0
             for pid, num, den, pu, reps in partners:
                 amount += pu
-                lines.append(PartnerCredit(pid, Fraction(num, den), from_units(pu, unit), tuple(
-                    RepCredit(r, Fraction(n, d), from_units(u, unit)) for r, n, d, u in reps)))
+                lines.append(PartnerCredit(pid, fraction(num, den), decimal(pu), tuple(
+                    RepCredit(r, fraction(n, d), decimal(u)) for r, n, d, u in reps)))
             total, note = tp.total, ""
             if tp.fixed is None:
                 # The shares add up to the rule's total, or the fallback's.
@@ -956,12 +978,12 @@ class FastPath:
                                else (Fraction(sum(nums), den), empty_note))
             credits.append(TypeCredit(
                 type=tp.name, total=total, declared=tp.declared, rules=tp.rules,
-                clauses=tp.clauses, outcome=tp.outcome, amount=from_units(amount, unit),
+                clauses=tp.clauses, outcome=tp.outcome, amount=decimal(amount),
                 partners=tuple(lines), note=note))
         verdicts = self._verdicts(fd)
         if explain:
             verdicts = self._explained(fd, verdicts)
-        return Allocation(fd.id, fd.day, from_units(fd.units, unit), self.rs.currency,
+        return Allocation(fd.id, fd.day, decimal(fd.units), self.rs.currency,
                           self.ev.ref, tuple(credits), verdicts, fd.policy.policies,
                           tuple(e for e, _ in fd.expenses))
 
@@ -972,7 +994,7 @@ class FastPath:
         whens = self.whens
         expense_facts = {share.expense: facts
                          for (share, _), facts in zip(fd.expenses, fd.expense_facts,
-                                                      strict=True)}
+                                                      strict=True)} if fd.expenses else {}
         out = []
         for v in verdicts:
             if v.status == "not-matched":
@@ -982,7 +1004,8 @@ class FastPath:
                 else:
                     when, facts = whens.get((v.type, v.rule, v.version)), fd.facts
                 if when is not None:
-                    v = attrs.evolve(v, reasons=DeferredReasons(when, facts))
+                    v = RuleVerdict(v.rule, v.version, v.clause, v.type, v.status, v.text,
+                                    v.by, DeferredReasons(when, facts))
             out.append(v)
         return tuple(out)
 
@@ -1129,7 +1152,6 @@ class _ExpenseFast:
         self.caps: dict[tuple[int, str, str | None], int | str | None] = {}
         self.held: dict[int, PolicyDecision] = {}
         self.splits: dict[str, tuple[ExpenseRule, tuple[int, ...], int]] = {}
-        self.fractions: dict[tuple[int, int], Fraction] = {}
         self.order = sorted(range(len(self.partners)), key=self.partners.__getitem__)
         self.limits: dict[int, tuple[PolicyDecision, int | None, Decimal | None, str]] = {}
         self.payer: dict[tuple[str, str], PolicyDecision] = {}
@@ -1289,14 +1311,6 @@ class _ExpenseFast:
             self.caps[key] = found
         return found  # type: ignore[return-value]
 
-    def _fraction(self, num: int, den: int) -> Fraction:
-        found = self.fractions.get((num, den))
-        if found is None:
-            if len(self.fractions) >= CACHE_SIZE:
-                self.fractions.clear()
-            found = self.fractions[(num, den)] = Fraction(num, den)
-        return found
-
     def _units(self, value: Decimal) -> int:
         units = Fraction(value) / Fraction(self.fast.unit)
         if units.denominator != 1:
@@ -1387,17 +1401,16 @@ class _ExpenseFast:
             target += 1
         parts_units = _round([covered * x for x in nums], den, target, partners,
                              fast.tie_break, f"{deal.id}\x1f{expense_id}")
-        unit = fast.unit
+        decimal = fast.decimal
         parts = () if forbidden_for else tuple(
-            ExpensePart(partners[i], self._fraction(nums[i], den),
-                        from_units(parts_units[i], unit))
+            ExpensePart(partners[i], fast.fraction(nums[i], den), decimal(parts_units[i]))
             for i in self.order if nums[i] or parts_units[i])
         bearer = paid_by if forbidden_for or rule.excess in ("payer", "disallowed") \
             else rule.excess
         return ExpenseShare(
             expense=expense_id, kind=kind, amount=amount, paid_by=paid_by, attendees=n,
-            policy=decision, cap=None if total_cap is None else from_units(total_cap, unit),
-            covered=from_units(covered, unit), excess=from_units(excess, unit),
+            policy=decision, cap=None if total_cap is None else decimal(total_cap),
+            covered=decimal(covered), excess=decimal(excess),
             excess_bearer=bearer,
             disallowed=bool(forbidden_for) or (rule.excess == "disallowed" and excess > 0),
             rule=rule.id, clause=rule.clause, method=method, parts=parts,

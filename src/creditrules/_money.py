@@ -207,17 +207,20 @@ def to_units(amount: Decimal, unit: Decimal) -> int:
     """``amount`` as a whole number of ``unit`` (``to_units(Decimal("10.50"), cent) == 1050``).
 
     Raises :class:`MoneyError` if the amount is not an exact multiple of the unit
-    (``10.005`` USD), is not finite, or is a float. Computed with fractions, so no decimal
+    (``10.005`` USD), is not finite, or is a float. Computed with integer ratios, so no decimal
     context is involved.
     """
     reject_float(amount, "amount")
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise MoneyError(f"amount must be a finite Decimal, not {amount!r}")
     _check_unit(unit)
-    units = Fraction(amount) / Fraction(unit)
-    if units.denominator != 1:
+    # Exact integer ratios (the Fraction quotient, without building Fractions).
+    num, den = amount.as_integer_ratio()
+    unit_num, unit_den = unit.as_integer_ratio()
+    units, rest = divmod(num * unit_den, den * unit_num)
+    if rest:
         raise MoneyError(f"{amount} is not a whole number of units of {unit}")
-    return units.numerator
+    return units
 
 
 _UNIT_SCALES: dict[int, tuple[Decimal, int, int]] = {}
