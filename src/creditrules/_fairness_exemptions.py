@@ -12,7 +12,7 @@ from creditrules.errors import Location
 from creditrules.ruleset import FairnessExemption
 
 if TYPE_CHECKING:
-    from creditrules._schema import _Reader
+    from creditrules._node_reader import _Reader
     from creditrules._yaml import Node
 
 
