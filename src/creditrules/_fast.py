@@ -218,15 +218,16 @@ class _TypePlan:
     """One credit type's decision for a set of matching conditions and rules in force: its
     verdicts and, when some rule applies, the winners and what their numbers need."""
 
-    __slots__ = ("active", "clauses", "contribution", "declared", "empty", "fixed", "mode",
-                 "name", "outcome", "points", "rep_points", "rules", "rules_text", "total",
-                 "total_num", "verdicts")
+    __slots__ = ("_verdicts", "active", "clauses", "contribution", "declared", "empty",
+                 "fixed", "mode", "name", "outcome", "points", "rep_points", "rules",
+                 "rules_text", "total", "total_num")
 
     def __init__(self, fast: FastPath, ctype: CreditType, winners: Sequence[CreditRule],
-                 verdicts: tuple[RuleVerdict, ...]) -> None:
+                 verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> None:
         self.name = ctype.name
         self.declared = ctype.declared
-        self.verdicts = verdicts
+        self._verdicts: tuple[RuleVerdict, ...] | Callable[[], tuple[RuleVerdict, ...]] = \
+            verdicts
         self.active = bool(winners)
         self.rules = tuple(r.id for r in winners)
         self.clauses = tuple(r.clause for r in winners)
@@ -270,6 +271,23 @@ class _TypePlan:
                 note = "no contribution recorded: shared equally"
             nums, den = _common(empty)
             self.empty = (nums, den, note)
+
+
+    def with_verdicts(self, verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> _TypePlan:
+        """The same numbers with other verdicts (another set of matching conditions)."""
+        plan = _TypePlan.__new__(_TypePlan)
+        for name in _TypePlan.__slots__:
+            setattr(plan, name, getattr(self, name))
+        plan._verdicts = verdicts
+        return plan
+
+    @property
+    def verdicts(self) -> tuple[RuleVerdict, ...]:
+        """Each rule's verdict: built when first asked (ledger rows never ask)."""
+        found = self._verdicts
+        if callable(found):
+            found = self._verdicts = found()
+        return found
 
 
 def _common(shares: Sequence[Fraction]) -> tuple[tuple[int, ...], int]:
@@ -368,6 +386,7 @@ class FastPath:
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
         self.type_plans: dict[tuple[Any, ...], _TypePlan | None] = {}
         self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence]] = {}
+        self.plan_numbers: dict[tuple[str, ...], _TypePlan] = {}
         self.policy_plans: dict[tuple[Any, ...], _PolicyPlan | None] = {}
         self.out_of_force: dict[int, tuple[RuleVerdict, ...]] = {}
         self.verdicts: dict[tuple[Any, ...], tuple[RuleVerdict, ...]] = {}
@@ -765,14 +784,14 @@ class FastPath:
         rules, precedence = found
         applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
         winners, beaten = precedence.resolve(applicable)
-        verdicts = []
-        for rule in rules:
-            if rule.id in beaten:
-                verdicts.append(self._verdict(rule, "overridden", tuple(beaten[rule.id])))
-            elif rule.id not in applicable:
-                verdicts.append(self._verdict(rule, "not-matched", ()))
-            else:
-                verdicts.append(self._verdict(rule, "applied", ()))
+
+        def verdicts() -> tuple[RuleVerdict, ...]:
+            return tuple(
+                self._verdict(rule, "overridden", tuple(beaten[rule.id])) if rule.id in beaten
+                else self._verdict(rule, "not-matched" if rule.id not in applicable
+                                   else "applied", ())
+                for rule in rules)
+
         chosen = [applicable[w] for w in winners]
         ok = bool(chosen) or not ctype.required
         if len(chosen) > 1:
@@ -781,7 +800,16 @@ class FastPath:
             # now, by contribution it would depend on each deal: the plain path decides.
             ok = all(isinstance(o, Split | Overlay) for o in outcomes) and all(
                 _same_shares(outcomes[0], o, self.partners) for o in outcomes[1:])
-        plan = _TypePlan(self, ctype, chosen, tuple(verdicts)) if ok else None
+        plan = None
+        if ok:
+            # The numbers depend on the winners only: many keys share them.
+            numbers = (ctype.name, *(r.key for r in chosen))
+            template = self.plan_numbers.get(numbers)
+            if template is None:
+                if len(self.plan_numbers) >= CACHE_SIZE:
+                    self.plan_numbers.clear()
+                template = self.plan_numbers[numbers] = _TypePlan(self, ctype, chosen, tuple)
+            plan = template.with_verdicts(verdicts)
         if len(self.type_plans) >= CACHE_SIZE:
             self.type_plans.clear()
         self.type_plans[key] = plan
