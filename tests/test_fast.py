@@ -205,7 +205,8 @@ def messy_deals(draw: st.DrawFn, ruleset: Ruleset) -> dict[str, Any]:
                     category = draw(st.sampled_from([None, *categories]))
                     if category is not None:
                         attendee["category"] = category
-                    spent = draw(st.sampled_from([None, "0", "150.00", "1999.99", "2500.00"]))
+                    spent = draw(st.sampled_from([None, "0", "150.00", "1999.99", "2500.00",
+                                                  "-0.01", "12.345"]))
                     if spent is not None:
                         attendee["spent_this_year"] = spent
                     attendees.append(attendee)

@@ -747,14 +747,9 @@ class FastPath:
     def _matched(self, encoded: tuple[Any, ...], facts: Facts) -> list[frozenset[str]]:
         """Per group of conditions, those that hold: looked up by the encoded values of the
         features the group reads, and matched by the engine only when new."""
-        out = []
-        for read, _, cache in self.groups:
-            found = cache.get(read(encoded))
-            if found is None:
-                break
-            out.append(found)
-        else:
-            return out
+        found_all = [cache.get(read(encoded)) for read, _, cache in self.groups]
+        if None not in found_all:
+            return found_all  # type: ignore[return-value]
         ev = self.ev
         matched = ev.matcher.match(facts) | ev.policy.policy_matcher.match(facts)
         out = []
@@ -1262,6 +1257,8 @@ class _ExpenseFast:
                     raise _Decline
                 spent = a.get("spent_this_year")
                 spent_units = 0 if spent is None else self.fast.amounts.read(spent)[1]
+                if spent_units < 0:
+                    raise _Decline  # refused: the plain path says why
                 attendees[(category, spent_units)] = attendees.get((category, spent_units),
                                                                    0) + 1
                 n += 1
