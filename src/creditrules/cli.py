@@ -18,7 +18,17 @@ import creditrules
 from creditrules._money import percent_text
 from creditrules.allocation import describe_expense
 from creditrules.errors import CreditRulesError, DealError, RulesetError
-from creditrules.records import BadRecord, dumps, guess_format, read_records
+from creditrules.records import (
+    BadRecord,
+    InputError,
+    Record,
+    dumps,
+    guess_format,
+    guess_ledger_format,
+    need_pyarrow,
+    read_parquet,
+    read_records,
+)
 from creditrules.ruleset import ENGINES
 
 __all__ = ["main"]
@@ -61,19 +71,22 @@ def _parser() -> argparse.ArgumentParser:
                             "reference; or set CREDITRULES_ENGINE)")
 
     p = sub.add_parser("allocate", help="allocate every deal of a file into a ledger",
-                       description="Allocate every deal of a file (JSON Lines, JSON or CSV) "
-                       "into a ledger: a row per deal, credit type, partner and rep, and per "
-                       "share of each entertainment expense. Every record ends in the ledger "
-                       "or in the rejects, with its line number and reason.")
+                       description="Allocate every deal of a file (JSON Lines, JSON, CSV or "
+                       "Parquet) into a ledger: a row per deal, credit type, partner and rep, "
+                       "and per share of each entertainment expense. Every record ends in the "
+                       "ledger or in the rejects, with its line (Parquet: row) number and "
+                       "reason. Parquet needs the parquet extra.")
     p.add_argument("ruleset", type=Path)
-    p.add_argument("deals", help="deals file (.jsonl, .json or .csv), or - for stdin")
+    p.add_argument("deals", help="deals file (.jsonl, .json, .csv or .parquet), or - for "
+                                 "stdin (not Parquet)")
     p.add_argument("-o", "--output", metavar="LEDGER",
-                   help="the ledger (default: stdout); CSV if the name ends in .csv")
+                   help="the ledger (default: stdout); CSV if the name ends in .csv, Parquet "
+                        "if it ends in .parquet")
     p.add_argument("--rejects", metavar="REJECTS",
                    help="rejected records as JSON Lines (default: stderr)")
-    p.add_argument("--format", choices=("jsonl", "json", "csv"),
+    p.add_argument("--format", choices=("jsonl", "json", "csv", "parquet"),
                    help="input format (default: from the file name)")
-    p.add_argument("--ledger-format", choices=("jsonl", "csv"),
+    p.add_argument("--ledger-format", choices=("jsonl", "csv", "parquet"),
                    help="ledger format (default: from the ledger's file name, else jsonl)")
     p.add_argument("--allocations", action="store_true",
                    help="write each deal's whole allocation (canonical JSON) instead of "
@@ -139,6 +152,18 @@ def _open_in(name: str) -> Iterator[IO[str]]:
             yield stream
 
 
+def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
+                ) -> Iterator[Record | BadRecord]:
+    """The records of a deals file, opened now: a missing or unreadable file raises before
+    any output is opened."""
+    if fmt == "parquet":
+        if name == "-":
+            raise InputError("Parquet cannot be read from standard input (the format needs "
+                             "to seek): name the file")
+        return read_parquet(name)
+    return read_records(stack.enter_context(_open_in(name)), fmt)
+
+
 @contextlib.contextmanager
 def _open_out(name: str | None, default: IO[str]) -> Iterator[IO[str]]:
     if name is None or name == "-":
@@ -150,6 +175,7 @@ def _open_out(name: str | None, default: IO[str]) -> Iterator[IO[str]]:
 
 def _allocate(args: argparse.Namespace) -> int:
     from creditrules.batch import (
+        LedgerSink,
         LedgerWriter,
         Rejection,
         Summary,
@@ -161,13 +187,19 @@ def _allocate(args: argparse.Namespace) -> int:
     # The ruleset and the input are opened first: a mistake in either writes nothing.
     ruleset = creditrules.load(args.ruleset, engine=args.engine)
     fmt = args.format or guess_format(args.deals)
-    ledger_format = args.ledger_format or (
-        "csv" if args.output and args.output.lower().endswith(".csv") else "jsonl")
-    progress = None if args.no_progress else tty_progress(sys.stderr)
-    with _open_in(args.deals) as src, _open_out(args.output, sys.stdout) as out, \
-            _open_out(args.rejects, sys.stderr) as rej:
-        records = read_records(src, fmt)
+    ledger_format = args.ledger_format or guess_ledger_format(args.output)
+    if ledger_format == "parquet":
+        if args.output is None or args.output == "-":
+            raise InputError("a Parquet ledger is written to a file: give -o LEDGER.parquet")
         if args.allocations:
+            raise InputError("--allocations writes JSON Lines, not a Parquet ledger")
+        need_pyarrow()
+    progress = None if args.no_progress else tty_progress(sys.stderr)
+    with contextlib.ExitStack() as stack:
+        records = _read_deals(stack, args.deals, fmt)
+        if args.allocations:
+            out = stack.enter_context(_open_out(args.output, sys.stdout))
+            rej = stack.enter_context(_open_out(args.rejects, sys.stderr))
             summary = Summary(ruleset)
             for result in ruleset.allocate_many(records):
                 if isinstance(result, Rejection):
@@ -177,8 +209,16 @@ def _allocate(args: argparse.Namespace) -> int:
                     summary.add_allocation(result)
                     out.write(dumps(result.to_dict()) + "\n")
         else:
-            summary = run_batch(ruleset, records, LedgerWriter(out, ledger_format), rej,
-                                progress=progress)
+            sink: LedgerSink
+            if ledger_format == "parquet":
+                from creditrules.parquet import ParquetLedgerWriter
+
+                sink = stack.enter_context(ParquetLedgerWriter(args.output))
+            else:
+                sink = LedgerWriter(stack.enter_context(_open_out(args.output, sys.stdout)),
+                                    ledger_format)
+            rej = stack.enter_context(_open_out(args.rejects, sys.stderr))
+            summary = run_batch(ruleset, records, sink, rej, progress=progress)
     print(f"creditrules: {summary.read} read, {summary.allocated} allocated, "
           f"{summary.rejected} rejected (ruleset {ruleset.id} {ruleset.version}, engine "
           f"{ruleset.engine})", file=sys.stderr)
@@ -189,8 +229,8 @@ def _allocate(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     ruleset = creditrules.load(args.ruleset, engine=args.engine)
-    with _open_in(args.deal) as src:
-        records = list(read_records(src, guess_format(args.deal)))
+    with contextlib.ExitStack() as stack:
+        records = list(_read_deals(stack, args.deal, guess_format(args.deal)))
     chosen = None
     for item in records:
         if isinstance(item, BadRecord):

@@ -1,23 +1,38 @@
-"""Reading deal records from JSON Lines, JSON or CSV files, each with its line number.
+"""Reading deal records from JSON Lines, JSON, CSV or Parquet files, each with its line
+number (for Parquet, its row number).
 
-A record that cannot be read (malformed JSON, a CSV cell that is not what its column needs)
-is not dropped: it comes out as a :class:`BadRecord` with its line and reason, so a batch
-run can put it in its rejects.
+A record that cannot be read (malformed JSON, a CSV cell that is not what its column needs, a
+Parquet value with no JSON equivalent) is not dropped: it comes out as a :class:`BadRecord`
+with its line and reason, so a batch run can put it in its rejects. A file that cannot be
+read at all raises :class:`InputError` (or :class:`OSError`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import attrs
 
+from creditrules.errors import CreditRulesError
 from creditrules.model import JsonFloat
 
-__all__ = ["BadRecord", "Record", "read_records"]
+__all__ = [
+    "BadRecord",
+    "InputError",
+    "Record",
+    "guess_format",
+    "guess_ledger_format",
+    "read_parquet",
+    "read_records",
+]
+
+#: What to install for Parquet input and output.
+PARQUET_EXTRA = "pip install 'creditrules[parquet]'"
 
 
 @attrs.frozen
@@ -37,6 +52,12 @@ class BadRecord:
     deal_id: str | None = None
 
 
+class InputError(CreditRulesError):
+    """A deals file (or ledger destination) that cannot be used at all: not a Parquet file,
+    Parquet asked for without pyarrow installed, Parquet on standard input. Nothing was
+    allocated. A single unreadable record is a :class:`BadRecord` instead."""
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
@@ -48,15 +69,51 @@ def _loads(text: str) -> Any:
 
 
 def read_records(stream: IO[str], fmt: str) -> Iterator[Record | BadRecord]:
-    """Records from ``stream`` in format ``jsonl``, ``json`` (one deal or a list) or ``csv``."""
+    """Records from ``stream`` in format ``jsonl``, ``json`` (one deal or a list) or ``csv``.
+
+    Parquet is binary and read from a file: see :func:`read_parquet`.
+    """
     if fmt == "jsonl":
         yield from _jsonl(stream)
     elif fmt == "json":
         yield from _json(stream)
     elif fmt == "csv":
         yield from _csv(stream)
+    elif fmt == "parquet":
+        raise ValueError("Parquet is read from a file, not a text stream: use read_parquet")
     else:
         raise ValueError(f"unknown format {fmt!r}")
+
+
+def read_parquet(source: str | os.PathLike[str] | BinaryIO, *,
+                 row_groups: Iterable[int] | None = None) -> Iterator[Record | BadRecord]:
+    """Records from a Parquet file (a path, or a seekable binary file), one per row, read
+    batch by batch so that memory stays flat whatever the file's size.
+
+    Each row becomes the mapping a JSON reader gives: struct columns become objects, list
+    columns lists, map columns objects, dates ``"YYYY-MM-DD"`` text, decimal columns their
+    exact decimal text, and a null value a missing key. Dotted column names
+    (``account.owner``) nest, as in CSV. Float columns are not converted: their values reach
+    the deal reader as JSON floats do, and are refused there by name (``float-amount`` for
+    an amount). A record's ``line`` is its row number in the file, from 1, also when only
+    some ``row_groups`` are read. A row that cannot be converted is a :class:`BadRecord`.
+
+    The file is opened now: a missing file raises :class:`OSError`, one that is not Parquet
+    (or pyarrow not installed: ``pip install 'creditrules[parquet]'``) :class:`InputError`.
+    """
+    need_pyarrow()
+    from creditrules.parquet import _read_parquet
+
+    return _read_parquet(source, row_groups)
+
+
+def need_pyarrow() -> None:
+    """Raise :class:`InputError` naming the extra to install unless pyarrow imports."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise InputError(f"Parquet needs pyarrow, which is not installed: {PARQUET_EXTRA}"
+                         ) from exc
 
 
 def guess_format(name: str) -> str:
@@ -66,6 +123,19 @@ def guess_format(name: str) -> str:
         return "csv"
     if lower.endswith(".json"):
         return "json"
+    if lower.endswith(".parquet"):
+        return "parquet"
+    return "jsonl"
+
+
+def guess_ledger_format(name: str | None) -> str:
+    """The ledger format implied by the ledger's file name: ``csv``, ``parquet``, else
+    ``jsonl`` (also for no name: standard output)."""
+    lower = (name or "").lower()
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".parquet"):
+        return "parquet"
     return "jsonl"
 
 

@@ -9,11 +9,12 @@ one the caller loaded.
 
 Two entry points:
 
-* :func:`allocate_files`: JSON Lines (or CSV) files in, a ledger file and a rejects file
-  out. JSON Lines files are cut into chunks of whole lines; each chunk is one task; the
-  results are written in input order as they come back (a bounded number of chunks in
-  flight), so the ledger is byte-identical to what ``creditrules allocate`` writes for the
-  same input, whatever the chunking or the number of workers.
+* :func:`allocate_files`: JSON Lines, Parquet (or CSV) files in, a ledger file (JSON Lines,
+  CSV or Parquet) and a rejects file out. JSON Lines files are cut into chunks of whole
+  lines, Parquet files into runs of whole row groups; each chunk is one task; the results
+  are written in input order as they come back (a bounded number of chunks in flight), so
+  the ledger is byte-identical to what ``creditrules allocate`` writes for the same input,
+  whatever the chunking or the number of workers.
 * :func:`allocate_dataframe`: a dask DataFrame of deals (columns as for
   :func:`creditrules.integrations.pandas.allocate_frame`) in, ``(ledger, rejects)`` dask
   DataFrames out, partition by partition; compute them together (``dask.compute(ledger,
@@ -22,12 +23,15 @@ Two entry points:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
+import json
 import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,15 +42,23 @@ from dask.delayed import delayed
 import creditrules
 from creditrules.batch import (
     LEDGER_COLUMNS,
+    LedgerSink,
     LedgerWriter,
     Rejection,
+    Row,
     Summary,
     run_batch,
     write_rejection,
 )
 from creditrules.errors import Location, Problem, RulesetError
 from creditrules.integrations.pandas import REJECT_COLUMNS, allocate_frame
-from creditrules.records import guess_format, read_records
+from creditrules.records import (
+    guess_format,
+    guess_ledger_format,
+    need_pyarrow,
+    read_parquet,
+    read_records,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -55,8 +67,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ChunkResult", "FilesResult", "allocate_dataframe", "allocate_files", "chunks"]
 
-#: Lines per task for JSON Lines input: big enough that scheduling costs little, small
-#: enough to spread over the workers and to keep each result small.
+#: Lines per task for JSON Lines input (at least this many rows, in whole row groups, for
+#: Parquet): big enough that scheduling costs little, small enough to spread over the
+#: workers and to keep each result small.
 CHUNK_LINES = 20_000
 
 _RULESETS: dict[tuple[str, str | None], Ruleset] = {}
@@ -78,7 +91,8 @@ def _ruleset(path: str, engine: str | None, content_hash: str) -> Ruleset:
 
 @attrs.frozen
 class Chunk:
-    """Part of an input file: bytes ``start`` to ``end``, whose first line is ``line``."""
+    """Part of an input file: bytes ``start`` to ``end`` (for Parquet, row groups ``start``
+    to ``end``), whose first line (Parquet: row) is ``line``."""
 
     path: str
     start: int
@@ -88,10 +102,18 @@ class Chunk:
 
 
 def chunks(path: str, fmt: str | None = None, lines: int = CHUNK_LINES) -> Iterator[Chunk]:
-    """Cut a JSON Lines file into chunks of ``lines`` whole lines (one chunk for CSV or JSON,
-    whose records may span lines, and for a file with a lone carriage return, which the
-    reader counts as a line break)."""
+    """Cut a JSON Lines file into chunks of ``lines`` whole lines, a Parquet file into runs of
+    whole row groups of at least ``lines`` rows (one chunk for CSV or JSON, whose records may
+    span lines, and for a file with a lone carriage return, which the reader counts as a
+    line break)."""
     fmt = fmt or guess_format(path)
+    if fmt == "parquet":
+        need_pyarrow()
+        from creditrules.parquet import row_group_spans
+
+        for first, end, row in row_group_spans(path, lines):
+            yield Chunk(path, first, end, row, fmt)
+        return
     size = os.path.getsize(path)
     if fmt != "jsonl" or _lone_cr(path):
         yield Chunk(path, 0, size, 1, fmt)
@@ -133,19 +155,28 @@ def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chu
     """Allocate one chunk in this process (the task each Dask worker runs), writing its
     ledger rows to ``part + ".ledger"`` and its rejects to ``part + ".rejects"``."""
     ruleset = _ruleset(ruleset_path, engine, content_hash)
+    if chunk.format == "parquet":
+        # Rows keep the file's own numbers: no renumbering.
+        return _allocate_records(ruleset, read_parquet(chunk.path, row_groups=range(
+            chunk.start, chunk.end)), ledger_format, part)
     with open(chunk.path, "rb") as stream:
         stream.seek(chunk.start)
         data = stream.read(chunk.end - chunk.start)
     text = io.StringIO(data.decode("utf-8"), newline="")  # as the command line reads
     del data
+    records = read_records(text, chunk.format)
+    if chunk.line != 1:
+        records = _renumber(records, chunk.line - 1)
+    return _allocate_records(ruleset, records, ledger_format, part)
+
+
+def _allocate_records(ruleset: Ruleset, records: Iterator[Any], ledger_format: str,
+                      part: str) -> ChunkResult:
     ledger, rejects = part + ".ledger", part + ".rejects"
     with open(ledger, "w", encoding="utf-8", newline="\n") as out, \
             open(rejects, "w", encoding="utf-8", newline="\n") as rej:
         writer = LedgerWriter(out, ledger_format)
         writer.started = True  # the caller writes the CSV header once, not per chunk
-        records = read_records(text, chunk.format)
-        if chunk.line != 1:
-            records = _renumber(records, chunk.line - 1)
         summary = run_batch(ruleset, records, writer, rej)
     return ChunkResult(ledger, rejects, summary.read, summary.allocated, summary.rejected,
                        summary.totals, summary.rejects_by_code)
@@ -171,10 +202,12 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
                    in_flight: int | None = None) -> FilesResult:
     """Allocate deal files on a Dask cluster into one ledger file and one rejects file.
 
-    Records keep their file's line numbers; with several files, their ledgers and rejects
-    follow one another in the order given. The ruleset is loaded here first, so a ruleset
-    error raises before anything is written. ``client`` defaults to the current Dask
-    client; at most ``in_flight`` chunks (default: four per worker) are pending at once.
+    Records keep their file's line numbers (row numbers for Parquet); with several files,
+    their ledgers and rejects follow one another in the order given. The ledger is CSV or
+    Parquet when its name ends in ``.csv`` or ``.parquet`` (or ``ledger_format`` says so),
+    else JSON Lines. The ruleset is loaded here first, so a ruleset error raises before
+    anything is written. ``client`` defaults to the current Dask client; at most
+    ``in_flight`` chunks (default: four per worker) are pending at once.
     """
     from distributed import get_client
 
@@ -183,7 +216,9 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
     content_hash = ruleset.content_hash
     client = client or get_client()
     ledger_path = os.fspath(ledger)
-    fmt = ledger_format or ("csv" if ledger_path.lower().endswith(".csv") else "jsonl")
+    fmt = ledger_format or guess_ledger_format(ledger_path)
+    if fmt == "parquet":
+        need_pyarrow()
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     window = in_flight or 4 * workers
     todo = (c for p in paths for c in chunks(p, lines=chunk_lines))
@@ -194,15 +229,18 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
     parts = tempfile.mkdtemp(prefix=".creditrules-parts-",
                              dir=os.path.dirname(os.path.abspath(ledger_path)))
     try:
-        with open(ledger_path, "w", encoding="utf-8", newline="\n") as out, \
-                open(rejects, "w", encoding="utf-8", newline="\n") as rej:
-            LedgerWriter(out, fmt).header()
-            out.flush()
+        with contextlib.ExitStack() as stack:
+            out = _ledger_out(stack, ledger_path, fmt)
+            rej = stack.enter_context(open(rejects, "w", encoding="utf-8", newline="\n"))
+            # Workers write Parquet ledger rows as JSON Lines parts; the rows are then
+            # written here, in order, so the row groups fall as in one process.
+            part_format = "jsonl" if fmt == "parquet" else fmt
             pending: deque[Any] = deque()
             for chunk in todo:
                 part = os.path.join(parts, f"{count:08d}")
                 pending.append(client.submit(allocate_chunk, path, ruleset.engine,
-                                             content_hash, chunk, fmt, part, pure=False))
+                                             content_hash, chunk, part_format, part,
+                                             pure=False))
                 count += 1
                 while len(pending) >= window:
                     _write(pending.popleft().result(), out, rej, summary)
@@ -213,11 +251,43 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
     return FilesResult(summary, count)
 
 
-def _write(result: ChunkResult, out: Any, rej: Any, summary: Summary) -> None:
-    for part, stream in ((result.ledger, out), (result.rejects, rej)):
-        with open(part, "rb") as src:
-            shutil.copyfileobj(src, stream.buffer)
-        os.remove(part)
+def _ledger_out(stack: contextlib.ExitStack, path: str, fmt: str) -> Callable[[str], None]:
+    """Opens the ledger (a text file with its CSV header, or a Parquet ledger writer) and
+    returns what appends a worker's ledger part to it."""
+    if fmt == "parquet":
+        from creditrules.parquet import ParquetLedgerWriter
+
+        sink = stack.enter_context(ParquetLedgerWriter(path))
+        return lambda part: _feed(part, sink)
+    out = stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
+    LedgerWriter(out, fmt).header()
+    out.flush()
+    return lambda part: _copy(part, out)
+
+
+def _copy(part: str, stream: io.TextIOWrapper) -> None:
+    with open(part, "rb") as src:
+        shutil.copyfileobj(src, stream.buffer)
+    os.remove(part)
+
+
+def _feed(part: str, sink: LedgerSink) -> None:
+    """A part written as JSON Lines (keys in column order) into a ledger sink, row by row."""
+    with open(part, encoding="utf-8") as src:
+        for lines in iter(lambda: list(itertools.islice(src, 4096)), []):
+            sink.write([_row(line) for line in lines])
+    os.remove(part)
+
+
+def _row(line: str) -> Row:
+    data = json.loads(line)
+    return tuple(data[column] for column in LEDGER_COLUMNS)
+
+
+def _write(result: ChunkResult, add_ledger: Callable[[str], None], rej: io.TextIOWrapper,
+           summary: Summary) -> None:
+    add_ledger(result.ledger)
+    _copy(result.rejects, rej)
     summary.read += result.read
     summary.allocated += result.allocated
     summary.rejected += result.rejected
