@@ -96,6 +96,8 @@ _ATTENDEE_KEYS = frozenset({"id", "category", "spent_this_year"})
 _DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _PLAIN_ATTRIBUTE = frozenset({str, bool, type(None)})
 _MISSING = object()
+_TEXT_TYPES = frozenset({str, type(None)})
+_FLAG_TYPES = frozenset({bool, type(None)})
 _NO_ACCOUNT: tuple[str | None, str | None, bool, str | None, str | None] = (
     None, None, False, None, None)
 _SLOW = "slow"  # a plan marker: deals with this key always take the plain path
@@ -158,7 +160,10 @@ class _Amounts:
         if type(value) is int:
             amount = Decimal(value)
         elif type(value) is str and _DECIMAL.fullmatch(value):
-            amount = parse_decimal(value)
+            # parse_decimal, its checks already made: exact text, "-0" as 0.
+            amount = Decimal(value)
+            if not amount:
+                amount = amount.copy_abs()
         else:
             raise _Decline
         places = self.places
@@ -425,12 +430,7 @@ class FastPath:
             for name in sorted(conditions):
                 reads = self.compiled.reads.get(name, ())
                 by_reads.setdefault((owner_of[name], reads), []).append(name)
-            for (owner, reads), names in sorted(by_reads.items()):
-                self.owned[owner].append(len(self.groups))
-                read = operator.itemgetter(*reads) if reads else _nothing
-                self.groups.append((read, tuple(names), {}))
-        self.credit_types = tuple((t, tuple(self.owned[t.name])) for t in ruleset.credit_types)
-        self.policy_groups = tuple(self.owned["policy"])
+            group_reads = sorted(by_reads.items())
         # Collection items are built only when some condition counts them.
         both = (self.compiled, self.expense.compiled if self.expense else None)
         sources = [f.source for c in both if c is not None for f in c.features]
@@ -463,6 +463,23 @@ class FastPath:
                 break
         if self.ops is None or self.compiled is None:
             self.need_acts = True  # the compiled encoders read the items
+        # _encode lays out the index features first (one comprehension), then the others;
+        # each group reads its features at their places in that layout.
+        order = list(range(len(self.ops or ())))
+        if self.ops is not None:
+            order.sort(key=lambda i: self.ops[i][0] != 0)  # type: ignore[index]
+            self.index_ops = [self.ops[i][1:] for i in order if self.ops[i][0] == 0]
+            self.other_ops = [self.ops[i] for i in order if self.ops[i][0] != 0]
+        place = {feature: i for i, feature in enumerate(order)}
+        if self.compiled is not None:
+            for (owner, reads), names in group_reads:
+                self.owned[owner].append(len(self.groups))
+                if self.ops is not None:
+                    reads = tuple(place[r] for r in reads)
+                read = operator.itemgetter(*reads) if reads else _nothing
+                self.groups.append((read, tuple(names), {}))
+        self.credit_types = tuple((t, tuple(self.owned[t.name])) for t in ruleset.credit_types)
+        self.policy_groups = tuple(self.owned["policy"])
 
     def contribution_ints(self, contribution: Contribution
                           ) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
@@ -485,18 +502,25 @@ class FastPath:
     def _activity(self, item: Any) -> tuple[str, tuple[str, ...], str | None, dt.date | None]:
         """An activity as (kind, reps, partner, date), as the plain reader reads it; cached
         by content, since activities repeat across deals."""
-        if type(item) is not dict:
+        if type(item) is not dict or not item.keys() <= _ACTIVITY_KEYS:
             raise _Decline
-        try:
-            key: Any = _content(item)
-            found = self.acts.get(key)
-        except TypeError:  # a list of reps: not hashable
-            key, found = None, None
+        get = item.get
+        kind, one, many, who, raw_date = (get("kind"), get("rep"), get("reps"),
+                                          get("partner"), get("date"))
+        # Only text (a str, not a subclass such as JsonFloat) is cached: anything else the
+        # plain reader would convert or refuse, and equal keys must mean equal records.
+        if (type(kind) is not str or type(one) not in _TEXT_TYPES
+                or type(who) not in _TEXT_TYPES or type(raw_date) not in _TEXT_TYPES):
+            raise _Decline
+        if many is not None:
+            if type(many) is not list or any(type(r) is not str for r in many):
+                raise _Decline
+            many = tuple(many)
+        key = (kind, one, many, who, raw_date)
+        found = self.acts.get(key)
         if found is not None:
             return found
-        if not item.keys() <= _ACTIVITY_KEYS:
-            raise _Decline
-        kind = _required(item.get("kind"))
+        _required(kind)
         if kind == LEAD_KIND:
             raise _Decline
         one, many = item.get("rep"), item.get("reps")
@@ -505,7 +529,7 @@ class FastPath:
                 raise _Decline
             reps: tuple[str, ...] = (_required(one),)
         else:
-            reps = tuple(_required(r) for r in _seq(many))
+            reps = tuple(_required(r) for r in many or ())
         who = _text(item.get("partner"))
         if who is not None and who not in self.partner_set:
             raise _Decline
@@ -515,10 +539,9 @@ class FastPath:
         day = None if raw_date is None or raw_date == "" else \
             self.dates.read(raw_date, in_agreement=False)[0]
         found = (kind, reps, who, day)
-        if key is not None:
-            if len(self.acts) >= CACHE_SIZE:
-                self.acts.clear()
-            self.acts[key] = found
+        if len(self.acts) >= CACHE_SIZE:
+            self.acts.clear()
+        self.acts[key] = found
         return found
 
     def _act_item(self, kind: str, partners: frozenset[str], reps: tuple[str, ...],
@@ -546,16 +569,19 @@ class FastPath:
         """A rep as (id, partner, owner), its item as conditions see it and its counts."""
         if type(item) is not dict:
             raise _Decline
-        key = _content(item)
+        rid, partner, owner = item.get("id"), item.get("partner"), item.get("owner")
+        # Text and flags only (what the plain reader would convert declines), and no other
+        # key: then the three values are the whole record and a sound cache key.
+        if (type(rid) is not str or type(partner) is not str
+                or type(owner) not in _FLAG_TYPES or len(item) != 2 + ("owner" in item)):
+            raise _Decline
+        key = (rid, partner, owner)
         found = self.reps.get(key)
         if found is None:
-            if not item.keys() <= _REP_KEYS:
-                raise _Decline
-            rid = _required(item.get("id"))
-            partner = _required(item.get("partner"))
+            _required(rid)
             if partner not in self.partner_set:
                 raise _Decline
-            is_owner = _flag(item.get("owner"))
+            is_owner = _flag(owner)
             view: Mapping[Path, Value] = {("id",): rid, ("partner",): partner,
                                           ("owner",): is_owner}
             found = (rid, partner, is_owner, view, self._hits(view, self.rep_counts))
@@ -718,21 +744,19 @@ class FastPath:
 
     def _encode(self, scalars: Mapping[Path, Value], act_hits: list[tuple[int, ...]],
                 rep_hits: list[tuple[int, ...]], facts: Facts) -> tuple[Any, ...]:
-        """The encoded deal (``Compiled.key``), read directly: an index or a rank per
-        feature, counts summed from each item's cached hits."""
+        """The encoded deal (the values of ``Compiled.key``, index features first), read
+        directly: an index or a rank per feature, counts summed from each item's cached
+        hits."""
         if self.ops is None:
             assert self.compiled is not None
             try:
                 return self.compiled.key(facts)
             except TypeError:
                 raise _Decline from None
-        out: list[Any] = []
+        out: list[Any] = [-1 if (value := scalars[path]) is None else table.get(value, size)
+                          for path, table, size in self.index_ops]
         append = out.append
-        for op, arg, table, size in self.ops:
-            if op == 0:
-                value = scalars[arg]
-                append(-1 if value is None else table.get(value, size))
-                continue
+        for op, arg, table, size in self.other_ops:
             if op == 1:
                 value = scalars[arg]
                 if value is None:
@@ -1077,13 +1101,6 @@ def _same_shares(a: Outcome, b: Outcome, partners: Sequence[str]) -> bool:
     assert isinstance(a, Split | Overlay)
     assert isinstance(b, Split | Overlay)
     return all(a.shares.get(p, Fraction(0)) == b.shares.get(p, Fraction(0)) for p in partners)
-
-
-def _content(item: dict[str, Any]) -> tuple[Any, ...]:
-    """A record's content as a cache key, with each value's type: 1 and True, or a JSON
-    number's text and the same text as a string, are equal in Python but not to the
-    reader. Raises TypeError for an unhashable value."""
-    return (*item.items(), *map(type, item.values()))
 
 
 def _nothing(encoded: tuple[Any, ...]) -> tuple[()]:

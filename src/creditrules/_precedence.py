@@ -35,6 +35,9 @@ class Precedence:
             for i, high in enumerate(ids):
                 direct.setdefault(high, set()).update(ids[i + 1:])
         self._beats = {rid: _reachable(rid, direct) for rid in direct}
+        # The converse, for resolve: by whom each known rule is beaten (filled on demand).
+        self._known = frozenset({r.id for r in rules} | set(direct))
+        self._beaten_by: dict[str, frozenset[str]] = {}
 
     def beats(self, a: str, b: str) -> bool:
         """Whether rule ``a`` prevails over rule ``b`` (by id)."""
@@ -42,11 +45,24 @@ class Precedence:
             return True
         return b in self._default and a not in self._default
 
+    def _beaten(self, b: str) -> frozenset[str]:
+        found = self._beaten_by.get(b)
+        if found is None:
+            found = self._beaten_by[b] = frozenset(
+                a for a in self._known if a != b and self.beats(a, b))
+        return found
+
     def resolve(self, applicable: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
         """Split applicable rule ids into the prevailing ones and, for each other one, the
         applicable rules that prevail over it."""
         ids = sorted(set(applicable))
-        beaten = {b: [a for a in ids if a != b and self.beats(a, b)] for b in ids}
+        if self._known.issuperset(ids):
+            beaten = {}
+            for b in ids:
+                by = self._beaten(b)
+                beaten[b] = [a for a in ids if a in by]
+        else:
+            beaten = {b: [a for a in ids if a != b and self.beats(a, b)] for b in ids}
         winners = [r for r in ids if not beaten[r]]
         return winners, {b: by for b, by in beaten.items() if by}
 
