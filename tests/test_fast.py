@@ -456,3 +456,30 @@ def test_cached_readings_keep_types_apart(engine: str) -> None:
             assert rows.reason == expected[1]
         else:
             assert rows == ledger_rows(expected)
+
+
+@pytest.mark.parametrize("unit", ["1", "0.1", "0.01", "0.001", "0.000001", "0.05", "5"])
+@given(units=st.integers(-(10**15), 10**15))
+def test_money_text_and_decimal_equal_from_units(unit: str, units: int) -> None:
+    """The fast path's amount text and Decimal are those of ``from_units``, for any unit."""
+    from decimal import Decimal
+
+    from creditrules._money import from_units
+
+    text = RULESETS["cardiozen"].read_text(encoding="utf-8").replace(
+        'unit: "0.01"', f'unit: "{unit}"')
+    fast = _unit_fast(text)
+    expected = from_units(units, Decimal(unit))
+    assert fast.money(units) == str(expected)
+    decimal = fast.decimal(units)
+    assert decimal == expected
+    assert str(decimal) == str(expected)
+
+
+_UNIT_FAST: dict[str, Any] = {}
+
+
+def _unit_fast(text: str) -> Any:
+    if text not in _UNIT_FAST:
+        _UNIT_FAST[text] = creditrules.loads(text, engine="reference")._evaluator.fast_path()
+    return _UNIT_FAST[text]

@@ -977,9 +977,12 @@ class FastPath:
             return str(from_units(units, self.unit))
         if not places:
             return str(units)
-        sign = "-" if units < 0 else ""
-        whole, frac = divmod(-units if units < 0 else units, 10 ** places)
-        return f"{sign}{whole}.{frac:0{places}d}"
+        # String surgery is about half the cost of divmod and a nested format spec.
+        if units < 0:
+            digits = str(-units).rjust(places + 1, "0")
+            return f"-{digits[:-places]}.{digits[-places:]}"
+        digits = str(units).rjust(places + 1, "0")
+        return f"{digits[:-places]}.{digits[-places:]}"
 
     def rows(self, fd: FastDeal) -> list[Row]:
         """The ledger rows, as :func:`creditrules.batch.ledger_rows` gives for the plain
