@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import creditrules
 from creditrules import _conditions, _durable, _fast
 from creditrules._ast import Count, Expr, Field, Literal
+from creditrules._fast_plans import round_units
 from creditrules._money import TieBreak, apportion
 from creditrules.batch import BatchAllocator, Rejection, ledger_rows
 from creditrules.errors import CreditRulesError
@@ -70,7 +71,7 @@ def _literals(ruleset: Ruleset) -> dict[tuple[str, ...], list[Any]]:
     return found
 
 
-def _text(value: Any) -> Any:
+def opt_text(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -82,7 +83,7 @@ def _attribute_values(ruleset: Ruleset, lits: dict[tuple[str, ...], list[Any]]
                       ) -> dict[str, list[Any]]:
     typed = {"number": ["1", "2", "500000", 3, "0.5"], "text": ["other", "zzz"],
              "bool": [True, False, "true", "false"], "date": ["2026-01-01", "2026-06-15"]}
-    return {a.name: [_text(v) for v in lits.get(("attributes", a.name), [])]
+    return {a.name: [opt_text(v) for v in lits.get(("attributes", a.name), [])]
             + typed[str(a.type)] for a in ruleset.attributes}
 
 
@@ -101,7 +102,7 @@ def messy_deals(draw: st.DrawFn, ruleset: Ruleset) -> dict[str, Any]:
     partner = st.sampled_from(partners)
 
     def pick(path: tuple[str, ...], extra: list[Any]) -> Any:
-        return draw(st.sampled_from([_text(v) for v in lits.get(path, [])] + extra))
+        return draw(st.sampled_from([opt_text(v) for v in lits.get(path, [])] + extra))
 
     days = set()
     for window in [r.effective for r in ruleset.rules] + [p.effective for p in
@@ -157,7 +158,7 @@ def messy_deals(draw: st.DrawFn, ruleset: Ruleset) -> dict[str, Any]:
             lead["rep"] = draw(st.sampled_from(same))
         deal["lead"] = lead
     kinds = sorted({*(ruleset.contribution.weights if ruleset.contribution else {}),
-                    *(_text(v) for v in lits.get(("kind",), []) if isinstance(v, str)),
+                    *(opt_text(v) for v in lits.get(("kind",), []) if isinstance(v, str)),
                     "call"} - {"lead_sourced"})
     ids = [r["id"] for r in reps]
     acts = []
@@ -193,7 +194,7 @@ def messy_deals(draw: st.DrawFn, ruleset: Ruleset) -> dict[str, Any]:
     categories = sorted({c for topics in ruleset.policies.values() for pol in topics.values()
                          for c in getattr(pol, "categories", {})})
     if ruleset.expense_rules and draw(st.integers(0, 2)) == 0 and not amount.startswith("-"):
-        kinds_e = sorted({_text(v) for v in lits.get(("expense", "kind"), [])
+        kinds_e = sorted({opt_text(v) for v in lits.get(("expense", "kind"), [])
                           if isinstance(v, str)} | {"meal", "gift"})
         expenses = []
         for j in range(draw(st.integers(1, 2))):
@@ -360,13 +361,13 @@ def test_benchmark_deals_take_the_fast_path(engine: str) -> None:
        st.text(max_size=4))
 def test_integer_rounding_equals_apportion(weights: list[int], den: int, units: int,
                                            tie_break: TieBreak, salt: str) -> None:
-    """_fast._round (integers, hashing only on ties) is _money.apportion."""
+    """round_units (integers, hashing only on ties) is _money.apportion."""
     parties = [f"p{i}" for i in range(len(weights))]
     size = abs(units)
     exact = {p: Fraction(size * w, den) for p, w in zip(parties, weights, strict=True)}
     target = round(sum(exact.values(), Fraction(0)))
     expected = apportion(exact, target, tie_break=tie_break, salt=salt)
-    got = _fast._round([size * w for w in weights], den, target, parties, tie_break, salt)
+    got = round_units([size * w for w in weights], den, target, parties, tie_break, salt)
     assert dict(zip(parties, got, strict=True)) == expected
 
 
@@ -403,7 +404,11 @@ def test_unusual_records_fall_back_to_the_plain_path(engine: str) -> None:
 
 def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     """No cache grows past its bound, however many distinct deals pass: memory stays flat."""
-    monkeypatch.setattr(_fast, "CACHE_SIZE", 8)
+    from creditrules import _fast_expenses, _fast_numbers, _fast_plans, _fast_read
+
+    for module in (_fast, _fast_read, _fast_plans, _fast_numbers, _fast_expenses):
+        if hasattr(module, "CACHE_SIZE"):
+            monkeypatch.setattr(module, "CACHE_SIZE", 8)
     ruleset = creditrules.load(RULESETS["benchmark"], engine=engine)
     fast = _fast.FastPath(ruleset)
     import sys
@@ -417,7 +422,8 @@ def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> No
         computed = fast.compute(deal)
         assert computed is not None
     caches = [fast.type_plans, fast.policy_plans, fast.texts, fast.acts, fast.items, fast.reps,
-              fast.attr_values, fast.verdicts, fast.dates.cache,
+              fast.attr_values, fast.verdicts, fast.dates.cache, fast.fractions,
+              fast.plan_numbers, fast.shared,
               *(cache for _, _, cache in fast.groups)]
     assert fast.expense is not None
     caches.append(fast.expense.decided)
