@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import creditrules
-from creditrules._reasons import DeferredReasons
+from creditrules._deferred import Deferred
 from creditrules.model import Deal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +30,11 @@ def test_reasons_are_explained_only_when_read(ruleset: creditrules.Ruleset,
     verdict = next(v for v in allocation.verdicts if v.rule == "beta-sourced")
     assert verdict.status == "not-matched"
     deferred = verdict._reasons
-    assert isinstance(deferred, DeferredReasons)
-    assert deferred._value is None  # nothing explained yet
+    assert isinstance(deferred, Deferred)
+    assert not deferred.done  # nothing explained yet
     assert verdict.reasons == ('lead.source == "beta" is false: lead.source is missing',)
-    assert deferred._value == verdict.reasons  # kept once explained
+    assert deferred.done  # kept once explained
+    assert deferred.get() is verdict.reasons
 
 
 def test_deferred_reasons_compare_hash_and_pickle_as_the_reasons(
@@ -56,3 +57,17 @@ def test_explain_false_gives_no_reasons(ruleset: creditrules.Ruleset) -> None:
     verdict = next(v for v in allocation.verdicts if v.rule == "beta-sourced")
     assert verdict.reasons == ()
     assert allocation != ruleset.allocate(CZ001)  # the explained one has reasons
+
+
+def test_verdicts_are_listed_only_when_read(ruleset: creditrules.Ruleset) -> None:
+    """On the fast path the verdicts themselves wait to be read, and then are those of the
+    plain path."""
+    allocation = ruleset.allocate(CZ001)
+    deferred = allocation._verdicts
+    assert isinstance(deferred, Deferred)
+    assert not deferred.done
+    plain = ruleset.allocate(Deal.from_mapping(CZ001))
+    assert type(plain._verdicts) is tuple  # the plain path lists them as it goes
+    assert allocation.verdicts == plain.verdicts
+    assert deferred.done
+    assert [v.rule for v in allocation.verdicts][:3] == [v.rule for v in plain.verdicts][:3]

@@ -9,10 +9,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from creditrules._ast import Expr
+from creditrules._deferred import Deferred, deferred_reasons
 from creditrules._fast_plans import FastDeal, TypePlan, rep_points_of, round_units
 from creditrules._fast_read import CACHE_SIZE, Decline
 from creditrules._money import TieBreak, fraction_text, from_units
-from creditrules._reasons import DeferredReasons
 from creditrules.allocation import Allocation, PartnerCredit, RepCredit, RuleVerdict, TypeCredit
 from creditrules.batch import Row, expense_rows
 
@@ -204,17 +204,16 @@ class Numbers:
                 type=tp.name, total=total, declared=tp.declared, rules=tp.rules,
                 clauses=tp.clauses, outcome=tp.outcome, amount=decimal(amount),
                 partners=tuple(lines), note=note))
-        verdicts = self._verdicts(fd)
-        if explain:
-            verdicts = self._explained(fd, verdicts)
+        # The verdicts are listed when first read: most callers never do.
+        verdicts = Deferred(self._explained if explain else self._verdicts, fd)
         return Allocation(fd.id, fd.day, decimal(fd.units), self.rs.currency,
                           self.ev.ref, tuple(credits), verdicts, fd.policy.policies,
                           tuple(e for e, _ in fd.expenses))
 
-    def _explained(self, fd: FastDeal, verdicts: tuple[RuleVerdict, ...]
-                   ) -> tuple[RuleVerdict, ...]:
+    def _explained(self, fd: FastDeal) -> tuple[RuleVerdict, ...]:
         """The verdicts with the reasons of each unmatched condition, deferred as
         ``rule_verdicts`` defers them (the cached verdicts are shared: copies)."""
+        verdicts = self._verdicts(fd)
         whens = self.whens
         expense_facts = {share.expense: facts
                          for (share, _), facts in zip(fd.expenses, fd.expense_facts,
@@ -229,7 +228,7 @@ class Numbers:
                     when, facts = whens.get((v.type, v.rule, v.version)), fd.facts
                 if when is not None:
                     v = RuleVerdict(v.rule, v.version, v.clause, v.type, v.status, v.text,
-                                    v.by, DeferredReasons(when, facts))
+                                    v.by, deferred_reasons(when, facts))
             out.append(v)
         return tuple(out)
 

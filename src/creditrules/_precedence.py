@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from creditrules._ast import Facts
-from creditrules._reasons import DeferredReasons
+from creditrules._deferred import Deferred, deferred_reasons
 from creditrules.allocation import RuleVerdict
 from creditrules.policy import ExpenseRule, PolicyRule
 from creditrules.ruleset import CreditRule
@@ -90,13 +90,13 @@ def rule_verdicts(rules: Iterable[CreditRule | PolicyRule | ExpenseRule],
     for rule in rules:
         by = tuple(beaten.get(rule.id, ()))
         status = "applied"
-        reasons: tuple[str, ...] | DeferredReasons = ()
+        reasons: tuple[str, ...] | Deferred[tuple[str, ...]] = ()
         if by:
             status = "overridden"
         elif rule.id not in applicable:
             status = "not-matched"
             if explain and rule.when is not None:
-                reasons = DeferredReasons(rule.when, facts)  # explained when read
+                reasons = deferred_reasons(rule.when, facts)  # explained when read
         out.append(RuleVerdict(rule.id, rule.version if isinstance(rule, CreditRule)
                                else version, rule.clause, label, status, rule.text, by,
                                reasons))

@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
+from creditrules._deferred import Deferred, resolve
 from creditrules._money import fraction_text, percent_text
-from creditrules._reasons import DeferredReasons, resolve
 
 __all__ = [
     "Allocation",
@@ -119,9 +119,9 @@ class RuleVerdict:
     status: str
     text: str = ""
     by: tuple[str, ...] = ()
-    # The reasons, or what explains them on first read (DeferredReasons): compared, hashed
+    # The reasons, or what explains them on first read (Deferred): compared, hashed
     # and shown as the reasons themselves.
-    _reasons: tuple[str, ...] | DeferredReasons = attrs.field(
+    _reasons: tuple[str, ...] | Deferred[tuple[str, ...]] = attrs.field(
         default=(), alias="reasons", eq=resolve, repr=lambda r: repr(resolve(r)))
 
     @property
@@ -269,9 +269,18 @@ class Allocation:
     currency: str
     ruleset: RulesetRef
     credits: tuple[TypeCredit, ...]
-    verdicts: tuple[RuleVerdict, ...]
+    # Every rule's verdict, or what lists them on first read (Deferred): compared, hashed and
+    # shown as the verdicts themselves.
+    _verdicts: tuple[RuleVerdict, ...] | Deferred[tuple[RuleVerdict, ...]] = attrs.field(
+        alias="verdicts", eq=resolve, repr=lambda v: repr(resolve(v)))
     policies: tuple[PolicyDecision, ...] = ()
     expenses: tuple[ExpenseShare, ...] = ()
+
+    @property
+    def verdicts(self) -> tuple[RuleVerdict, ...]:
+        """What each rule did for this deal, in a stable order: credit types as declared,
+        then policy topics, then expenses."""
+        return resolve(self._verdicts)
 
     def credit(self, type_name: str) -> TypeCredit | None:
         """The credit of the given type, or ``None`` when no rule of it applied."""
