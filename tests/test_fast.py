@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ from creditrules._ast import Count, Expr, Field, Literal
 from creditrules._fast_plans import round_units
 from creditrules._money import TieBreak, apportion
 from creditrules.batch import BatchAllocator, Rejection, ledger_rows
-from creditrules.errors import CreditRulesError
+from creditrules.errors import CreditRulesError, DealError
 from creditrules.model import Deal
 from creditrules.ruleset import Ruleset
 
@@ -275,11 +276,30 @@ def _defect(kind: str, deal: dict[str, Any]) -> None:
 
 
 def _plain(ruleset: Ruleset, deal: Any, *, explain: bool = False) -> Any:
-    """The plain path's result (a Deal object never takes the fast path), or its error."""
+    """The plain path's result, or its error."""
+    evaluator = ruleset._evaluator
+    assert evaluator is not None
     try:
-        return ruleset.allocate(Deal.from_mapping(deal), explain=explain)
+        if not isinstance(deal, Deal):
+            deal = Deal.from_mapping(deal)
+        return evaluator.allocate(deal, explain=explain, fast=False)
     except CreditRulesError as exc:
         return type(exc), str(exc)
+
+
+def _check_object(ruleset: Ruleset, fast: Any, deal: Deal) -> None:
+    """A Deal object on the fast path gives the plain path's result, or is declined."""
+    computed = fast.compute(deal)
+    if computed is None:
+        return
+    expected = _plain(ruleset, deal)
+    assert not isinstance(expected, tuple), f"fast path accepted a rejected deal: {expected}"
+    assert fast.allocation(computed) == expected
+    assert fast.rows(computed) == ledger_rows(expected)
+    explained = _plain(ruleset, deal, explain=True)
+    got = fast.allocation(computed, explain=True)
+    assert got == explained
+    assert got.explain() == explained.explain()
 
 
 def _check(name: str, engine: str, deal: dict[str, Any]) -> None:
@@ -298,6 +318,12 @@ def _check(name: str, engine: str, deal: dict[str, Any]) -> None:
         got = fast.allocation(computed, explain=True)
         assert got == explained
         assert got.explain() == explained.explain()
+    try:
+        as_object = Deal.from_mapping(deal)
+    except DealError:
+        pass  # the reader refuses it: no object to try
+    else:
+        _check_object(ruleset, fast, as_object)
     rows = allocator.rows(deal, 7)
     if isinstance(expected, tuple):
         assert isinstance(rows, Rejection)
@@ -337,6 +363,10 @@ def test_sample_deals_take_the_fast_path(name: str, engine: str) -> None:
         explained = ruleset.allocate(deal)
         assert explained == _plain(ruleset, deal, explain=True)
         assert explained.to_dict() == _plain(ruleset, deal, explain=True).to_dict()
+        # The same deal as a Deal object takes the fast path too.
+        as_object = Deal.from_mapping(deal)
+        assert allocator.fast.compute(as_object) is not None, deal["id"]
+        assert ruleset.allocate(as_object).to_dict() == explained.to_dict()
 
 
 def test_benchmark_deals_take_the_fast_path(engine: str) -> None:
@@ -489,3 +519,89 @@ def _unit_fast(text: str) -> Any:
     if text not in _UNIT_FAST:
         _UNIT_FAST[text] = creditrules.loads(text, engine="reference")._evaluator.fast_path()
     return _UNIT_FAST[text]
+
+
+# -- Deal objects built in Python: no reader has checked or normalised their values --------
+
+def _odd(kind: str, deal: Deal) -> Deal:
+    """``deal`` with one value no reader would have produced."""
+    from creditrules.model import Account, Activity, Attendee, Expense, Lead, Rep
+
+    if kind == "sub-unit":
+        return attrs.evolve(deal, amount=deal.amount + Decimal("0.005"))
+    if kind == "minus-zero":
+        return attrs.evolve(deal, amount=Decimal("-0.00"))
+    if kind == "float":
+        return attrs.evolve(deal, amount=12.5)
+    if kind == "empty-texts":
+        return attrs.evolve(deal, product="", account=attrs.evolve(deal.account, segment="",
+                                                                    territory=""))
+    if kind == "unknown-owner":
+        return attrs.evolve(deal, account=Account(owner="acmee"))
+    if kind == "empty-source":
+        return attrs.evolve(deal, lead=Lead(source=""))
+    if kind == "duplicate-rep" and deal.reps:
+        return attrs.evolve(deal, reps=(*deal.reps, deal.reps[0]))
+    if kind == "list-reps":
+        return attrs.evolve(deal, reps=list(deal.reps))
+    if kind == "int-rep" and deal.reps:
+        return attrs.evolve(deal, reps=(*deal.reps, Rep(7, deal.reps[0].partner)))  # type: ignore[arg-type]
+    if kind == "datetime":
+        return attrs.evolve(deal, date=dt.datetime.combine(deal.date, dt.time()))
+    if kind == "empty-activity":
+        return attrs.evolve(deal, activities=(*deal.activities, Activity("detail")))
+    if kind == "list-activity-reps" and deal.reps:
+        return attrs.evolve(deal, activities=(Activity("detail", [deal.reps[0].id]),))  # type: ignore[arg-type]
+    if kind == "lead-activity":
+        return attrs.evolve(deal, activities=(Activity("lead_sourced", partner="acme"),))
+    if kind == "attribute-text":
+        return attrs.evolve(deal, attributes={**deal.attributes,
+                                              **{k: "7" for k in list(deal.attributes)[:1]}})
+    if kind == "attribute-odd":
+        return attrs.evolve(deal, attributes={k: object() for k in deal.attributes})
+    if kind == "no-attributes":
+        return attrs.evolve(deal, attributes=None)  # type: ignore[arg-type]
+    if kind == "expense-negative-spend" and deal.expenses:
+        e = deal.expenses[0]
+        return attrs.evolve(deal, expenses=(attrs.evolve(
+            e, attendees=(Attendee(spent_this_year=Decimal("-1")),)), *deal.expenses[1:]))
+    if kind == "expense-no-attendees" and deal.expenses:
+        return attrs.evolve(deal, expenses=(attrs.evolve(deal.expenses[0], attendees=()),))
+    if kind == "expense-sub-unit" and deal.expenses:
+        e = deal.expenses[0]
+        return attrs.evolve(deal, expenses=(attrs.evolve(e, amount=e.amount + Decimal(
+            "0.001")),))
+    if kind == "expense-duplicate" and deal.expenses:
+        return attrs.evolve(deal, expenses=(deal.expenses[0], deal.expenses[0]))
+    if kind == "expense-list":
+        return attrs.evolve(deal, expenses=[Expense("e", "meal", Decimal("10"), "acme",
+                                                    (Attendee(),))])  # type: ignore[arg-type]
+    return deal
+
+
+ODD = ["sub-unit", "minus-zero", "float", "empty-texts", "unknown-owner", "empty-source",
+       "duplicate-rep", "list-reps", "int-rep", "datetime", "empty-activity",
+       "list-activity-reps", "lead-activity", "attribute-text", "attribute-odd",
+       "no-attributes", "expense-negative-spend", "expense-no-attendees", "expense-sub-unit",
+       "expense-duplicate", "expense-list", "none"]
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("name", sorted(RULESETS))
+@given(data=st.data())
+def test_deal_objects_on_the_fast_path_equal_the_plain_path(name: str, engine_name: str,
+                                                          data: st.DataObject) -> None:
+    ruleset, allocator = _setup(name, engine_name)
+    try:
+        deal = Deal.from_mapping(data.draw(messy_deals(ruleset)))
+    except DealError:
+        return
+    odd = _odd(data.draw(st.sampled_from(ODD)), deal)
+    _check_object(ruleset, allocator.fast, odd)
+    # Through the public API too: the fast path or the plain path, the same answer.
+    expected = _plain(ruleset, odd)
+    try:
+        got: Any = ruleset.allocate(odd, explain=False)
+    except CreditRulesError as exc:
+        got = type(exc), str(exc)
+    assert got == expected

@@ -46,7 +46,7 @@ from creditrules.allocation import (
     TypeCredit,
 )
 from creditrules.errors import AmbiguityError, DealError, NoApplicableRuleError, suggest
-from creditrules.model import Deal, Expense
+from creditrules.model import Account, Activity, Deal, Expense, Lead, Rep
 from creditrules.policy import ENTERTAINMENT
 from creditrules.ruleset import ByContribution, CreditRule, CreditType
 
@@ -109,14 +109,17 @@ class Evaluator:
         return self._fast
 
     # -- the pipeline ---------------------------------------------------------------------
-    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True) -> Allocation:
-        if not isinstance(deal, Deal):
-            # A deal mapping usually takes the batch fast path, which gives this very result
+    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True,
+                 fast: bool = True) -> Allocation:
+        """``fast=False``: the plain path only (the reference the fast path is tested
+        against)."""
+        if fast:
+            # A deal usually takes the batch fast path, which gives this very result
             # (tests/test_fast.py); whatever it declines runs below.
-            fast = self.fast_path()
-            computed = fast.compute(deal)
+            fast_path = self.fast_path()
+            computed = fast_path.compute(deal)
             if computed is not None:
-                return fast.allocation(computed, explain=explain)
+                return fast_path.allocation(computed, explain=explain)
         if not isinstance(deal, Deal):
             deal = Deal.from_mapping(deal)
         self.check(deal)
@@ -257,6 +260,7 @@ class Evaluator:
     # -- checks against the agreement -----------------------------------------------------
     def check(self, deal: Deal) -> None:
         rs = self.ruleset
+        _check_shape(deal)
         if not isinstance(deal.amount, Decimal) or not deal.amount.is_finite():
             raise DealError(f"amount must be a finite Decimal, got {deal.amount!r}",
                             deal_id=deal.id, field="amount", code="bad-amount")
@@ -337,6 +341,45 @@ def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
         pass
     raise DealError(f"expected a {typ} value, got {value!r}", deal_id=deal.id, field=field,
                     code="bad-field")
+
+
+def _check_shape(deal: Deal) -> None:
+    """What the deal reader guarantees, for a Deal built in Python: each field of the type
+    it is declared with, so that a wrong one is an error naming it, not a crash deeper in."""
+    def fail(field: str, message: str) -> DealError:
+        return DealError(message, deal_id=deal.id if isinstance(deal.id, str) else None,
+                         field=field, code="bad-field")
+
+    if not isinstance(deal.id, str) or not deal.id:
+        raise fail("id", f"id must be non-empty text, got {deal.id!r}")
+    if type(deal.date) is not dt.date:  # a datetime is not a date here
+        raise fail("date", f"date must be a date, got {deal.date!r}")
+    if not isinstance(deal.account, Account):
+        raise fail("account", f"account must be an Account, got {deal.account!r}")
+    if not isinstance(deal.lead, Lead):
+        raise fail("lead", f"lead must be a Lead, got {deal.lead!r}")
+    if not isinstance(deal.attributes, Mapping):
+        raise fail("attributes", f"attributes must be a mapping, got {deal.attributes!r}")
+    for name, kind in (("reps", Rep), ("activities", Activity), ("expenses", Expense)):
+        items = getattr(deal, name)
+        if not isinstance(items, tuple | list):
+            raise fail(name, f"{name} must be a tuple, got {items!r}")
+        for i, item in enumerate(items):
+            if not isinstance(item, kind):
+                raise fail(f"{name}[{i}]", f"expected a {kind.__name__}, got {item!r}")
+    seen: set[str] = set()
+    for i, rep in enumerate(deal.reps):
+        if not isinstance(rep.id, str) or not isinstance(rep.partner, str):
+            raise fail(f"reps[{i}]", f"a rep's id and partner must be text, got {rep!r}")
+        if rep.id in seen:
+            raise DealError(f"rep {rep.id!r} is listed twice", deal_id=deal.id,
+                            field=f"reps[{i}].id", code="duplicate-rep")
+        seen.add(rep.id)
+    for i, act in enumerate(deal.activities):
+        if not isinstance(act.kind, str) or not isinstance(act.reps, tuple | list) \
+                or not all(isinstance(r, str) for r in act.reps):
+            raise fail(f"activities[{i}]", f"an activity's kind and reps must be text, got "
+                       f"{act!r}")
 
 
 def deal_facts(deal: Deal, attributes: Mapping[str, Type]) -> Facts:

@@ -5,7 +5,7 @@ expense."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -26,16 +26,19 @@ from creditrules._fast_read import (
     req_text,
 )
 from creditrules.allocation import ExpensePart, ExpenseShare, PolicyDecision, RuleVerdict
-from creditrules.model import Deal
+from creditrules.model import Attendee, Deal, Expense
 from creditrules.policy import ENTERTAINMENT, ExpenseRule
 
 if TYPE_CHECKING:
     from creditrules._fast import FastPath
 
-__all__ = ["Attendees", "ExpenseFast"]
+__all__ = ["Attendees", "ExpenseFast", "ExpenseReading"]
 
 
 Attendees = list[tuple[str | None, int, int]]  # (category, spent units, how many)
+#: An expense as read: (id, kind, amount, units, paid by, attendees, attendees by category
+#: and spend, date, pre-approved).
+ExpenseReading = tuple[str, str, Decimal, int, str, int, Attendees, dt.date | None, bool]
 
 
 class ExpenseFast:
@@ -63,14 +66,14 @@ class ExpenseFast:
         except CompileError:
             self.compiled = None
 
-    def share(self, plan: PolicyPlan, stub: Deal, facts: Facts, raw: Any,
-              credits: list[tuple[TypePlan, list[Any], bool]]
+    def share(self, plan: PolicyPlan, stub: Deal, facts: Facts, raw: Sequence[Any],
+              credits: list[tuple[TypePlan, list[Any], bool]],
+              read: Callable[[Any], ExpenseReading]
               ) -> tuple[tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
                          tuple[Facts, ...]]:
         """Each expense's share and its rule verdicts (not yet labelled with the expense),
-        by expense id; and the facts each expense's conditions read."""
-        if type(raw) is not list:
-            raise Decline
+        by expense id; and the facts each expense's conditions read. ``read`` reads one
+        expense (:meth:`read` a mapping, :meth:`read_object` an :class:`Expense`)."""
         if not raw:
             return (), ()
         decision = next((p for p in plan.policies if p.topic == ENTERTAINMENT), None)
@@ -81,7 +84,7 @@ class ExpenseFast:
         out = []
         for item in raw:
             (expense_id, kind, amount, units, paid_by, n, attendees, day,
-             preapproved) = self._read(item)
+             preapproved) = read(item)
             if expense_id in seen:
                 raise Decline
             seen.add(expense_id)
@@ -107,8 +110,7 @@ class ExpenseFast:
         out.sort(key=lambda e: e[0].expense)
         return tuple((e[0], e[1]) for e in out), tuple(e[2] for e in out)
 
-    def _read(self, item: Any) -> tuple[str, str, Decimal, int, str, int, Attendees,
-                                        dt.date | None, bool]:
+    def read(self, item: Any) -> ExpenseReading:
         """An expense as the plain reader and ``PolicyEvaluator.check`` accept it."""
         if type(item) is not dict or not item.keys() <= EXPENSE_KEYS:
             raise Decline
@@ -148,6 +150,47 @@ class ExpenseFast:
         preapproved = flag(item.get("preapproved"))
         return (expense_id, kind, amount, units, paid_by, n,
                 [(c, s, m) for (c, s), m in attendees.items()], day, preapproved)
+
+    def read_object(self, item: Any) -> ExpenseReading:
+        """An :class:`Expense` object as ``PolicyEvaluator.check`` accepts it (its values as
+        they are: no reader converted them)."""
+        if type(item) is not Expense:
+            raise Decline
+        expense_id, kind, paid_by = item.id, item.kind, item.paid_by
+        if (type(expense_id) is not str or not expense_id or type(kind) is not str
+                or not kind or type(paid_by) is not str
+                or paid_by not in self.fast.partner_set):
+            raise Decline
+        amount = item.amount
+        if type(amount) is not Decimal or not amount.is_finite():
+            raise Decline
+        units = self.fast.amounts.units(amount)
+        if units < 0 or type(item.attendees) is not tuple:
+            raise Decline
+        attendees: dict[tuple[str | None, int], int] = {}
+        n = 0
+        for a in item.attendees:
+            if type(a) is not Attendee:
+                raise Decline
+            category, spent = a.category, a.spent_this_year
+            if a.id is not None and type(a.id) is not str:
+                raise Decline
+            if category is not None and (type(category) is not str
+                                         or category not in self.categories):
+                raise Decline
+            if type(spent) is not Decimal or not spent.is_finite():
+                raise Decline
+            spent_units = self.fast.amounts.units(spent)
+            if spent_units < 0:
+                raise Decline
+            attendees[(category, spent_units)] = attendees.get((category, spent_units), 0) + 1
+            n += 1
+        day = item.date
+        if not 1 <= n <= 10_000 or (day is not None and type(day) is not dt.date) \
+                or type(item.preapproved) is not bool:
+            raise Decline
+        return (expense_id, kind, amount, units, paid_by, n,
+                [(c, s, m) for (c, s), m in attendees.items()], day, item.preapproved)
 
     @staticmethod
     def _facts(facts: Facts, expense_id: str, kind: str, amount: Decimal, paid_by: str,

@@ -138,8 +138,12 @@ class Amounts:
                     raise Decline  # not whole units: the plain path says so
                 frac = frac[:places]
             return amount, int(whole + frac.ljust(places, "0"))
+        return amount, self.units(amount)
+
+    def units(self, amount: Decimal) -> int:
+        """A Decimal amount in whole units (declines a part of a unit)."""
         try:
-            return amount, to_units(amount, self.unit)
+            return to_units(amount, self.unit)
         except MoneyError:
             raise Decline from None
 
@@ -168,6 +172,12 @@ class Dates:
         if in_agreement and not self.effective(found[0]):
             raise Decline
         return found
+
+    def place(self, day: Any, *, in_agreement: bool) -> int:
+        """A date object's segment (declines a datetime or anything else)."""
+        if type(day) is not dt.date or (in_agreement and not self.effective(day)):
+            raise Decline
+        return bisect.bisect_right(self.boundaries, day)
 
 
 def read_attribute(value: Any, typ: Type) -> Value:

@@ -236,9 +236,11 @@ class BatchAllocator:
             if not isinstance(data, Deal | Mapping):
                 raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
                                 code="bad-record")
-            # A Deal object: the plain path itself (the fast path declined this record).
             deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
-            return self.ruleset.allocate(deal, explain=False)
+            # The plain path itself: the fast path has declined this record.
+            evaluator = self.ruleset._evaluator
+            assert evaluator is not None
+            return evaluator.allocate(deal, explain=False, fast=False)
         except CreditRulesError as exc:
             return _rejection(line, data, exc)
 
