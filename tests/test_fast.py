@@ -434,9 +434,16 @@ def test_unusual_records_fall_back_to_the_plain_path(engine: str) -> None:
 
 def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     """No cache grows past its bound, however many distinct deals pass: memory stays flat."""
-    from creditrules import _fast_expenses, _fast_numbers, _fast_plans, _fast_read
+    from creditrules import (
+        _fast_expenses,
+        _fast_numbers,
+        _fast_objects,
+        _fast_plans,
+        _fast_read,
+    )
 
-    for module in (_fast, _fast_read, _fast_plans, _fast_numbers, _fast_expenses):
+    for module in (_fast, _fast_read, _fast_plans, _fast_numbers, _fast_expenses,
+                   _fast_objects):
         if hasattr(module, "CACHE_SIZE"):
             monkeypatch.setattr(module, "CACHE_SIZE", 8)
     ruleset = creditrules.load(RULESETS["benchmark"], engine=engine)
@@ -451,9 +458,11 @@ def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> No
     for deal in generated.deals(400, seed=9):
         computed = fast.compute(deal)
         assert computed is not None
+        assert fast.compute(Deal.from_mapping(deal)) is not None
     caches = [fast.type_plans, fast.policy_plans, fast.texts, fast.acts, fast.items, fast.reps,
               fast.attr_values, fast.verdicts, fast.dates.cache, fast.fractions,
-              fast.plan_numbers, fast.shared,
+              fast.plan_numbers, fast.shared, fast.objects.act_objects,
+              fast.objects.attr_objects,
               *(cache for _, _, cache in fast.groups)]
     assert fast.expense is not None
     caches.append(fast.expense.decided)

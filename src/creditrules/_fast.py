@@ -24,7 +24,8 @@ only the choice of their sharing rule is cached (per encoded expense).
 This module reads a record and decides; its parts live in :mod:`creditrules._fast_read`
 (reading fields as the plain reader does), :mod:`creditrules._fast_plans` (the cached
 decisions and integer rounding), :mod:`creditrules._fast_numbers` (a deal's numbers, its
-ledger rows and Allocation) and :mod:`creditrules._fast_expenses` (expenses).
+ledger rows and Allocation), :mod:`creditrules._fast_expenses` (expenses) and
+:mod:`creditrules._fast_objects` (Deal objects built in Python).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from creditrules._compile import Compiled, CompileError, compile_conditions
 from creditrules._conditions import evaluate
 from creditrules._fast_expenses import ExpenseFast, ExpenseReading
 from creditrules._fast_numbers import Numbers
+from creditrules._fast_objects import DealObjects
 from creditrules._fast_plans import (
     NO_POLICY,
     FastDeal,
@@ -74,8 +76,8 @@ from creditrules._fast_read import (
 from creditrules._money import TieBreak
 from creditrules._outcomes import LEAD_KIND
 from creditrules.allocation import ExpenseShare, RuleVerdict
-from creditrules.errors import AllocationError, CreditRulesError
-from creditrules.model import Account, Activity, Deal, Lead, Rep
+from creditrules.errors import AllocationError
+from creditrules.model import Account, Deal, Lead
 from creditrules.policy import ENTERTAINMENT
 from creditrules.ruleset import Contribution, CreditRule, CreditType, Overlay, Split
 
@@ -88,6 +90,15 @@ __all__ = ["CACHE_SIZE", "FastDeal", "FastPath"]
 
 
 Read = Callable[[tuple[Any, ...]], Any]
+#: A rep as read: (id, partner, owner, its item as conditions see it, its count hits).
+RepReading = tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]
+#: An activity as read: (kind, reps, partner, date).
+ActivityReading = tuple[str, tuple[str, ...], str | None, dt.date | None]
+#: A deal's people: reps by partner, deal owners, participations, activity items and hits,
+#: rep items and hits.
+People = tuple[dict[str, list[str]], set[str], list[tuple[str, frozenset[str], tuple[str, ...]]],
+               list[Mapping[Path, Value]], list[tuple[int, ...]], list[Mapping[Path, Value]],
+               list[tuple[int, ...]]]
 
 
 class FastPath(Numbers):
@@ -125,9 +136,6 @@ class FastPath(Numbers):
         self.items: dict[Any, tuple[Mapping[Path, Value], tuple[int, ...]]] = {}
         self.reps: dict[Any, tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]] = {}
         self.attr_values: dict[tuple[str, Any, type], Value] = {}
-        self.act_objects: dict[Activity, tuple[str, tuple[str, ...], str | None,
-                                               dt.date | None]] = {}
-        self.attr_objects: dict[tuple[str, Any, type], Value] = {}
         self.no_attributes: dict[Path, Value] = {
             ("attributes", name): None for name in self.attributes}
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
@@ -164,6 +172,7 @@ class FastPath(Numbers):
             self.expense.read if self.expense else _no_expenses)
         self.expense_object_reader: Callable[[Any], ExpenseReading] = (
             self.expense.read_object if self.expense else _no_expenses)
+        self.objects = DealObjects(self)
         # Conditions grouped by credit type (or policy) and by the features they read: a
         # condition's outcome depends only on those features' encoded values, a far smaller
         # space than the whole deal.
@@ -242,7 +251,7 @@ class FastPath(Numbers):
             return None
         try:
             if type(data) is Deal:
-                return self._compute_object(data)
+                return self.objects.compute(data)
             return self._compute(data)
         except Decline:
             return None
@@ -376,42 +385,9 @@ class FastPath(Numbers):
         owner = account[1]
         lead = self._lead(data.get("lead"))
         source, lead_rep = lead
-        rep_partner: dict[str, str] = {}
-        by_partner: dict[str, list[str]] = {}
-        owners: set[str] = set()
-        rep_items: list[Mapping[Path, Value]] = []
-        rep_hits: list[tuple[int, ...]] = []
-        for item in list_of(data.get("reps")):
-            rid, partner, is_owner, view, hits = self._rep(item)
-            if rid in rep_partner:
-                raise Decline
-            rep_partner[rid] = partner
-            by_partner.setdefault(partner, []).append(rid)
-            if is_owner:
-                owners.add(rid)
-            rep_items.append(view)
-            rep_hits.append(hits)
-        if lead_rep in rep_partner and source is not None and rep_partner[lead_rep] != source:
-            raise Decline
-        # Participations (kind, partners, reps), the lead last, as _outcomes builds them.
-        acts: list[tuple[str, frozenset[str], tuple[str, ...]]] = []
-        act_items: list[Mapping[Path, Value]] = []
-        act_hits: list[tuple[int, ...]] = []
-        need_acts = self.need_acts
-        for item in list_of(data.get("activities")):
-            kind, reps, who, act_day = self._activity(item)
-            try:
-                partners = frozenset([rep_partner[r] for r in reps] + ([who] if who else []))
-            except KeyError:
-                raise Decline from None  # a rep not on the deal
-            acts.append((kind, partners, reps))
-            if need_acts:
-                view, hits = self._act_item(kind, partners, reps, act_day)
-                act_items.append(view)
-                act_hits.append(hits)
-        if source is not None:
-            acts.append((LEAD_KIND, frozenset((source,)),
-                         (lead_rep,) if lead_rep in rep_partner else ()))
+        people = self._people(map(self._rep, list_of(data.get("reps"))),
+                              map(self._activity, list_of(data.get("activities"))),
+                              source, lead_rep)
         scalars: dict[Path, Value] = {
             ("id",): deal_id, ("date",): day, ("amount",): amount,
             ("currency",): self.rs.currency, ("product",): opt_text(data.get("product")),
@@ -435,18 +411,54 @@ class FastPath(Numbers):
         if raw_expenses is not None and type(raw_expenses) is not list:
             raise Decline
         return self._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
-                            scalars, by_partner, owners, acts, act_items, act_hits, rep_items,
-                            rep_hits, raw_expenses or (), self.expense_reader)
+                            scalars, people, raw_expenses or (), self.expense_reader)
+
+    def _people(self, reps: Iterable[RepReading], activities: Iterable[ActivityReading],
+                source: str | None, lead_rep: str | None) -> People:
+        """The reps and participations of a deal, however its reps and activities were
+        read: by partner, owners, participations (the lead last, as _outcomes builds them),
+        and the items (with their count hits) conditions see."""
+        rep_partner: dict[str, str] = {}
+        by_partner: dict[str, list[str]] = {}
+        owners: set[str] = set()
+        rep_items: list[Mapping[Path, Value]] = []
+        rep_hits: list[tuple[int, ...]] = []
+        for rid, partner, is_owner, view, hits in reps:
+            if rid in rep_partner:
+                raise Decline  # a repeated rep: the plain path says so
+            rep_partner[rid] = partner
+            by_partner.setdefault(partner, []).append(rid)
+            if is_owner:
+                owners.add(rid)
+            rep_items.append(view)
+            rep_hits.append(hits)
+        if lead_rep in rep_partner and source is not None and rep_partner[lead_rep] != source:
+            raise Decline
+        acts: list[tuple[str, frozenset[str], tuple[str, ...]]] = []
+        act_items: list[Mapping[Path, Value]] = []
+        act_hits: list[tuple[int, ...]] = []
+        need_acts = self.need_acts
+        for kind, act_reps, who, act_day in activities:
+            try:
+                partners = frozenset([rep_partner[r] for r in act_reps] + ([who] if who else []))
+            except KeyError:
+                raise Decline from None  # a rep not on the deal
+            acts.append((kind, partners, act_reps))
+            if need_acts:
+                view, hits = self._act_item(kind, partners, act_reps, act_day)
+                act_items.append(view)
+                act_hits.append(hits)
+        if source is not None:
+            acts.append((LEAD_KIND, frozenset((source,)),
+                         (lead_rep,) if lead_rep in rep_partner else ()))
+        return by_partner, owners, acts, act_items, act_hits, rep_items, rep_hits
 
     def _finish(self, deal_id: str, day: dt.date, segment: int, amount: Decimal, units: int,
                 owner: str | None, source: str | None, lead_rep: str | None,
-                scalars: dict[Path, Value], by_partner: dict[str, list[str]],
-                owners: set[str], acts: list[tuple[str, frozenset[str], tuple[str, ...]]],
-                act_items: list[Mapping[Path, Value]], act_hits: list[tuple[int, ...]],
-                rep_items: list[Mapping[Path, Value]], rep_hits: list[tuple[int, ...]],
-                raw_expenses: Sequence[Any], read_expense: Callable[[Any], ExpenseReading]
-                ) -> FastDeal:
+                scalars: dict[Path, Value], people: People, raw_expenses: Sequence[Any],
+                read_expense: Callable[[Any], ExpenseReading]) -> FastDeal:
         """The decisions and numbers of a deal, however it was read."""
+        by_partner, owners, acts, act_items, act_hits, rep_items, rep_hits = people
         facts = Facts(scalars, {"activities": tuple(act_items), "reps": tuple(rep_items)})
         encoded = self._encode(scalars, act_hits, rep_hits, facts)
         matched = self._matched(encoded, facts)
@@ -484,149 +496,6 @@ class FastPath(Numbers):
                                                          credits, read_expense)
         return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
                         facts, expense_facts)
-
-    def _compute_object(self, deal: Deal) -> FastDeal:
-        """A :class:`Deal` object, as the plain path reads one: its values as they are (no
-        reader converted them), checked as ``Evaluator.check`` checks them."""
-        deal_id = deal.id
-        if type(deal_id) is not str or not deal_id or deal.currency != self.rs.currency:
-            raise Decline
-        day = deal.date
-        segment = self.dates.place(day, in_agreement=True)
-        amount = deal.amount
-        if type(amount) is not Decimal or not amount.is_finite():
-            raise Decline
-        units = self.amounts.units(amount)
-        account = deal.account
-        if (type(account) is not Account or type(deal.reps) is not tuple
-                or type(deal.activities) is not tuple
-                or not isinstance(deal.attributes, Mapping)):
-            raise Decline
-        owner = self._object_partner(account.owner)
-        named = account.named
-        if type(named) is not bool:
-            raise Decline
-        lead = deal.lead
-        if type(lead) is not Lead:
-            raise Decline
-        source = self._object_partner(lead.source)
-        lead_rep = lead.rep
-        if lead_rep is not None and (type(lead_rep) is not str or not lead_rep):
-            raise Decline
-        rep_partner: dict[str, str] = {}
-        by_partner: dict[str, list[str]] = {}
-        owners: set[str] = set()
-        rep_items: list[Mapping[Path, Value]] = []
-        rep_hits: list[tuple[int, ...]] = []
-        for item in deal.reps:
-            if type(item) is not Rep or type(item.id) is not str \
-                    or type(item.partner) is not str or type(item.owner) is not bool:
-                raise Decline
-            rid, partner, is_owner, view, hits = self._rep_view(item.id, item.partner,
-                                                                item.owner)
-            if rid in rep_partner:
-                raise Decline  # the plain path decides what a repeated rep means
-            rep_partner[rid] = partner
-            by_partner.setdefault(partner, []).append(rid)
-            if is_owner:
-                owners.add(rid)
-            rep_items.append(view)
-            rep_hits.append(hits)
-        if lead_rep in rep_partner and source is not None and rep_partner[lead_rep] != source:
-            raise Decline
-        acts: list[tuple[str, frozenset[str], tuple[str, ...]]] = []
-        act_items: list[Mapping[Path, Value]] = []
-        act_hits: list[tuple[int, ...]] = []
-        need_acts = self.need_acts
-        for act in deal.activities:
-            kind, reps, who, act_day = self._activity_object(act)
-            try:
-                partners = frozenset([rep_partner[r] for r in reps] + ([who] if who else []))
-            except KeyError:
-                raise Decline from None  # a rep not on the deal
-            acts.append((kind, partners, reps))
-            if need_acts:
-                view, hits = self._act_item(kind, partners, reps, act_day)
-                act_items.append(view)
-                act_hits.append(hits)
-        if source is not None:
-            acts.append((LEAD_KIND, frozenset((source,)),
-                         (lead_rep,) if lead_rep in rep_partner else ()))
-        texts = (deal.product, account.id, account.segment, account.territory)
-        if any(t is not None and type(t) is not str for t in texts):
-            raise Decline
-        scalars: dict[Path, Value] = {
-            ("id",): deal_id, ("date",): day, ("amount",): amount,
-            ("currency",): self.rs.currency, ("product",): deal.product,
-            ("account", "id"): account.id, ("account", "owner"): owner,
-            ("account", "named"): named, ("account", "segment"): account.segment,
-            ("account", "territory"): account.territory,
-            ("lead", "source"): source, ("lead", "rep"): lead_rep,
-        }
-        scalars.update(self.no_attributes)
-        attributes = deal.attributes
-        if attributes:
-            get = attributes.get
-            for name in self.attributes:
-                value = get(name)
-                if value is not None:
-                    scalars[("attributes", name)] = self._object_attribute(deal, name, value)
-        expenses = deal.expenses
-        if type(expenses) is not tuple:
-            raise Decline
-        return self._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
-                            scalars, by_partner, owners, acts, act_items, act_hits, rep_items,
-                            rep_hits, expenses, self.expense_object_reader)
-
-    def _object_partner(self, value: Any) -> str | None:
-        if value is not None and value not in self.partner_set:
-            raise Decline  # unknown: the plain path names it
-        return value  # type: ignore[no-any-return]
-
-    def _activity_object(self, act: Any) -> tuple[str, tuple[str, ...], str | None,
-                                                   dt.date | None]:
-        """An :class:`Activity` as (kind, reps, partner, date), checked as the plain path
-        checks it; cached by the (hashable, frozen) object's value."""
-        if type(act) is not Activity:
-            raise Decline
-        try:
-            found = self.act_objects.get(act)
-        except TypeError:  # a list where a tuple belongs
-            raise Decline from None
-        if found is None:
-            kind, reps, who, day = act.kind, act.reps, act.partner, act.date
-            if (type(kind) is not str or not kind or kind == LEAD_KIND
-                    or type(reps) is not tuple
-                    or any(type(r) is not str or not r for r in reps)
-                    or (day is not None and type(day) is not dt.date)):
-                raise Decline
-            who = self._object_partner(who)
-            if not reps and who is None:
-                raise Decline
-            found = (kind, reps, who, day)
-            if len(self.act_objects) >= CACHE_SIZE:
-                self.act_objects.clear()
-            self.act_objects[act] = found
-        return found
-
-    def _object_attribute(self, deal: Deal, name: str, value: Any) -> Value:
-        """A declared attribute of a Deal object as the plain path converts it."""
-        key = (name, value, type(value))
-        try:
-            found = self.attr_objects.get(key, MISSING)
-        except TypeError:
-            raise Decline from None
-        if found is MISSING:
-            from creditrules._evaluate import _attribute
-
-            try:
-                found = _attribute(deal, name, value, self.attributes[name])
-            except CreditRulesError:
-                raise Decline from None
-            if len(self.attr_objects) >= CACHE_SIZE:
-                self.attr_objects.clear()
-            self.attr_objects[key] = found
-        return found  # type: ignore[return-value]
 
     def _account(self, value: Any) -> tuple[str | None, str | None, bool, str | None,
                                             str | None]:
