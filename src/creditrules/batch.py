@@ -170,8 +170,8 @@ Item = Record | BadRecord | Deal | Mapping[str, Any]
 
 class BatchAllocator:
     """Allocates records one at a time for a batch: the fast path where it applies, the
-    plain path (:meth:`Ruleset.allocate` without explanations) otherwise, with identical
-    results. Also keeps the counts and totals of a :class:`Summary`.
+    plain path (the reference, without explanations) otherwise, with identical results.
+    Also keeps the counts and totals of a :class:`Summary`.
 
     ``fast=False`` forces the plain path (for comparison; the results are the same).
     """
