@@ -238,7 +238,7 @@ def _decimal_text(value: Any) -> str:
 
 def _float_text(value: Any) -> JsonFloat:
     # Only its text is kept, as the JSON reader keeps 450.75: the deal reader refuses it.
-    return JsonFloat(repr(float(value)))
+    return JsonFloat(repr(value))  # pyarrow gives a Python float for every float type
 
 
 def _iso_text(value: Any) -> str:
