@@ -64,6 +64,7 @@ from creditrules._fast_read import (
     PLAIN_ATTRIBUTE,
     TEXT_TYPES,
     Amounts,
+    BoundedCache,
     Dates,
     Decline,
     flag,
@@ -130,22 +131,23 @@ class FastPath(Numbers):
         self.dates = Dates(bounds, ruleset.effective.contains)
         ref = evaluator.ref
         self.tail = (ref.id, ref.version, ref.hash)
-        self.texts: dict[tuple[int, int], str] = {}
-        self.fractions: dict[tuple[int, int], Fraction] = {}
-        self.acts: dict[Any, tuple[str, tuple[str, ...], str | None, dt.date | None]] = {}
-        self.items: dict[Any, tuple[Mapping[Path, Value], tuple[int, ...]]] = {}
-        self.reps: dict[Any, tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]] = {}
-        self.attr_values: dict[tuple[str, Any, type], Value] = {}
+        self.texts: BoundedCache[tuple[int, int], str] = BoundedCache()
+        self.fractions: BoundedCache[tuple[int, int], Fraction] = BoundedCache()
+        self.acts: BoundedCache[Any, ActivityReading] = BoundedCache()
+        self.items: BoundedCache[Any, tuple[Mapping[Path, Value], tuple[int, ...]]] = (
+            BoundedCache())
+        self.reps: BoundedCache[Any, RepReading] = BoundedCache()
+        self.attr_values: BoundedCache[tuple[str, Any, type], Value] = BoundedCache()
         self.no_attributes: dict[Path, Value] = {
             ("attributes", name): None for name in self.attributes}
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
-        self.type_plans: dict[tuple[Any, ...], TypePlan | None] = {}
+        self.type_plans: BoundedCache[tuple[Any, ...], TypePlan | None] = BoundedCache()
         self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence]] = {}
-        self.plan_numbers: dict[tuple[str, ...], TypePlan] = {}
-        self.policy_plans: dict[tuple[Any, ...], PolicyPlan | None] = {}
+        self.plan_numbers: BoundedCache[tuple[str, ...], TypePlan] = BoundedCache()
+        self.policy_plans: BoundedCache[tuple[Any, ...], PolicyPlan | None] = BoundedCache()
         self.out_of_force: dict[int, tuple[RuleVerdict, ...]] = {}
-        self.verdicts: dict[tuple[Any, ...], tuple[RuleVerdict, ...]] = {}
-        self.shared: dict[tuple[str, str, tuple[str, ...]], RuleVerdict] = {}
+        self.verdicts: BoundedCache[tuple[Any, ...], tuple[RuleVerdict, ...]] = BoundedCache()
+        self.shared: BoundedCache[tuple[str, str, tuple[str, ...]], RuleVerdict] = BoundedCache()
         self.policy_on = evaluator.policy.active
         # Each condition by its verdict's (type, rule, version), to explain unmatched ones.
         self.whens: dict[tuple[str, str, str], Expr] = {
@@ -176,7 +178,7 @@ class FastPath(Numbers):
         # Conditions grouped by credit type (or policy) and by the features they read: a
         # condition's outcome depends only on those features' encoded values, a far smaller
         # space than the whole deal.
-        self.groups: list[tuple[Read, tuple[str, ...], dict[Any, frozenset[str]]]] = []
+        self.groups: list[tuple[Read, tuple[str, ...], BoundedCache[Any, frozenset[str]]]] = []
         self.owned: dict[str, list[int]] = {t.name: [] for t in ruleset.credit_types}
         self.owned["policy"] = []
         self.sets: dict[frozenset[str], frozenset[str]] = {}
@@ -232,7 +234,7 @@ class FastPath(Numbers):
                 if self.ops is not None:
                     reads = tuple(place[r] for r in reads)
                 read = operator.itemgetter(*reads) if reads else _nothing
-                self.groups.append((read, tuple(names), {}))
+                self.groups.append((read, tuple(names), BoundedCache()))
         self.credit_types = tuple((t, tuple(self.owned[t.name])) for t in ruleset.credit_types)
         self.policy_groups = tuple(self.owned["policy"])
 
@@ -296,9 +298,7 @@ class FastPath(Numbers):
         day = None if raw_date is None or raw_date == "" else \
             self.dates.read(raw_date, in_agreement=False)[0]
         found = (kind, reps, who, day)
-        if len(self.acts) >= CACHE_SIZE:
-            self.acts.clear()
-        self.acts[key] = found
+        self.acts.put(key, found)
         return found
 
     def _act_item(self, kind: str, partners: frozenset[str], reps: tuple[str, ...],
@@ -317,9 +317,7 @@ class FastPath(Numbers):
                 ("reps",): Decimal(len(reps)),
             }
             found = (item, self._hits(item, self.act_counts))
-            if len(self.items) >= CACHE_SIZE:
-                self.items.clear()
-            self.items[key] = found
+            self.items.put(key, found)
         return found
 
     def _rep(self, item: Any) -> tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]:
@@ -346,9 +344,7 @@ class FastPath(Numbers):
             view: Mapping[Path, Value] = {("id",): rid, ("partner",): partner,
                                           ("owner",): is_owner}
             found = (rid, partner, is_owner, view, self._hits(view, self.rep_counts))
-            if len(self.reps) >= CACHE_SIZE:
-                self.reps.clear()
-            self.reps[key] = found
+            self.reps.put(key, found)
         return found
 
     @staticmethod
@@ -366,9 +362,7 @@ class FastPath(Numbers):
             raise Decline from None
         if found is MISSING:
             found = read_attribute(value, self.attributes[name])
-            if len(self.attr_values) >= CACHE_SIZE:
-                self.attr_values.clear()
-            self.attr_values[key] = found
+            self.attr_values.put(key, found)
         return found  # type: ignore[return-value]
 
     def _compute(self, data: Any) -> FastDeal | None:
@@ -559,9 +553,7 @@ class FastPath(Numbers):
         for read, names, cache in self.groups:
             found = frozenset(n for n in names if n in matched)
             found = self.sets.setdefault(found, found)  # one object per distinct set
-            if len(cache) >= CACHE_SIZE:
-                cache.clear()
-            cache[read(encoded)] = found
+            cache.put(read(encoded), found)
             out.append(found)
         return out
 
@@ -604,13 +596,9 @@ class FastPath(Numbers):
             numbers = (ctype.name, *(r.key for r in chosen))
             template = self.plan_numbers.get(numbers)
             if template is None:
-                if len(self.plan_numbers) >= CACHE_SIZE:
-                    self.plan_numbers.clear()
-                template = self.plan_numbers[numbers] = TypePlan(self, ctype, chosen, tuple)
+                template = self.plan_numbers.put(numbers, TypePlan(self, ctype, chosen, tuple))
             plan = template.with_verdicts(verdicts)
-        if len(self.type_plans) >= CACHE_SIZE:
-            self.type_plans.clear()
-        self.type_plans[key] = plan
+        self.type_plans.put(key, plan)
         if plan is None:
             raise Decline
         return plan
@@ -620,9 +608,7 @@ class FastPath(Numbers):
         key = (rule.key, status, by)
         found = self.shared.get(key)
         if found is None:
-            if len(self.shared) >= CACHE_SIZE:
-                self.shared.clear()
-            found = self.shared[key] = self.ev.verdict(rule, status, by=by)
+            found = self.shared.put(key, self.ev.verdict(rule, status, by=by))
         return found
 
     def _policy_plan(self, key: tuple[Any, ...], deal_id: str, facts: Facts) -> PolicyPlan:
@@ -638,9 +624,7 @@ class FastPath(Numbers):
             plan = PolicyPlan(tuple(policies), tuple(verdicts))
         except AllocationError:
             plan = None
-        if len(self.policy_plans) >= CACHE_SIZE:
-            self.policy_plans.clear()
-        self.policy_plans[key] = plan
+        self.policy_plans.put(key, plan)
         if plan is None:
             raise Decline
         return plan

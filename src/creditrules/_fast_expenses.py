@@ -18,6 +18,7 @@ from creditrules._fast_read import (
     CACHE_SIZE,
     EXPENSE_KEYS,
     MISSING,
+    BoundedCache,
     Decline,
     flag,
     list_of,
@@ -51,7 +52,8 @@ class ExpenseFast:
         self.policy = fast.ev.policy
         self.partners = fast.partners
         self.rules = {r.id: r for r in fast.rs.expense_rules}
-        self.decided: dict[tuple[Any, ...], tuple[ExpenseRule, tuple[RuleVerdict, ...]]] = {}
+        self.decided: BoundedCache[tuple[Any, ...],
+                                   tuple[ExpenseRule, tuple[RuleVerdict, ...]]] = BoundedCache()
         self.categories = self.policy.categories()
         self.caps: dict[tuple[int, str, str | None], int | str | None] = {}
         self.held: dict[int, PolicyDecision] = {}
@@ -97,9 +99,7 @@ class ExpenseFast:
             found = self.decided.get(key)
             if found is None:
                 found = self._decide(efacts)
-                if len(self.decided) >= CACHE_SIZE:
-                    self.decided.clear()
-                self.decided[key] = found
+                self.decided.put(key, found)
             rule, verdicts = found
             chosen = decision
             if decision.governs == "payer":

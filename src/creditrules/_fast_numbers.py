@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from creditrules._ast import Expr
 from creditrules._deferred import Deferred, deferred_reasons
 from creditrules._fast_plans import FastDeal, TypePlan, rep_points_of, round_units
-from creditrules._fast_read import CACHE_SIZE, Decline
+from creditrules._fast_read import BoundedCache, Decline
 from creditrules._money import TieBreak, fraction_text, from_units
 from creditrules.allocation import Allocation, PartnerCredit, RepCredit, RuleVerdict, TypeCredit
 from creditrules.batch import Row, expense_rows
@@ -32,14 +32,14 @@ class Numbers:
     tie_break: TieBreak
     unit: Decimal
     places: int | None
-    texts: dict[tuple[int, int], str]
-    fractions: dict[tuple[int, int], Fraction]
+    texts: BoundedCache[tuple[int, int], str]
+    fractions: BoundedCache[tuple[int, int], Fraction]
     rs: Ruleset
     ev: Evaluator
     tail: tuple[str, str, str]
     whens: dict[tuple[str, str, str], Expr]
     out_of_force: dict[int, tuple[RuleVerdict, ...]]
-    verdicts: dict[tuple[Any, ...], tuple[RuleVerdict, ...]]
+    verdicts: BoundedCache[tuple[Any, ...], tuple[RuleVerdict, ...]]
 
     # -- numbers --------------------------------------------------------------------------
     def _credit(self, tp: TypePlan, deal_id: str, units: int,
@@ -123,18 +123,14 @@ class Numbers:
         key = (num, den)
         text = self.texts.get(key)
         if text is None:
-            if len(self.texts) >= CACHE_SIZE:
-                self.texts.clear()
-            text = self.texts[key] = fraction_text(Fraction(num, den))
+            text = self.texts.put(key, fraction_text(Fraction(num, den)))
         return text
 
     def fraction(self, num: int, den: int) -> Fraction:
         """``Fraction(num, den)``, cached: shares repeat from deal to deal."""
         found = self.fractions.get((num, den))
         if found is None:
-            if len(self.fractions) >= CACHE_SIZE:
-                self.fractions.clear()
-            found = self.fractions[(num, den)] = Fraction(num, den)
+            found = self.fractions.put((num, den), Fraction(num, den))
         return found
 
     def decimal(self, units: int) -> Decimal:
@@ -246,9 +242,7 @@ class Numbers:
         if found is None:
             found = tuple(sorted((*outside, *(v for t in fd.types for v in t.verdicts),
                                   *fd.policy.verdicts), key=ev.verdict_order))
-            if len(self.verdicts) >= CACHE_SIZE:
-                self.verdicts.clear()
-            self.verdicts[key] = found
+            self.verdicts.put(key, found)
         if fd.expenses:
             # Expense verdicts sort after all others (Evaluator.verdict_order), by expense,
             # rule and version; the expenses are already in id order.

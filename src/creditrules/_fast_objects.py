@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from creditrules._ast import Path, Value
 from creditrules._fast_plans import FastDeal
-from creditrules._fast_read import CACHE_SIZE, MISSING, Decline
+from creditrules._fast_read import MISSING, BoundedCache, Decline
 from creditrules._outcomes import LEAD_KIND
 from creditrules.errors import CreditRulesError
 from creditrules.model import Account, Activity, Deal, Lead, Rep
@@ -28,9 +28,9 @@ class DealObjects:
     def __init__(self, fast: FastPath) -> None:
         self.fast = fast
         self.partner_set = fast.partner_set
-        self.act_objects: dict[Activity, tuple[str, tuple[str, ...], str | None,
-                                               dt.date | None]] = {}
-        self.attr_objects: dict[tuple[str, Any, type], Value] = {}
+        self.act_objects: BoundedCache[Activity, tuple[str, tuple[str, ...], str | None,
+                                               dt.date | None]] = BoundedCache()
+        self.attr_objects: BoundedCache[tuple[str, Any, type], Value] = BoundedCache()
 
     def compute(self, deal: Deal) -> FastDeal:
         """A :class:`Deal` object, as the plain path reads one: its values as they are (no
@@ -121,9 +121,7 @@ class DealObjects:
             if not reps and who is None:
                 raise Decline
             found = (kind, reps, who, day)
-            if len(self.act_objects) >= CACHE_SIZE:
-                self.act_objects.clear()
-            self.act_objects[act] = found
+            self.act_objects.put(act, found)
         return found
 
     def _attribute(self, deal: Deal, name: str, value: Any) -> Value:
@@ -140,8 +138,6 @@ class DealObjects:
                 found = _attribute(deal, name, value, self.fast.attributes[name])
             except CreditRulesError:
                 raise Decline from None
-            if len(self.attr_objects) >= CACHE_SIZE:
-                self.attr_objects.clear()
-            self.attr_objects[key] = found
+            self.attr_objects.put(key, found)
         return found  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from creditrules._ast import Type, Value
 from creditrules._money import MoneyError, parse_decimal, to_units
@@ -43,6 +43,9 @@ __all__ = [
     "req_text",
 ]
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 #: Entries per cache (plans, dates, share texts, activities...); a full cache is emptied,
 #: which keeps memory flat (a few MB) whatever the number of distinct deals.
 CACHE_SIZE = 8_192
@@ -65,6 +68,18 @@ TEXT_TYPES = frozenset({str, type(None)})
 FLAG_TYPES = frozenset({bool, type(None)})
 NO_ACCOUNT: tuple[str | None, str | None, bool, str | None, str | None] = (
     None, None, False, None, None)
+
+
+class BoundedCache(dict[K, V]):
+    """A dict that empties itself when full (CACHE_SIZE entries): memory stays flat whatever
+    the number of distinct deals, and a cleared entry is only worked out again."""
+
+    def put(self, key: K, value: V) -> V:
+        """Keep ``value`` under ``key`` and return it."""
+        if len(self) >= CACHE_SIZE:
+            self.clear()
+        self[key] = value
+        return value
 
 
 class Decline(Exception):
@@ -154,7 +169,7 @@ class Dates:
     def __init__(self, boundaries: Sequence[dt.date], effective: Callable[[dt.date], bool]):
         self.boundaries = sorted(set(boundaries))
         self.effective = effective
-        self.cache: dict[str, tuple[dt.date, int] | None] = {}
+        self.cache: BoundedCache[str, tuple[dt.date, int] | None] = BoundedCache()
 
     def read(self, value: Any, *, in_agreement: bool) -> tuple[dt.date, int]:
         found = self.cache.get(value) if type(value) is str else None
@@ -166,9 +181,7 @@ class Dates:
             except ValueError:
                 raise Decline from None
             found = (day, bisect.bisect_right(self.boundaries, day))
-            if len(self.cache) >= CACHE_SIZE:
-                self.cache.clear()
-            self.cache[value] = found
+            self.cache.put(value, found)
         if in_agreement and not self.effective(found[0]):
             raise Decline
         return found
