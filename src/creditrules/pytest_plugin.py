@@ -76,6 +76,16 @@ class CreditrulesFailure(Exception):
     """A fairness invariant or worked example failed: the message is the readable report."""
 
 
+class _Item(pytest.Item):
+    """An item whose failure reads as its report, not as a traceback."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CreditrulesFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style))
+
+
 class RulesetCollector(pytest.File):
     """A ruleset named on the command line with ``--creditrules``: one item per fairness
     invariant."""
@@ -88,7 +98,7 @@ class RulesetCollector(pytest.File):
                                             invariant=inv.name)
 
 
-class InvariantItem(pytest.Item):
+class InvariantItem(_Item):
     """One fairness invariant checked on one ruleset."""
 
     def __init__(self, *, invariant: str, **kwargs: Any) -> None:
@@ -116,12 +126,6 @@ class InvariantItem(pytest.Item):
             raise CreditrulesFailure(report.text())
         for line in report.text().splitlines():
             self.add_report_section("call", "creditrules", line)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
-        if isinstance(excinfo.value, CreditrulesFailure):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"{self.path.name}: fairness invariant {self.invariant}"
@@ -158,7 +162,7 @@ class CasesCollector(pytest.File):
             yield CaseItem.from_parent(self, name=case.name, case=case, cases=cases)
 
 
-class CaseItem(pytest.Item):
+class CaseItem(_Item):
     """One worked example run against its ruleset."""
 
     def __init__(self, *, case: Any, cases: Any, **kwargs: Any) -> None:
@@ -174,12 +178,6 @@ class CaseItem(pytest.Item):
         result = run_case(ruleset, self.case)
         if not result.passed:
             raise CreditrulesFailure("\n".join(result.failures))
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
-        if isinstance(excinfo.value, CreditrulesFailure):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.case.location.line - 1, f"case {self.case.name!r}"
