@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("cases", type=Path, help="the worked examples (e.g. RULESET-cases.yaml)")
     engine_arg(p)
     p.set_defaults(run=_test)
+    _document_commands(sub, engine_arg)
     return parser
 
 
@@ -325,6 +326,30 @@ def _test(args: argparse.Namespace) -> int:
     print(f"creditrules: {len(results)} case(s), {len(results) - failed} passed, {failed} "
           f"failed ({args.cases} against {ruleset.id} {ruleset.version})", file=sys.stderr)
     return 1 if failed else 0
+
+
+# -- the agreement as people read it: init, schema, render, diff ---------------------------
+
+
+def _document_commands(sub: Any, engine_arg: Any) -> None:
+    p = sub.add_parser("init", help="write a commented starter agreement with deals and cases",
+                       description="Write NAME.yaml (a commented starter agreement: two "
+                       "partners, a default split, an exception with 'overrides', a policy and "
+                       "a sharing rule), NAME-deals.jsonl, NAME-cases.yaml and the editor "
+                       "schema, which pass validate, check and test as written. Never "
+                       "overwrites a file.")
+    p.add_argument("name", help="the ruleset id and file name stem (e.g. medco-deviceco)")
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
+    p.set_defaults(run=_init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_starter
+
+    for path in write_starter(args.name, args.dir):
+        print(f"wrote {path}")
+    print(f"next: creditrules validate {args.dir / (args.name + '.yaml')}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
