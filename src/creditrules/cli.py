@@ -342,13 +342,50 @@ def _document_commands(sub: Any, engine_arg: Any) -> None:
     p.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
     p.set_defaults(run=_init)
 
+    p = sub.add_parser("schema", help="print the JSON Schema of rulesets (or cases files)",
+                       description="Print a JSON Schema (2020-12) of the ruleset format, or "
+                       "with --cases of the cases file, for YAML editors: key completion, "
+                       "descriptions and typos flagged as you type.")
+    p.add_argument("--cases", action="store_true", help="the cases file's schema")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write to FILE")
+    p.set_defaults(run=_schema)
+
 
 def _init(args: argparse.Namespace) -> int:
     from creditrules._starter import write_starter
 
-    for path in write_starter(args.name, args.dir):
+    schemas = {name: text for name, text in _schema_files().items()
+               if not (args.dir / name).exists()}  # the same text: keep one already there
+    for path in write_starter(args.name, args.dir, schemas):
         print(f"wrote {path}")
     print(f"next: creditrules validate {args.dir / (args.name + '.yaml')}", file=sys.stderr)
+    return 0
+
+
+def _schema_files() -> dict[str, str]:
+    """The editor schemas, by the file names the starter files' modelines name."""
+    from creditrules._schema_json import cases_schema, ruleset_schema
+
+    return {"creditrules-ruleset.schema.json": _json_text(ruleset_schema()),
+            "creditrules-cases.schema.json": _json_text(cases_schema())}
+
+
+def _json_text(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_atomically
+
+    files = _schema_files()
+    text = files["creditrules-cases.schema.json" if args.cases
+                 else "creditrules-ruleset.schema.json"]
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(args.output, text)
     return 0
 
 
