@@ -117,10 +117,14 @@ _RULE = _object(
             "fixed shares per partner ({acme: 70%, beta: 30%}), equal, or by_contribution",
         ),
         "overlay": (_SHARES, "declared credit in a 'total: declared' type, each share up to 1000%"),
-        "weights": _CONTRIBUTION_FIELDS["weights"][:1]
-        + ("by_contribution only: this rule's own points per activity kind",),
-        "normalise": _CONTRIBUTION_FIELDS["normalise"][:1]
-        + ("by_contribution only: this rule's own factors (they replace the ruleset's)",),
+        "weights": (
+            _CONTRIBUTION_FIELDS["weights"][0],
+            "by_contribution only: this rule's own points per activity kind",
+        ),
+        "normalise": (
+            _CONTRIBUTION_FIELDS["normalise"][0],
+            "by_contribution only: this rule's own factors (they replace the ruleset's)",
+        ),
         "total": (_SHARE, "by_contribution only: what the shares add up to (default 100%)"),
         "if_no_contribution": (
             {"anyOf": [_SHARES, {"const": "equal"}]},
