@@ -350,6 +350,20 @@ def _document_commands(sub: Any, engine_arg: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=None, help="write to FILE")
     p.set_defaults(run=_schema)
 
+    p = sub.add_parser("diff", help="what changed between two versions of an agreement",
+                       description="What changed from OLD to NEW, by clause: rules added, "
+                       "removed, reworded, given a new condition or outcome, re-dated, "
+                       "re-prioritised; precedence; policies limit by limit. NEW may be an "
+                       "amendment of OLD. With --deals, a what-if on those deals: each deal "
+                       "whose credit changes, and totals per credit type and partner. Exit "
+                       "status: 0 nothing changed, 1 something changed, 2 error.")
+    p.add_argument("old", type=Path, help="the earlier ruleset")
+    p.add_argument("new", type=Path, help="the later ruleset, or an amendment of OLD")
+    p.add_argument("--deals", default=None, help="deals file (.jsonl, .json, .csv, .parquet)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    engine_arg(p)
+    p.set_defaults(run=_diff)
+
 
 def _init(args: argparse.Namespace) -> int:
     from creditrules._starter import write_starter
@@ -387,6 +401,31 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         write_atomically(args.output, text)
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from creditrules.diff import diff_rulesets, what_if
+
+    old = creditrules.load(args.old, engine=args.engine)
+    new = creditrules.load(args.new, engine=args.engine)
+    found = diff_rulesets(old, new)
+    result = None
+    if args.deals is not None:
+        with contextlib.ExitStack() as stack:
+            records = [r for r in _read_deals(stack, args.deals, guess_format(args.deals))
+                       if isinstance(r, Record)]
+            result = what_if(old, new, (r.data for r in records))
+    if args.json:
+        data = found.to_dict()
+        if result is not None:
+            data["what_if"] = result.to_dict()
+        print(dumps(data))
+    else:
+        sys.stdout.write(found.text())
+        if result is not None:
+            sys.stdout.write(result.text(new.currency))
+    changed = found.changed or (result is not None and bool(result.changed))
+    return 1 if changed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
