@@ -350,6 +350,22 @@ def _document_commands(sub: Any, engine_arg: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=None, help="write to FILE")
     p.set_defaults(run=_schema)
 
+    p = sub.add_parser("render", help="the agreement as a document (HTML or Markdown)",
+                       description="Render the agreement for people who do not read YAML: "
+                       "parties and term, each clause in order with its condition in plain "
+                       "words and its outcome as a table, precedence and effective dates as "
+                       "pictures and in words, the partners' policies side by side, fairness "
+                       "exemptions and the content hash. -o FILE.html gives one "
+                       "self-contained, printable HTML file; FILE.md gives Markdown. "
+                       "Amendments given after the ruleset are rendered as amended.")
+    p.add_argument("ruleset", type=Path)
+    p.add_argument("amendments", type=Path, nargs="*",
+                   help="amendments of RULESET, in order (each amends the one before)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="FILE.html or FILE.md")
+    engine_arg(p)
+    p.set_defaults(run=_render)
+
     p = sub.add_parser("diff", help="what changed between two versions of an agreement",
                        description="What changed from OLD to NEW, by clause: rules added, "
                        "removed, reworded, given a new condition or outcome, re-dated, "
@@ -400,6 +416,27 @@ def _schema(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         write_atomically(args.output, text)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_atomically
+    from creditrules.render import render_html, render_markdown
+
+    suffix = args.output.suffix.lower()
+    if suffix not in (".html", ".htm", ".md"):
+        raise InputError(f"{args.output}: the output must end in .html or .md")
+    files = [args.ruleset, *args.amendments]
+    loaded = [creditrules.load(path, engine=args.engine) for path in files]
+    final = loaded[-1]
+    for i in range(1, len(files)):
+        earlier, later = loaded[i - 1], loaded[i]
+        if earlier.id != later.id or earlier.version not in later.versions:
+            raise InputError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
+                             f"{', '.join(later.versions)})")
+    text = render_markdown(final) if suffix == ".md" else render_html(final)
+    write_atomically(args.output, text)
+    print(f"wrote {args.output} ({final.id} {final.version})", file=sys.stderr)
     return 0
 
 
