@@ -160,8 +160,9 @@ def _number_or_date(src: _Source, start: int) -> _Token:
         try:
             value = dt.date(int(date[1]), int(date[2]), int(date[3]))
         except ValueError as exc:
-            raise src.error(SYNTAX, f"invalid date {word!r}: {date_hint(word) or exc}",
-                            start) from None
+            raise src.error(
+                SYNTAX, f"invalid date {word!r}: {date_hint(word) or exc}", start
+            ) from None
         return _Token("date", word, start, end, value)
     if _NUMBER.fullmatch(word):
         return _Token("number", word, start, end, Decimal(word.replace("_", "")))
