@@ -13,7 +13,7 @@ from creditrules._clauses import clause_key
 
 __all__ = ["Bar", "Node", "precedence_svg", "timeline_svg"]
 
-_W, _H, _GAP_X, _GAP_Y = 180, 44, 24, 56
+_W, _H, _GAP_X, _GAP_Y, _LANE = 180, 44, 24, 56, 12
 
 
 @attrs.frozen
@@ -59,25 +59,42 @@ def precedence_svg(nodes: Sequence[Node], title: str, key: str) -> str:
             where[n.id] = (_GAP_X + i * (_W + _GAP_X), _GAP_Y // 2 + r * (_H + _GAP_Y))
         width = max(width, _GAP_X + len(members) * (_W + _GAP_X))
     height = _GAP_Y // 2 + (max(rows, default=0) + 1) * (_H + _GAP_Y)
+    long_edges = sum(
+        1 for n in nodes for t in (*n.beats, *n.ordered) if t in rank and rank[t] - rank[n.id] > 1
+    )
+    full = width + long_edges * _LANE + _GAP_X
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
-        f'{height}" width="{width}" height="{height}" class="precedence">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {full} '
+        f'{height}" width="{full}" height="{height}" class="precedence">',
         f"<title>{escape(title)}</title>",
         f'<defs><marker id="{marker}" viewBox="0 0 10 10" refX="10" refY="5" '
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
         '<path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>',
     ]
-    for n in nodes:
-        for target, dashed in [*((t, False) for t in n.beats), *((t, True) for t in n.ordered)]:
-            if target not in where:
-                continue
-            (x1, y1), (x2, y2) = where[n.id], where[target]
-            style = ' stroke-dasharray="5 4"' if dashed else ""
-            parts.append(
-                f'<line x1="{x1 + _W // 2}" y1="{y1 + _H}" x2="{x2 + _W // 2}" '
-                f'y2="{y2}" stroke="#333" stroke-width="1.5"{style} '
-                f'marker-end="url(#{marker})"/>'
-            )
+    # An arrow to the next row goes straight down; a longer one runs out to a lane of its
+    # own on the right and back, through the gaps between rows, so it never crosses a box.
+    edges = [
+        (n.id, t, dashed)
+        for n in nodes
+        for t, dashed in [*((t, False) for t in n.beats), *((t, True) for t in n.ordered)]
+        if t in where
+    ]
+    lanes = 0
+    for source, target, dashed in edges:
+        (x1, y1), (x2, y2) = where[source], where[target]
+        style = ' stroke-dasharray="5 4"' if dashed else ""
+        common = f'fill="none" stroke="#333" stroke-width="1.5"{style} marker-end="url(#{marker})"'
+        if rank[target] - rank[source] == 1:
+            parts.append(f'<path d="M {x1 + _W // 2} {y1 + _H} L {x2 + _W // 2} {y2}" {common}/>')
+            continue
+        lanes += 1
+        lane = width + lanes * _LANE
+        # Horizontal runs stay in the gaps between rows, at a height of their own.
+        drop = 8 + (lanes % 5) * 8
+        parts.append(
+            f'<path d="M {x1 + _W // 2} {y1 + _H} V {y1 + _H + drop} H {lane} '
+            f'V {y2 - drop} H {x2 + _W // 2} V {y2}" {common}/>'
+        )
     for n in nodes:
         x, y = where[n.id]
         dash = ' stroke-dasharray="4 3"' if by_id[n.id].default else ""
