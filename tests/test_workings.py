@@ -6,13 +6,16 @@ Expected values are worked by hand from the bundled agreements (see each comment
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
 
 import creditrules
+from creditrules import strategies
 from creditrules._clauses import clause_key
 from creditrules._deferred import Deferred
 from creditrules._readable import number_reading, percent_reading
@@ -187,3 +190,35 @@ def test_cli_explain_shows_the_points_table(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "points (clause 4.1): count x weight x normalise" in out
     assert "rounding to 0.01 USD" in out
+
+
+@given(deal=strategies.deals(CLOUDBRIDGE))
+def test_workings_restate_the_allocation(deal: dict[str, Any]) -> None:
+    """For any deal: every partner appears in each rounding step; the exact amounts are the
+    shares of the deal amount; each rounded amount is the exact one rounded down or up by
+    one unit; the units handed out went to the largest remainders; and a points table's
+    points give the shares."""
+    try:
+        alloc = CLOUDBRIDGE.allocate(deal)
+    except creditrules.CreditRulesError:
+        return
+    workings = alloc.workings
+    assert workings is not None
+    assert [p for p, _ in workings.partners] == ["nimbus", "vertex"]
+    for credit in alloc.credits:
+        found = workings.credit(credit.type)
+        assert found is not None
+        assert [line.partner for line in found.rounding] == ["nimbus", "vertex"]
+        unit = Fraction(found.unit)
+        for line in found.rounding:
+            assert line.exact == Fraction(alloc.amount) * credit.share(line.partner)
+            units = abs(line.exact) / unit
+            expected = math.floor(units) + line.odd_unit
+            assert abs(Fraction(line.amount)) / unit == expected
+        odd = [abs(x.exact) / unit % 1 for x in found.rounding if x.odd_unit]
+        down = [abs(x.exact) / unit % 1 for x in found.rounding if not x.odd_unit]
+        assert not odd or not down or min(odd) >= max(down)
+        if found.points:
+            total = found.total_points
+            for pid, points in found.partner_points:
+                assert credit.share(pid) == credit.total * points / total
