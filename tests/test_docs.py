@@ -6,18 +6,21 @@ commands after it:
 
 - a block whose paragraph ends "Save this as `x.yaml`:" or "Create a file `x.yaml`:" (or that
   is preceded by `<!-- docs: file x.yaml -->`) is written to that file;
-- `<!-- docs: edit x.yaml append -->`, `... insert-after "LINE"` and
-  `... replace "FIRST" "LAST"` apply a snippet to a file saved earlier (after the first line
-  that starts with LINE; in place of the lines from the one starting with FIRST through the
-  next one starting with LAST);
-- `sh` blocks run with bash (one shown without output must exit 0), `python` blocks with this interpreter (`>>>` blocks as doctests),
-  and when an output block (`text` or no language) follows, what they print must equal it.
-  A line `...` in the expected output stands for any lines, and `...` inside a line for any
-  text, as in doctests;
+- `<!-- docs: edit x.yaml append -->`, `... insert-after "LINE"`,
+  `... replace "FIRST" "LAST"` and `... lines N M` apply a snippet to a file saved earlier
+  (after the first line that starts with LINE; in place of the lines from the one starting
+  with FIRST through the next one starting with LAST; in place of lines N and M), and
+  `edit y.yaml from x.yaml ...` makes y.yaml a variant of x.yaml that way;
+- `<!-- docs: check x.yaml -->` before "the complete file now reads" asserts that the
+  page's edits built that (blank lines aside), and the file is the one shown from there on;
+- `sh` blocks run with bash (one shown without output must exit 0), `python` blocks with
+  this interpreter (`>>>` blocks as doctests), and when an output block (`text` or no
+  language) follows, what they print must equal it. A line `...` in the expected output
+  stands for any lines, and `...` inside a line for any text, as in doctests;
 - an output block further on, after some prose, marked `<!-- docs: excerpt -->`, must
   appear, line by line and in order, in what an earlier command printed (other output
-  blocks are illustrations: a grammar, a file's shape); `<!-- docs: exit N -->` before a command whose output is
-  quoted that way says its exit status;
+  blocks are illustrations: a grammar, a file's shape); `<!-- docs: exit N -->` before a
+  command whose output is quoted that way says its exit status;
 - `<!-- docs: output-of COMMAND -->` before an output block quoted for its form runs
   COMMAND, and the block must be an excerpt of what it prints;
 - `<!-- docs: skip REASON -->` skips the next block (installs, long benchmarks), with a reason;
@@ -44,7 +47,7 @@ import pytest
 import yaml  # noqa: TID251 (the tests check YAML fragments; the library's reader is stricter)
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
+DOCS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 BIN = Path(sys.executable).parent
 OUTPUT_LANGS = {"text", ""}
 COMMAND_LANGS = {"sh", "bash", "console", "shell"}
@@ -175,13 +178,18 @@ def run_python(code: str, cwd: Path, where: str) -> str:
 
 def edit(target: Path, how: str, snippet: str, where: str) -> None:
     """Apply a tutorial's 'add this after ...' to a file it saved earlier."""
+    source = re.match(r"from (\S+) (.*)", how)
+    if source:  # a variant of another file: "Suppose clause 5.2(a) had been typed like this"
+        shutil.copyfile(target.parent / source.group(1), target)
+        how = source.group(2)
     assert target.exists(), f"{where}: edit of {target.name}, which no earlier block saved"
     text = target.read_text(encoding="utf-8")
     lines = text.rstrip("\n").split("\n")
     args = re.findall(r'"([^"]*)"', how)
     new = snippet.rstrip("\n").split("\n")
     if how.startswith("append"):
-        lines += new
+        # A new top-level section is set off by a blank line, as its author would.
+        lines += ([""] if new[0][:1] not in ("", " ") else []) + new
     elif how.startswith("insert-after"):
         at = next((n for n, line in enumerate(lines) if line.startswith(args[0])), None)
         assert at is not None, f"{where}: no line starts with {args[0]!r} in {target.name}"
@@ -193,6 +201,11 @@ def edit(target: Path, how: str, snippet: str, where: str) -> None:
                     None)
         assert last is not None, f"{where}: no line starts with {args[1]!r} in {target.name}"
         lines[first : last + 1] = new
+    elif how.startswith("lines"):
+        numbers = [int(n) for n in how.split()[1:]]
+        assert len(numbers) == len(new), f"{where}: {len(new)} lines for {numbers}"
+        for number, line in zip(numbers, new, strict=True):
+            lines[number - 1] = line
     else:
         raise AssertionError(f"{where}: unknown edit {how!r}")
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -241,6 +254,17 @@ def test_docs_run_as_shown(path: Path, tmp_path: Path) -> None:
         if directive.startswith("edit "):
             _, name, how = directive.split(" ", 2)
             edit(tmp_path / name, how, block.text, where)
+            continue
+        if directive.startswith("check "):
+            # "The complete file now reads:": what the page's edits built must be that.
+            # Blank lines aside; from here on the file is the one shown, blank lines included.
+            target = tmp_path / directive.split()[1]
+            built = target.read_text(encoding="utf-8")
+            if [line for line in built.split("\n") if line.strip()] != [
+                    line for line in block.text.split("\n") if line.strip()]:
+                failures.append(f"{where}: the page's edits built\n{built}\n--- but it shows "
+                                f"---\n{block.text}")
+            target.write_text(block.text, encoding="utf-8")
             continue
         save = re.match(r"file\s+(\S+)", directive) or SAVE.search(block.intro)
         if save and block.lang not in COMMAND_LANGS | {"python"}:
