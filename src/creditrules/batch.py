@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from creditrules.ruleset import Ruleset
 
 __all__ = [
+    "DUPLICATE_POLICIES",
     "LEDGER_COLUMNS",
+    "NUMERIC_COLUMNS",
     "BatchAllocator",
     "LedgerSink",
     "LedgerWriter",
@@ -54,6 +56,7 @@ __all__ = [
     "Summary",
     "allocate_many",
     "ledger_rows",
+    "neutralise",
     "run_batch",
 ]
 
@@ -396,10 +399,36 @@ class Summary:
 _JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
 
 
+#: Ledger columns that hold numbers (decimal or fraction text): a leading ``-`` is a sign.
+NUMERIC_COLUMNS = frozenset({"share", "amount", "partner_share", "partner_amount"})
+
+#: What a spreadsheet may take for the start of a formula in a CSV cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_COLUMNS = tuple(i for i, c in enumerate(LEDGER_COLUMNS) if c not in NUMERIC_COLUMNS)
+
+
+def neutralise(row: Row) -> Row:
+    """``row`` for a CSV file: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return gets a leading ``'``, so that a spreadsheet shows it as text
+    instead of running it as a formula (as the OWASP guidance on CSV injection advises).
+    The numeric columns (:data:`NUMERIC_COLUMNS`) are left alone: ``-12.50`` stays a
+    number."""
+    for i in _TEXT_COLUMNS:
+        cell = row[i]
+        if cell and cell.startswith(_FORMULA_START):
+            return tuple("'" + v if v and j in _TEXT_SET and v.startswith(_FORMULA_START)
+                         else v for j, v in enumerate(row))
+    return row
+
+
+_TEXT_SET = frozenset(_TEXT_COLUMNS)
+
+
 class LedgerWriter:
     """Writes ledger rows as JSON Lines (an object per row, keys in column order) or CSV
-    (a header, then a line per row; an empty cell for no value). The same rows always give
-    the same bytes."""
+    (a header, then a line per row; an empty cell for no value; text cells that a
+    spreadsheet would run as a formula neutralised: see :func:`neutralise`). The same rows
+    always give the same bytes."""
 
     def __init__(self, stream: IO[str], fmt: str) -> None:
         if fmt not in ("jsonl", "csv"):
@@ -421,7 +450,7 @@ class LedgerWriter:
     def write(self, rows: list[Row]) -> None:
         self.header()
         if self._csv is not None:
-            self._csv.writerows(rows)
+            self._csv.writerows(map(neutralise, rows))
         else:
             self.stream.write("".join(self.line(row) for row in rows))
 
