@@ -82,8 +82,9 @@ def test_chunks_cover_the_file_in_whole_lines(tmp_path: Path) -> None:
     parts = list(chunks(str(path), lines=2))
     assert [(c.start, c.end, c.line) for c in parts] == [(0, 5, 1), (5, 8, 3), (8, 9, 5)]
     lone = tmp_path / "cr.jsonl"
-    lone.write_bytes(b"a\rb\nc\n")  # a lone CR is a line break for the reader: no cutting
-    assert [(c.start, c.end, c.line) for c in chunks(str(lone), lines=1)] == [(0, 6, 1)]
+    lone.write_bytes(b"a\rb\nc\n")  # lines end at LF only, for the reader as here
+    assert [(c.start, c.end, c.line) for c in chunks(str(lone), lines=1)] == [(0, 4, 1),
+                                                                             (4, 6, 2)]
 
 
 def test_dask_dataframe_equals_pandas_single_process(client: Client) -> None:
