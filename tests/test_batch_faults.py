@@ -41,13 +41,29 @@ def deals(start: int, count: int) -> bytes:
     return b"".join(out)
 
 
-def start(tmp_path: Path, *args: str, stdout: int | IO[Any] = subprocess.DEVNULL,
-          preexec: Any = None) -> subprocess.Popen[bytes]:
+def start(
+    tmp_path: Path, *args: str, stdout: int | IO[Any] = subprocess.DEVNULL, preexec: Any = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "creditrules.cli", "allocate", str(CARDIOZEN), "-",
-         "--engine", "reference", "--no-progress", *args],
-        stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE, cwd=tmp_path,
-        preexec_fn=preexec, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        [
+            sys.executable,
+            "-m",
+            "creditrules.cli",
+            "allocate",
+            str(CARDIOZEN),
+            "-",
+            "--engine",
+            "reference",
+            "--no-progress",
+            *args,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        preexec_fn=preexec,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
 
 
 def incomplete(tmp_path: Path) -> list[str]:
@@ -70,10 +86,12 @@ def previous_outputs(tmp_path: Path) -> tuple[Path, Path]:
     return ledger, rejects
 
 
-@pytest.mark.parametrize(("sig", "status", "name"), [(signal.SIGINT, 130, "SIGINT"),
-                                                      (signal.SIGTERM, 143, "SIGTERM")])
-def test_an_interrupted_run_leaves_the_previous_files(tmp_path: Path, sig: int, status: int,
-                                                      name: str) -> None:
+@pytest.mark.parametrize(
+    ("sig", "status", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
+)
+def test_an_interrupted_run_leaves_the_previous_files(
+    tmp_path: Path, sig: int, status: int, name: str
+) -> None:
     """Before: a partial ledger under its final name, and a traceback for SIGINT."""
     ledger, rejects = previous_outputs(tmp_path)
     process = start(tmp_path, "-o", "ledger.csv", "--rejects", "rejects.jsonl")
@@ -91,8 +109,7 @@ def test_an_interrupted_run_leaves_the_previous_files(tmp_path: Path, sig: int, 
     assert incomplete(tmp_path) == []
 
 
-def test_a_killed_run_leaves_the_previous_files_and_an_incomplete_marker(tmp_path: Path
-                                                                         ) -> None:
+def test_a_killed_run_leaves_the_previous_files_and_an_incomplete_marker(tmp_path: Path) -> None:
     ledger, rejects = previous_outputs(tmp_path)
     process = start(tmp_path, "-o", "ledger.csv", "--rejects", "rejects.jsonl")
     assert process.stdin is not None
@@ -106,8 +123,7 @@ def test_a_killed_run_leaves_the_previous_files_and_an_incomplete_marker(tmp_pat
     assert ledger.read_bytes() == OLD_LEDGER
     assert rejects.read_bytes() == OLD_REJECTS
     left = incomplete(tmp_path)
-    assert [name.split(".incomplete-")[0] for name in left] == [".ledger.csv",
-                                                                ".rejects.jsonl"]
+    assert [name.split(".incomplete-")[0] for name in left] == [".ledger.csv", ".rejects.jsonl"]
 
 
 def test_a_finished_run_replaces_the_files(tmp_path: Path) -> None:
@@ -135,7 +151,8 @@ def test_a_closed_output_pipe_is_not_success(tmp_path: Path) -> None:
     _, err = process.communicate(deals(200, 200), timeout=120)
     assert process.returncode == 3
     assert err.decode().strip().splitlines()[-1] == (
-        "error: <stdout>: Broken pipe; the output is incomplete")
+        "error: <stdout>: Broken pipe; the output is incomplete"
+    )
 
 
 def _no_more_than_4k() -> None:  # pragma: no cover - runs in the child process
@@ -144,8 +161,9 @@ def _no_more_than_4k() -> None:  # pragma: no cover - runs in the child process
 
 def test_a_full_disk_leaves_the_previous_files(tmp_path: Path) -> None:
     ledger, rejects = previous_outputs(tmp_path)
-    process = start(tmp_path, "-o", "ledger.csv", "--rejects", "rejects.jsonl",
-                    preexec=_no_more_than_4k)
+    process = start(
+        tmp_path, "-o", "ledger.csv", "--rejects", "rejects.jsonl", preexec=_no_more_than_4k
+    )
     _, err = process.communicate(deals(0, 50), timeout=120)
     assert process.returncode == 3
     assert err.decode() == "error: ledger.csv: File too large\n"
@@ -161,33 +179,72 @@ def test_a_full_standard_output_is_an_error(tmp_path: Path) -> None:
         _, err = process.communicate(deals(0, 5), timeout=120)
     assert process.returncode == 3
     assert err.decode().splitlines()[-1] == (
-        "error: <stdout>: No space left on device; the output is incomplete")
+        "error: <stdout>: No space left on device; the output is incomplete"
+    )
 
 
 def test_an_unwritable_rejects_path_keeps_the_previous_ledger(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before: ``-o l.csv`` with an unwritable ``--rejects`` truncated l.csv to 0 bytes."""
     ledger = tmp_path / "l.csv"
     ledger.write_bytes(OLD_LEDGER)
     deals_file = tmp_path / "deals.jsonl"
     deals_file.write_bytes(deals(0, 3))
     missing = tmp_path / "no-such-dir" / "rejects.jsonl"
-    assert main(["allocate", str(CARDIOZEN), str(deals_file), "-o", str(ledger),
-                 "--rejects", str(missing)]) == 3
+    assert (
+        main(
+            [
+                "allocate",
+                str(CARDIOZEN),
+                str(deals_file),
+                "-o",
+                str(ledger),
+                "--rejects",
+                str(missing),
+            ]
+        )
+        == 3
+    )
     assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
     assert ledger.read_bytes() == OLD_LEDGER
     assert incomplete(tmp_path) == []
-    assert main(["allocate", str(CARDIOZEN), str(deals_file), "-o", str(ledger),
-                 "--rejects", str(tmp_path)]) == 3  # a directory
+    assert (
+        main(
+            [
+                "allocate",
+                str(CARDIOZEN),
+                str(deals_file),
+                "-o",
+                str(ledger),
+                "--rejects",
+                str(tmp_path),
+            ]
+        )
+        == 3
+    )  # a directory
     assert ledger.read_bytes() == OLD_LEDGER
 
 
 def test_one_file_for_two_outputs_or_the_input_is_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     deals_file = tmp_path / "deals.jsonl"
     deals_file.write_bytes(deals(0, 3))
-    assert main(["allocate", str(CARDIOZEN), str(deals_file), "-o", str(tmp_path / "x.csv"),
-                 "--rejects", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            [
+                "allocate",
+                str(CARDIOZEN),
+                str(deals_file),
+                "-o",
+                str(tmp_path / "x.csv"),
+                "--rejects",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     assert "is named for two outputs" in capsys.readouterr().err
     assert main(["allocate", str(CARDIOZEN), str(deals_file), "-o", str(deals_file)]) == 2
     assert "would replace the input" in capsys.readouterr().err

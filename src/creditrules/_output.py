@@ -67,13 +67,13 @@ class _Pending:
         self.directory = directory
         if os.path.isdir(path):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.temp = os.path.join(directory, f".{base}.incomplete-{os.getpid()}-"
-                                            f"{secrets.token_hex(4)}")
+        self.temp = os.path.join(
+            directory, f".{base}.incomplete-{os.getpid()}-{secrets.token_hex(4)}"
+        )
         try:
             # O_EXCL: never write through a file (or link) someone put there; the mode
             # follows the umask, as for any new file.
-            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                         0o666)
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, path) from None
         raw = _NamedFile(fd, "wb", closefd=True)
@@ -125,8 +125,10 @@ class AtomicOutputs:
     def _add(self, path: str) -> _Pending:
         for other in self._pending:
             if os.path.abspath(other.path) == os.path.abspath(path) or (
-                    os.path.exists(path) and os.path.exists(other.path)
-                    and os.path.samefile(path, other.path)):
+                os.path.exists(path)
+                and os.path.exists(other.path)
+                and os.path.samefile(path, other.path)
+            ):
                 raise ValueError(f"{path} is named for two outputs")
         pending = _Pending(path)
         self._pending.append(pending)
@@ -161,8 +163,12 @@ class AtomicOutputs:
     def __enter__(self) -> AtomicOutputs:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             try:
                 self.commit()
