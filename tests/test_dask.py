@@ -132,3 +132,28 @@ def test_a_changed_ruleset_is_refused(client: Client, tmp_path: Path) -> None:
 
     with pytest.raises(RulesetError, match="changed during the run"):
         _ruleset(str(CARDIOZEN), None, "sha256:not-this-one")
+
+
+def test_dask_rejects_duplicates_and_hostile_lines_as_one_process(client: Client,
+                                                                   tmp_path: Path) -> None:
+    """Deal ids allocated by an earlier chunk are rejected as in one process; a byte that
+    is not UTF-8 or a mid-file byte order mark rejects its line only."""
+    deals = _deals_file(tmp_path, n=60)
+    lines = deals.read_bytes().splitlines(keepends=True)
+    lines += [lines[0], b"\xff\xfe not text\n", b"\xef\xbb\xbf" + lines[1], lines[40]]
+    deals.write_bytes(b"".join(lines))
+    single = tmp_path / "single.csv"
+    assert main(["allocate", str(BENCHMARK), str(deals), "-o", str(single),
+                 "--rejects", str(tmp_path / "single-rejects.jsonl")]) == 1
+    expected = [(r["line"], r["code"]) for r in map(
+        json.loads, (tmp_path / "single-rejects.jsonl").read_text().splitlines())]
+    assert expected[-4:] == [(65, "duplicate-id"), (66, "not-utf8"), (67, "unreadable"),
+                             (68, "duplicate-id")]
+    for chunk_lines in (1000, 7):
+        ledger, rejects = tmp_path / f"d{chunk_lines}.csv", tmp_path / f"r{chunk_lines}.jsonl"
+        result = allocate_files(BENCHMARK, [str(deals)], ledger, rejects, client=client,
+                                chunk_lines=chunk_lines)
+        assert ledger.read_bytes() == single.read_bytes()
+        assert rejects.read_bytes() == (tmp_path / "single-rejects.jsonl").read_bytes()
+        assert result.summary.rejected == len(expected)
+        assert not [p for p in tmp_path.iterdir() if ".incomplete-" in p.name]

@@ -519,16 +519,19 @@ class LedgerSink(Protocol):
 def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
               rejects: IO[str] | Callable[[Rejection], object] | None, *, fast: bool = True,
               progress: Progress | None = None, first_line: int = 1,
-              duplicates: str = "reject") -> Summary:
+              duplicates: str = "reject", seen: dict[str, int] | None = None) -> Summary:
     """Allocate every record, writing ledger rows and rejections as it goes.
 
     ``rejects`` is a text stream (one JSON line per rejection), a function called with each
     :class:`Rejection`, or None (counted only). Line numbers come from the records when they
     are :class:`~creditrules.records.Record` items, else count from ``first_line``. Returns
     the :class:`Summary`; ``summary.read == summary.allocated + summary.rejected``.
-    ``duplicates`` as for :class:`BatchAllocator`.
+    ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line), when given,
+    holds ids already allocated (by an earlier part of the run) and receives this run's.
     """
     allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    if seen is not None and allocator.seen is not None:
+        allocator.seen = seen
     summary = allocator.summary
     ledger.header()
     check_every = 1024

@@ -148,17 +148,21 @@ class ChunkResult:
     rejected: int
     totals: dict[tuple[str, str, str], int]
     rejects_by_code: dict[str, int]
+    #: The deal ids allocated, with their lines (to find duplicates across chunks).
+    ids: dict[str, int] = attrs.field(factory=dict)
 
 
 def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chunk: Chunk,
-                   ledger_format: str, part: str) -> ChunkResult:
+                   ledger_format: str, part: str, seen: dict[str, int] | None = None
+                   ) -> ChunkResult:
     """Allocate one chunk in this process (the task each Dask worker runs), writing its
-    ledger rows to ``part + ".ledger"`` and its rejects to ``part + ".rejects"``."""
+    ledger rows to ``part + ".ledger"`` and its rejects to ``part + ".rejects"``. A deal id
+    in ``seen`` (id -> line; the ids allocated by earlier chunks) is a duplicate."""
     ruleset = _ruleset(ruleset_path, engine, content_hash)
     if chunk.format == "parquet":
         # Rows keep the file's own numbers: no renumbering.
         return _allocate_records(ruleset, read_parquet(chunk.path, row_groups=range(
-            chunk.start, chunk.end)), ledger_format, part)
+            chunk.start, chunk.end)), ledger_format, part, seen)
     with open(chunk.path, "rb") as stream:
         stream.seek(chunk.start)
         data = stream.read(chunk.end - chunk.start)
@@ -172,19 +176,22 @@ def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chu
     del data
     if line != 1:
         records = _renumber(records, line - 1)
-    return _allocate_records(ruleset, records, ledger_format, part)
+    return _allocate_records(ruleset, records, ledger_format, part, seen)
 
 
 def _allocate_records(ruleset: Ruleset, records: Iterator[Any], ledger_format: str,
-                      part: str) -> ChunkResult:
+                      part: str, seen: dict[str, int] | None) -> ChunkResult:
     ledger, rejects = part + ".ledger", part + ".rejects"
+    ids: dict[str, int] = {} if seen is None else seen
+    before = set(ids)
     with open(ledger, "w", encoding="utf-8", newline="\n") as out, \
             open(rejects, "w", encoding="utf-8", newline="\n") as rej:
         writer = LedgerWriter(out, ledger_format)
         writer.started = True  # the caller writes the CSV header once, not per chunk
-        summary = run_batch(ruleset, records, writer, rej)
+        summary = run_batch(ruleset, records, writer, rej, seen=ids)
+    mine = {k: v for k, v in ids.items() if k not in before} if before else ids
     return ChunkResult(ledger, rejects, summary.read, summary.allocated, summary.rejected,
-                       summary.totals, summary.rejects_by_code)
+                       summary.totals, summary.rejects_by_code, mine)
 
 
 def _renumber(records: Iterator[Any], offset: int) -> Iterator[Any]:
@@ -242,17 +249,33 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
             # Workers write Parquet ledger rows as JSON Lines parts; the rows are then
             # written here, in order, so the row groups fall as in one process.
             part_format = "jsonl" if fmt == "parquet" else fmt
-            pending: deque[Any] = deque()
+            pending: deque[tuple[Chunk, str, Any]] = deque()
+            seen: dict[str, int] = {}  # deal id -> line, over every chunk written
+
+            def write_next() -> None:
+                chunk, part, future = pending.popleft()
+                result = future.result()
+                if not seen.keys().isdisjoint(result.ids):
+                    # A deal allocated by an earlier chunk: this chunk again, here, with the
+                    # ids seen so far, so that the copy is rejected as in one process.
+                    for name in (result.ledger, result.rejects):
+                        os.remove(name)
+                    result = allocate_chunk(path, ruleset.engine, content_hash, chunk,
+                                            part_format, part, seen)
+                else:
+                    seen.update(result.ids)
+                _write(result, out, rej, summary)
+
             for chunk in todo:
                 part = os.path.join(parts, f"{count:08d}")
-                pending.append(client.submit(allocate_chunk, path, ruleset.engine,
-                                             content_hash, chunk, part_format, part,
-                                             pure=False))
+                pending.append((chunk, part, client.submit(
+                    allocate_chunk, path, ruleset.engine, content_hash, chunk, part_format,
+                    part, pure=False)))
                 count += 1
                 while len(pending) >= window:
-                    _write(pending.popleft().result(), out, rej, summary)
+                    write_next()
             while pending:
-                _write(pending.popleft().result(), out, rej, summary)
+                write_next()
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return FilesResult(summary, count)
