@@ -192,38 +192,14 @@ def test_an_unwritable_rejects_path_keeps_the_previous_ledger(
     deals_file = tmp_path / "deals.jsonl"
     deals_file.write_bytes(deals(0, 3))
     missing = tmp_path / "no-such-dir" / "rejects.jsonl"
-    assert (
-        main(
-            [
-                "allocate",
-                str(CARDIOZEN),
-                str(deals_file),
-                "-o",
-                str(ledger),
-                "--rejects",
-                str(missing),
-            ]
-        )
-        == 3
+    for rejects in (missing, tmp_path):  # no such directory; a directory
+        args = [str(CARDIOZEN), str(deals_file), "-o", str(ledger), "--rejects", str(rejects)]
+        assert main(["allocate", *args]) == 3
+        assert ledger.read_bytes() == OLD_LEDGER
+        assert incomplete(tmp_path) == []
+    assert capsys.readouterr().err == (
+        f"error: {missing}: No such file or directory\nerror: {tmp_path}: Is a directory\n"
     )
-    assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
-    assert ledger.read_bytes() == OLD_LEDGER
-    assert incomplete(tmp_path) == []
-    assert (
-        main(
-            [
-                "allocate",
-                str(CARDIOZEN),
-                str(deals_file),
-                "-o",
-                str(ledger),
-                "--rejects",
-                str(tmp_path),
-            ]
-        )
-        == 3
-    )  # a directory
-    assert ledger.read_bytes() == OLD_LEDGER
 
 
 def test_one_file_for_two_outputs_or_the_input_is_refused(

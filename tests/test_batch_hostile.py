@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import creditrules
 from creditrules import records
-from creditrules.batch import LEDGER_COLUMNS, LedgerWriter, Rejection, Row, run_batch
+from creditrules.batch import LEDGER_COLUMNS, LedgerRows, LedgerWriter, Rejection, run_batch
 from creditrules.cli import main
 from creditrules.records import BadRecord, Record, read_records
 
@@ -52,29 +52,27 @@ def line(data: Any) -> bytes:
     return json.dumps(data).encode() + b"\n"
 
 
-class Rows:
-    """A ledger sink that keeps the rows."""
-
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-
-    def header(self) -> None:
-        pass
-
-    def write(self, rows: list[Row]) -> None:
-        self.rows.extend(rows)
-
-
-def run(data: bytes, fmt: str = "jsonl") -> tuple[list[Rejection], Rows, Any]:
+def run(data: bytes, fmt: str = "jsonl") -> tuple[list[Rejection], LedgerRows, Any]:
     rejected: list[Rejection] = []
-    rows = Rows()
+    rows = LedgerRows()
     summary = run_batch(RULESET, read_records(io.BytesIO(data), fmt), rows, rejected.append)
     assert summary.read == summary.allocated + summary.rejected
     assert summary.rejected == len(rejected)
     return rejected, rows, summary
 
 
-def allocated_ids(rows: Rows) -> list[str]:
+def csv_deals(*rows: str, note: bool = False) -> bytes:
+    """A CSV deals file: the header (with an ``attributes.note`` column if ``note``), then
+    ``rows`` (``S-N`` alone stands for a valid row of deal S-N)."""
+    header = "id,date,amount,currency,account.owner" + (",attributes.note" if note else "")
+    full = [
+        f"{r},2026-03-02,100.00,USD,acme" + ("," if note else "") if "," not in r else r
+        for r in rows
+    ]
+    return "".join(f"{r}\n" for r in [header, *full]).encode()
+
+
+def allocated_ids(rows: LedgerRows) -> list[str]:
     return list(dict.fromkeys(str(r[0]) for r in rows.rows))
 
 
@@ -132,7 +130,7 @@ def test_a_5001_digit_amount_is_rejected(fast: bool) -> None:
     data = line(deal(1)) + line(deal(2, amount="1" * 5001)) + line(deal(3))
     rejected: list[Rejection] = []
     summary = run_batch(
-        RULESET, read_records(io.BytesIO(data), "jsonl"), Rows(), rejected.append, fast=fast
+        RULESET, read_records(io.BytesIO(data), "jsonl"), LedgerRows(), rejected.append, fast=fast
     )
     assert codes(rejected) == [(2, "bad-field")]
     assert "an amount of 5,001 characters (the limit is 1,000)" in rejected[0].reason
@@ -176,12 +174,7 @@ def test_a_billion_attendees_is_refused_before_anything_is_built() -> None:
 def test_a_csv_cell_over_the_csv_limit_rejects_its_row() -> None:
     """Before: _csv.Error ended the run."""
     big = "x" * 131_073
-    data = (
-        f"id,date,amount,currency,account.owner,attributes.note\n"
-        f"S-1,2026-03-02,100.00,USD,acme,\n"
-        f"S-2,2026-03-02,100.00,USD,acme,{big}\n"
-        f"S-3,2026-03-02,100.00,USD,acme,\n"
-    ).encode()
+    data = csv_deals("S-1", f"S-2,2026-03-02,100.00,USD,acme,{big}", "S-3", note=True)
     rejected, rows, _ = run(data, "csv")
     assert codes(rejected) == [(3, "unreadable")]
     assert "field larger than field limit (131072)" in rejected[0].reason
@@ -190,13 +183,7 @@ def test_a_csv_cell_over_the_csv_limit_rejects_its_row() -> None:
 
 def test_an_unterminated_csv_quote_rejects_its_row_and_reading_resumes() -> None:
     """Before: the quote swallowed every following row into one cell, and exit 0."""
-    data = (
-        b"id,date,amount,currency,account.owner\n"
-        b"S-1,2026-03-02,100.00,USD,acme\n"
-        b'S-2,2026-03-02,"100.00,USD,acme\n'
-        b"S-3,2026-03-02,100.00,USD,acme\n"
-        b"S-4,2026-03-02,100.00,USD,acme\n"
-    )
+    data = csv_deals("S-1", 'S-2,2026-03-02,"100.00,USD,acme', "S-3", "S-4")
     rejected, rows, summary = run(data, "csv")
     assert codes(rejected) == [(3, "unterminated-quote")]
     assert allocated_ids(rows) == ["S-1", "S-3", "S-4"]
@@ -205,32 +192,21 @@ def test_an_unterminated_csv_quote_rejects_its_row_and_reading_resumes() -> None
 
 def test_a_quote_open_for_too_many_lines_is_unterminated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "MAX_CSV_RECORD_LINES", 3)
-    body = "".join(f"S-{i},2026-03-02,100.00,USD,acme\n" for i in range(3, 9))
-    data = (
-        'id,date,amount,currency,account.owner\nS-2,2026-03-02,"100.00,USD,acme\n' + body
-    ).encode()
+    data = csv_deals('S-2,2026-03-02,"100.00,USD,acme', *(f"S-{i}" for i in range(3, 9)))
     rejected, rows, _ = run(data, "csv")
     assert codes(rejected) == [(2, "unterminated-quote")]
     assert allocated_ids(rows) == [f"S-{i}" for i in range(3, 9)]
 
 
 def test_a_quoted_cell_may_span_lines() -> None:
-    data = (
-        b"id,date,amount,currency,account.owner,attributes.note\n"
-        b'S-1,2026-03-02,100.00,USD,acme,"two\nlines"\n'
-        b"S-2,2026-03-02,100.00,USD,acme,\n"
-    )
+    data = csv_deals('S-1,2026-03-02,100.00,USD,acme,"two\nlines"', "S-2", note=True)
     rejected, rows, _ = run(data, "csv")
     assert rejected == []
     assert allocated_ids(rows) == ["S-1", "S-2"]
 
 
 def test_text_after_a_closing_quote_rejects_the_row() -> None:
-    data = (
-        b"id,date,amount,currency,account.owner\n"
-        b'S-1,2026-03-02,"100.00"x,USD,acme\n'
-        b"S-2,2026-03-02,100.00,USD,acme\n"
-    )
+    data = csv_deals('S-1,2026-03-02,"100.00"x,USD,acme', "S-2")
     rejected, rows, _ = run(data, "csv")
     assert codes(rejected) == [(2, "unreadable")]
     assert allocated_ids(rows) == ["S-2"]
@@ -431,12 +407,14 @@ _SCALARS = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["1e3", "0.1", "-0", "NaN", "2026-02-30", "9" * 1001]),
 )
-_VALUES = st.recursive(
+_OBJECTS = st.dictionaries(st.text(max_size=8), _SCALARS, max_size=3)
+# Two levels of lists and objects are enough to give every field a wrong shape.
+_VALUES = st.one_of(
     _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
+    st.lists(_SCALARS, max_size=3),
+    _OBJECTS,
+    st.lists(_OBJECTS, max_size=2),
+    st.dictionaries(st.text(max_size=8), _OBJECTS, max_size=2),
 )
 _FIELDS = [
     "id",
@@ -497,7 +475,7 @@ def _check_run(data: bytes, fmt: str, *, fast: bool = True) -> int:
     summary = run_batch(
         RULESET,
         read_records(io.BytesIO(data), fmt),
-        Rows(),
+        LedgerRows(),
         rejected.append,
         fast=fast,
         duplicates="allow",

@@ -49,6 +49,7 @@ __all__ = [
     "LEDGER_COLUMNS",
     "NUMERIC_COLUMNS",
     "BatchAllocator",
+    "LedgerRows",
     "LedgerSink",
     "LedgerWriter",
     "Rejection",
@@ -514,6 +515,19 @@ class LedgerSink(Protocol):
     def header(self) -> None: ...
 
     def write(self, rows: list[Row]) -> None: ...
+
+
+class LedgerRows:
+    """A ledger sink that keeps the rows in a list (for a DataFrame, or a test)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def header(self) -> None:
+        """Nothing to do: a list has no header."""
+
+    def write(self, rows: list[Row]) -> None:
+        self.rows.extend(rows)
 
 
 def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
