@@ -113,11 +113,18 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# JSON numbers with a fraction or exponent are kept as JsonFloat text so the deal reader can
+# refuse them by name instead of converting them through float. Decoders built once (json.loads
+# with options builds one a call); integers are only checked in text long enough to hold one
+# over the limit.
+_DECODE = json.JSONDecoder(parse_float=JsonFloat, parse_constant=_no_constant,
+                           object_pairs_hook=_object).decode
+_DECODE_LONG = json.JSONDecoder(parse_float=JsonFloat, parse_constant=_no_constant,
+                                parse_int=_integer, object_pairs_hook=_object).decode
+
+
 def _loads(text: str) -> Any:
-    # JSON numbers with a fraction or exponent are kept as JsonFloat text so the deal reader
-    # can refuse them by name instead of converting them through float.
-    return json.loads(text, parse_float=JsonFloat, parse_constant=_no_constant,
-                      parse_int=_integer, object_pairs_hook=_object)
+    return (_DECODE_LONG if len(text) > MAX_AMOUNT_CHARS else _DECODE)(text)
 
 
 def _depth(value: Any) -> int:
