@@ -486,8 +486,9 @@ def client() -> Iterator[Any]:
     pytest.importorskip("dask.dataframe")
     from distributed import Client, LocalCluster
 
+    # ":0": any free port (another run on the machine may hold the default, 8787).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
