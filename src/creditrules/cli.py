@@ -48,7 +48,7 @@ EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 
-class UsageError(CreditRulesError):
+class _UsageError(CreditRulesError):
     """Options that cannot go together, or an output the command cannot write there."""
 
 
@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_IO
     except (KeyboardInterrupt, _Terminated) as exc:
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
-        _say(f"creditrules: interrupted ({name}); no output file was replaced")
+        _say(f"creditrules: interrupted ({name})"
+             + ("; no output file was replaced" if args.run is _allocate else ""))
         return EXIT_SIGINT if name == "SIGINT" else EXIT_SIGTERM
     finally:
         if previous is not None:
@@ -210,7 +211,7 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
     any output is opened."""
     if fmt == "parquet":
         if name == "-":
-            raise UsageError("Parquet cannot be read from standard input (the format needs "
+            raise _UsageError("Parquet cannot be read from standard input (the format needs "
                              "to seek): name the file")
         return read_parquet(name)
     return read_records(stack.enter_context(_open_in(name)), fmt)
@@ -237,14 +238,14 @@ def _allocate(args: argparse.Namespace) -> int:
     rejects = None if args.rejects in (None, "-") else args.rejects
     if ledger_format == "parquet":
         if output is None:
-            raise UsageError("a Parquet ledger is written to a file: give -o LEDGER.parquet")
+            raise _UsageError("a Parquet ledger is written to a file: give -o LEDGER.parquet")
         if args.allocations:
-            raise UsageError("--allocations writes JSON Lines, not a Parquet ledger")
+            raise _UsageError("--allocations writes JSON Lines, not a Parquet ledger")
         need_pyarrow()
     for path in (output, rejects):
         if path is not None and args.deals != "-" and os.path.exists(path) \
                 and os.path.samefile(path, args.deals):
-            raise UsageError(f"{path} is the deals file: writing it would replace the input")
+            raise _UsageError(f"{path} is the deals file: writing it would replace the input")
     progress = None if args.no_progress else tty_progress(sys.stderr)
     # Write errors on the standard streams name them (a file object's errors name nothing).
     stdout = cast(IO[str], NamedStream(sys.stdout, "<stdout>"))
@@ -260,7 +261,7 @@ def _allocate(args: argparse.Namespace) -> int:
             parquet_out = files.binary(output) if ledger_format == "parquet" and output \
                 else None
         except ValueError as exc:  # one file named for two outputs
-            raise UsageError(str(exc)) from None
+            raise _UsageError(str(exc)) from None
         if args.allocations:
             summary = Summary(ruleset)
             for result in ruleset.allocate_many(records, duplicates=args.duplicate_ids):

@@ -62,8 +62,8 @@ class BadRecord:
 
 class InputError(CreditRulesError):
     """A deals file (or ledger destination) that cannot be used at all: not a Parquet file,
-    Parquet asked for without pyarrow installed, Parquet on standard input. Nothing was
-    allocated. A single unreadable record is a :class:`BadRecord` instead."""
+    Parquet asked for without pyarrow installed, a CSV header that cannot be read, a text
+    stream that is not UTF-8. A single unreadable record is a :class:`BadRecord` instead."""
 
 
 #: Limits, checked before a record is built (see docs/reference/deals.md).
