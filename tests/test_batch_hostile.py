@@ -613,3 +613,27 @@ def test_the_command_survives_hostile_records_in_bounded_memory(tmp_path: Path) 
 def test_records_of_a_text_stream_still_work() -> None:
     items = list(read_records(io.StringIO('{"id": "S-1"}\n\n[1]\n'), "jsonl"))
     assert items == [Record(1, {"id": "S-1"}), Record(3, [1])]
+
+
+def test_a_pandas_json_cell_keeps_the_readers_code() -> None:
+    pd = pytest.importorskip("pandas")
+    from creditrules.integrations.pandas import allocate_frame
+
+    frame = pd.DataFrame(
+        {
+            "id": ["S-1"],
+            "date": ["2026-03-02"],
+            "amount": ["1.00"],
+            "currency": ["USD"],
+            "reps": ['[{"id": "a", "id": "b", "partner": "acme"}]'],
+        }
+    )
+    _, rejects = allocate_frame(RULESET, frame)
+    assert rejects.to_dict("records") == [
+        {
+            "line": 1,
+            "deal": "S-1",
+            "code": "duplicate-key",
+            "reason": "column reps: duplicate key 'id'",
+        }
+    ]

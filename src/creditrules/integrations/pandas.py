@@ -75,7 +75,8 @@ def records_from_frame(frame: pd.DataFrame, *, first_line: int = 1
         except (ValueError, RecursionError) as exc:
             deal = record.get("id")
             yield BadRecord(line, f"column {name}: {exc}" if "column" not in str(exc)
-                            else str(exc), None if deal is None else str(deal))
+                            else str(exc), None if deal is None else str(deal),
+                            getattr(exc, "code", "unreadable"))  # duplicate-key, too-large
             continue
         yield Record(line, record)
 
