@@ -146,9 +146,14 @@ def contains(excerpt: str, actual: str) -> bool:
     return True
 
 
+def _user_env() -> dict[str, str]:
+    """The environment of a reader trying the page: not the test suite's CI settings."""
+    return {k: v for k, v in os.environ.items() if k not in {"CI", "HYPOTHESIS_PROFILE"}}
+
+
 def run_command(script: str, cwd: Path) -> tuple[str, int]:
     script = script.replace(".venv/bin/", f"{BIN}/")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    env = {**_user_env(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "COLUMNS": "80", "PYTHONHASHSEED": "0"}
     done = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
@@ -172,7 +177,7 @@ def run_python(code: str, cwd: Path, where: str) -> str:
         return ""
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300, check=False,
-                          env={**os.environ, "PYTHONHASHSEED": "0"})
+                          env={**_user_env(), "PYTHONHASHSEED": "0"})
     return done.stdout
 
 
