@@ -33,6 +33,7 @@ from creditrules.errors import (
     NoApplicableRuleError,
     Problem,
     RulesetError,
+    UsageError,
 )
 from creditrules.fairness import (
     Counterexample,
@@ -90,6 +91,7 @@ __all__ = [
     "RulesetRef",
     "Summary",
     "TypeCredit",
+    "UsageError",
     "__version__",
     "check_fairness",
     "load",

@@ -26,7 +26,7 @@ from typing import IO, Any, cast
 import creditrules
 from creditrules._money import percent_text
 from creditrules.allocation import describe_expense
-from creditrules.errors import CreditRulesError, DealError, RulesetError
+from creditrules.errors import CreditRulesError, DealError, RulesetError, UsageError
 from creditrules.records import (
     BadRecord,
     InputError,
@@ -472,7 +472,7 @@ def _json_text(data: Any) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from creditrules._starter import write_atomically
+    from creditrules._output import write_text
 
     files = _schema_files()
     text = files["creditrules-cases.schema.json" if args.cases
@@ -480,27 +480,27 @@ def _schema(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        write_atomically(args.output, text)
+        write_text(args.output, text)
     return 0
 
 
 def _render(args: argparse.Namespace) -> int:
-    from creditrules._starter import write_atomically
+    from creditrules._output import write_text
     from creditrules.render import render_html, render_markdown
 
     suffix = args.output.suffix.lower()
     if suffix not in (".html", ".htm", ".md"):
-        raise InputError(f"{args.output}: the output must end in .html or .md")
+        raise UsageError(f"{args.output}: the output must end in .html or .md")
     files = [args.ruleset, *args.amendments]
     loaded = [creditrules.load(path, engine=args.engine) for path in files]
     final = loaded[-1]
     for i in range(1, len(files)):
         earlier, later = loaded[i - 1], loaded[i]
         if earlier.id != later.id or earlier.version not in later.versions:
-            raise InputError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
+            raise UsageError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
                              f"{', '.join(later.versions)})")
     text = render_markdown(final) if suffix == ".md" else render_html(final)
-    write_atomically(args.output, text)
+    write_text(args.output, text)
     print(f"wrote {args.output} ({final.id} {final.version})", file=sys.stderr)
     return 0
 
