@@ -1,0 +1,539 @@
+"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, dated gaps.
+
+The term is cut into segments on which nothing changes (the rules and precedence lists in
+force, the class of the deal date among the dates conditions compare with); on each, every
+question is a satisfiability question over the rank-class space
+(:mod:`creditrules._analysis_space`). A model becomes a witness deal, which must then make
+``Ruleset.allocate`` show the finding; a model it does not confirm is excluded and the
+solver asked again, a few times, before the finding is reported as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from creditrules import _conditions, _solver
+from creditrules._analysis_space import Space, _rank_of, _uses
+from creditrules._ast import And, Compare, Count, Expr, Field, InList, Literal, Not, Or
+from creditrules._feature_encoding import _canon_value, _In, _Junction, _Node, _shape
+from creditrules._outcomes import same_shares
+from creditrules._precedence import Precedence
+from creditrules.analysis import Finding, _check
+from creditrules.errors import Location
+from creditrules.policy import ENTERTAINMENT, PolicyRule
+from creditrules.ruleset import CreditRule, Overlay, Ruleset, Split
+
+__all__ = ["decide"]
+
+_RETRIES = 4
+# Distinct gaps reported per credit type (or topic) and stretch of the term.
+_MAX_GAPS = 8
+Rule = CreditRule | PolicyRule
+
+
+def decide(ruleset: Ruleset) -> list[Finding]:
+    """Every decided finding about ``ruleset`` (see the module doc)."""
+    return _Decider(ruleset).run()
+
+
+@attrs.frozen
+class _Group:
+    """Rules that compete: one credit type, or the precedence rules of one policy topic."""
+
+    label: str  # as in RuleVerdict.type: the credit type's name, or "policy:<topic>"
+    name: str
+    required: bool
+    policy: bool
+
+
+@attrs.frozen
+class _Result:
+    sat: bool
+    deal: dict[str, Any] | None = None
+    values: tuple[int, ...] = ()
+    why: str | None = None  # set when undecided or unconfirmed
+
+
+def _segments(ruleset: Ruleset, space: Space) -> list[tuple[dt.date, dt.date | None]]:
+    """The term cut where what is in force, or the date's class, changes."""
+    points: set[dt.date] = set()
+
+    def add(day: dt.date | None, after: bool = False) -> None:
+        if day is None:
+            return
+        with contextlib.suppress(OverflowError):
+            points.add(day + dt.timedelta(days=1) if after else day)
+
+    for rule in ruleset.rules:
+        add(rule.effective.start)
+        add(rule.effective.end, after=True)
+    for plist in ruleset.precedence:
+        add(plist.effective.start)
+        add(plist.effective.end, after=True)
+    if space.day_feature is not None:
+        for lit in space.features[space.day_feature].literals:
+            if isinstance(lit, dt.date):
+                add(lit)
+                add(lit, after=True)
+    start, end = ruleset.effective.start, ruleset.effective.end
+    if start is None:
+        start = min(points, default=dt.date(2000, 1, 1))
+    cuts = sorted(p for p in points if p > start and (end is None or p <= end))
+    bounds = [start, *cuts]
+    out: list[tuple[dt.date, dt.date | None]] = []
+    for i, first in enumerate(bounds):
+        last = bounds[i + 1] - dt.timedelta(days=1) if i + 1 < len(bounds) else end
+        out.append((first, last))
+    return out
+
+
+def _box(node: _Node) -> dict[int, frozenset[int]] | None:
+    """A cheap over-approximation of a condition: per feature, the values it allows
+    (None: the condition is false)."""
+    if node is False:
+        return None
+    if isinstance(node, _In):
+        return {node.feature: node.values}
+    if isinstance(node, _Junction) and node.conjunction:
+        out: dict[int, frozenset[int]] = {}
+        for part in node.parts:
+            if isinstance(part, _In):
+                out[part.feature] = out.get(part.feature, part.values) & part.values
+        return out
+    return {}
+
+
+def _disjoint(a: dict[int, frozenset[int]] | None, b: dict[int, frozenset[int]] | None) -> bool:
+    if a is None or b is None:
+        return True
+    return any(not (a[f] & b[f]) for f in a.keys() & b.keys())
+
+
+def _same_outcome(a: Rule, b: Rule) -> bool:
+    if isinstance(a, PolicyRule) or isinstance(b, PolicyRule):
+        return (getattr(a, "governs", None), getattr(a, "partner", None)) == \
+            (getattr(b, "governs", None), getattr(b, "partner", None))
+    if isinstance(a.outcome, Split | Overlay) and isinstance(b.outcome, Split | Overlay):
+        return same_shares(a.outcome.shares, b.outcome.shares)
+    return a.outcome == b.outcome
+
+
+def _span(first: dt.date, last: dt.date | None, term: tuple[dt.date | None, dt.date | None]
+          ) -> str:
+    if (first, last) == term or (term[0] is None and last == term[1]):
+        return ""
+    if last == first:
+        return f" on {first}"
+    return f" from {first} to {last or 'the end of the term'}"
+
+
+class _Decider:
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+        conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
+        conditions.update({r.key: r.when for r in ruleset.policy_rules if r.when is not None})
+        self.space = Space(ruleset, conditions)
+        self.solver = _solver.Solver(self.space.background)
+        self.vars = self.space.variables()
+        self.segments = _segments(ruleset, self.space)
+        self.term = (self.segments[0][0], ruleset.effective.end)
+        self.findings: list[Finding] = []
+        self.seen: set[tuple[Any, ...]] = set()
+        self.boxes = {k: _box(n) for k, n in self.space.nodes.items()}
+        self.pending: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        self.first: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        self.entertainment = bool(ruleset.expense_rules) or any(
+            ENTERTAINMENT in t for t in ruleset.policies.values())
+
+    # -- helpers -----------------------------------------------------------------------
+    def cond(self, rule: Rule) -> _solver.Formula | None:
+        if rule.when is None:
+            return _solver.true()
+        if rule.key in self.space.unsupported:
+            return None
+        return self.space.formula(rule.key)
+
+    def day_class(self, day: dt.date) -> int | None:
+        f = self.space.day_feature
+        return None if f is None else _rank_of(self.space.features[f].literals, day)
+
+    def once(self, *key: Any) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def unknown(self, group: _Group, rule: Rule, what: str) -> None:
+        if self.once("unknown", group.label, rule.key):
+            reason = self.space.unsupported.get(rule.key, "")
+            self.findings.append(Finding(
+                "undecided", "unknown", f"{what} of {group.name} not decided for rule "
+                f"{rule.id}", rule.location, rule.clause, reason=reason, rules=(rule.id,),
+                fix="rewrite the condition within the decided language (see the findings "
+                "reference), or check these deals with worked examples"))
+
+    def solve(self, formulas: Sequence[_solver.Formula], day: dt.date,
+              expect: tuple[str, ...] | None, *, expense: bool = False) -> _Result:
+        """A model of ``formulas`` whose deal ``allocate`` confirms (``expect``: as in
+        analysis._check; None: any model)."""
+        blocks: list[_solver.Formula] = []
+        why = None
+        for _ in range(_RETRIES + 1):
+            with self.solver.assuming(*formulas, *self.space.on_day(day), *blocks):
+                found = self.solver.solve(self.vars)
+            if found is None:
+                return _Result(bool(blocks), why=why)
+            if isinstance(found, str):
+                return _Result(True, why=f"the solver could not decide: {found}")
+            deal = self.space.deal(found, day, expense=expense)
+            if expect is None:
+                return _Result(True, deal, tuple(found))
+            why = _check(self.rs, deal, expect)
+            if why is None:
+                return _Result(True, self.shrink(deal, expect), tuple(found))
+            blocks.append(self.solver.block(self.vars, found))
+        return _Result(True, why=f"the engine did not reproduce the witness ({why})")
+
+    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...]) -> dict[str, Any]:
+        """Drop what the finding does not need (greedily, each drop confirmed again), so
+        that the witness shows only what matters."""
+        def still(candidate: dict[str, Any]) -> bool:
+            return _check(self.rs, candidate, expect) is None
+
+        # A policy gap needs its expense: the engine decides a policy only for one.
+        keep = {"expenses"} if expect[0] == "gap" else set()
+        for key in ("expenses", "lead", "product", "activities", "reps", "account",
+                    "attributes"):
+            if key in deal and key not in keep:
+                trial = {k: v for k, v in deal.items() if k != key}
+                if still(trial):
+                    deal = trial
+        for key in ("account", "attributes", "lead"):
+            for sub in sorted(deal.get(key, {})):
+                trial = {**deal, key: {k: v for k, v in deal[key].items() if k != sub}}
+                if not trial[key]:
+                    del trial[key]
+                if still(trial):
+                    deal = trial
+        for key in ("activities", "reps"):
+            i = 0
+            while i < len(deal.get(key, ())) and i < 50:
+                trial = {**deal, key: deal[key][:i] + deal[key][i + 1:]}
+                if not trial[key]:
+                    del trial[key]
+                if still(trial):
+                    deal = trial
+                else:
+                    i += 1
+        return deal
+
+    def report(self, result: _Result, finding: Finding) -> None:
+        if result.why is not None:
+            finding = attrs.evolve(finding, severity="unknown", reason=result.why,
+                                   witness=None)
+        else:
+            finding = attrs.evolve(finding, witness=result.deal)
+        self.findings.append(finding)
+
+    def describe(self, values: Sequence[int], rules: Sequence[Rule]) -> str:
+        used: set[int] = set()
+        for rule in rules:
+            node = self.space.nodes.get(rule.key)
+            if node is not None:
+                used |= _uses(node)
+        parts = []
+        for f in sorted(used, key=lambda f: self.space.features[f].source):
+            rep = self.space.reps[f].get(values[f]) if f < len(values) else None
+            origin = self.space.origins[f]
+            source = origin.text
+            if isinstance(origin, Count):
+                parts.append(f"{source} {_rank_text(self.space.features[f].literals, values[f])}")
+            elif rep is None:
+                parts.append(f"no {source}")
+            elif source != "date":
+                parts.append(f"{source} = {rep}")
+        return ", ".join(parts) or "any deal"
+
+    def nearest(self, rules: Sequence[Rule], values: Sequence[int]) -> Location:
+        """The rule a gap is best shown at: the first (in the file) comparing a field with
+        a literal next to the witness's value, else the first reading a field it sets."""
+        near: set[tuple[str, str]] = set()
+        for f, feature in enumerate(self.space.features):
+            lits, cls = feature.literals, values[f]
+            if feature.kind != "rank" or cls < 0:
+                continue
+            for i in ({cls // 2} if cls % 2 else {cls // 2 - 1, cls // 2}):
+                if 0 <= i < len(lits):
+                    near.add((feature.source, _canon_value(lits[i])))
+        ordered = sorted(rules, key=lambda r: r.location)
+        for rule in ordered:
+            if rule.when is not None and any(
+                    isinstance(right, Literal) and (_shape(left),
+                                                    _canon_value(right.value)) in near
+                    for left, _, right in _conditions.comparisons(rule.when)):
+                return rule.location
+        for rule in ordered:
+            node = self.space.nodes.get(rule.key)
+            if node is not None and any(values[f] != -1 for f in _uses(node)):
+                return rule.location
+        return ordered[0].location if ordered else Location(self.rs.source, 1, 1)
+
+    # -- the questions -------------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        rs = self.rs
+        groups = [(_Group(t.name, f"{t.name} credit", t.required, False)) for t in
+                  rs.credit_types]
+        topics = sorted({r.topic for r in rs.policy_rules})
+        groups += [_Group(f"policy:{t}", f"the {t} policy", t == ENTERTAINMENT
+                          and self.entertainment, True) for t in topics]
+        reach: dict[str, bool] = {}
+        prevail: dict[str, bool] = {}
+        meet: dict[tuple[str, str], bool] = {}
+        for first, last in self.segments:
+            day = first
+            in_force = list(rs.rules_in_force(day))
+            prec = Precedence(in_force, dict(rs.precedence_on(day)))
+            members: dict[str, list[Rule]] = {g.label: [] for g in groups}
+            for credit_rule in in_force:
+                members[credit_rule.type].append(credit_rule)
+            for policy_rule in rs.policy_rules:
+                members[f"policy:{policy_rule.topic}"].append(policy_rule)
+            covers = {}
+            for g in groups:
+                if not g.policy and g.required:
+                    conds = [self.cond(r) for r in members[g.label]]
+                    covers[g.label] = None if None in conds else _solver.any_of(conds)
+            for g in groups:
+                rules = sorted(members[g.label], key=lambda r: r.key)
+                precedence = Precedence(rules, {}) if g.policy else prec  # type: ignore[arg-type]
+                context = [c for label, c in covers.items() if label != g.label and c is not None]
+                self.gap(g, rules, context, first, last)
+                self.ambiguity(g, rules, precedence, context, first, last)
+                self.rules(g, rules, precedence, context, first, reach, prevail, meet)
+        self.unreached(reach, prevail, meet)
+        return self.findings
+
+    def gap(self, g: _Group, rules: list[Rule], context: list[_solver.Formula],
+            first: dt.date, last: dt.date | None) -> None:
+        if not g.required and g.policy:
+            return
+        conds = [self.cond(r) for r in rules]
+        if None in conds:
+            for rule, c in zip(rules, conds, strict=True):
+                if c is None:
+                    self.unknown(g, rule, "coverage")
+            return
+        if not g.required:
+            return
+        if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
+            return
+        word = f"whose {g.label.removeprefix('policy:')} policy" if g.policy \
+            else f"no {g.label} credit rule"
+        expect = ("gap", word)
+        used = sorted(set().union(*(_uses(self.space.nodes[r.key]) for r in rules
+                                    if r.key in self.space.nodes)))
+        seen: list[_solver.Formula] = []
+        for _ in range(_MAX_GAPS):
+            result = self.solve([_solver.negate(c) for c in conds] + context + seen, first,
+                                expect, expense=g.policy)
+            if not result.sat:
+                return
+            values = result.values or tuple(-1 for _ in self.vars)
+            where = self.nearest(rules, values)
+            clause = next((r.clause for r in rules if r.location == where), None)
+            span = _span(first, last, self.term)
+            what = self.describe(values, rules) if result.values else "some deals"
+            self.report(result, Finding(
+                "gap", "error", f"no {g.name} rule decides deals with {what}{span}", where,
+                clause, fix="add a rule (or a default) for these deals, or widen a "
+                "neighbouring condition to include them (check each boundary: < against <=)",
+                rules=tuple(r.id for r in rules), expect=expect))
+            if not result.values or not used:
+                return
+            # The next gap differs in some field the rules read: each cell once.
+            seen.append(_solver.any_of([_solver.negate(_solver.equals(self.vars[f],
+                                                                      values[f]))
+                                        for f in used]))
+
+    def ambiguity(self, g: _Group, rules: list[Rule], prec: Precedence,
+                  context: list[_solver.Formula], first: dt.date, last: dt.date | None) -> None:
+        for a, b in itertools.combinations(rules, 2):
+            if a.id == b.id or prec.beats(a.id, b.id) or prec.beats(b.id, a.id) \
+                    or _same_outcome(a, b):
+                continue
+            if a.when is not None and b.when is not None and \
+                    _disjoint(self.boxes.get(a.key, {}), self.boxes.get(b.key, {})):
+                continue
+            ca, cb = self.cond(a), self.cond(b)
+            if ca is None or cb is None:
+                self.unknown(g, a if ca is None else b, "ambiguity")
+                continue
+            if not self.once("ambiguity", g.label, a.key, b.key):
+                continue
+            beaters = [self.cond(c) for c in rules
+                       if c.id not in (a.id, b.id)
+                       and (prec.beats(c.id, a.id) or prec.beats(c.id, b.id))]
+            if None in beaters:
+                continue
+            pair = tuple(sorted((a.id, b.id)))
+            expect = ("ambiguity", g.label, *pair)
+            result = self.solve([ca, cb, *(_solver.negate(c) for c in beaters), *context],
+                                first, expect)
+            if not result.sat:
+                continue
+            later = max(a, b, key=lambda r: r.location)
+            other = a if later is b else b
+            span = _span(first, last, self.term)
+            what = self.describe(result.values, [a, b]) if result.values else "some deals"
+            self.report(result, Finding(
+                "ambiguity", "error", f"rules {other.id} and {later.id} both apply to deals "
+                f"with {what}{span}, disagree, and nothing decides between them",
+                later.location, later.clause,
+                fix=f"declare which prevails: 'overrides: [{other.id}]' on {later.id} (or "
+                "the reverse), or a precedence list; or make the conditions exclusive",
+                rules=pair, expect=expect))
+
+    def rules(self, g: _Group, rules: list[Rule], prec: Precedence,
+              context: list[_solver.Formula], day: dt.date, reach: dict[str, bool],
+              prevail: dict[str, bool], meet: dict[tuple[str, str], bool]) -> None:
+        """Record, per rule, whether it can apply and prevail on this segment."""
+        for rule in rules:
+            c = self.cond(rule)
+            self.first.setdefault(rule.key, (g.label, context, day))
+            if c is None or (rule.when is None and not rule.default):
+                reach.setdefault(rule.key, True)
+                prevail.setdefault(rule.key, True)
+                continue
+            if not reach.get(rule.key):
+                reach[rule.key] = self.solve([c], day, None).sat
+            beaters = [self.cond(o) for o in rules if o.id != rule.id
+                       and prec.beats(o.id, rule.id)]
+            if not prevail.get(rule.key) and None not in beaters:
+                prevail[rule.key] = self.solve(
+                    [c, *(_solver.negate(b) for b in beaters)], day, None).sat
+            for target in rule.overrides:
+                other = next((o for o in rules if o.id == target), None)
+                co = None if other is None else self.cond(other)
+                if co is not None and not meet.get((rule.key, target)):
+                    meet[(rule.key, target)] = self.solve([c, co], day, None).sat
+            if not prevail.get(rule.key) and reach.get(rule.key) \
+                    and self.once("overridden-witness", rule.key):
+                label = g.label
+                self.pending[rule.key] = (label, [c, *context], day)
+
+    def unreached(self, reach: Mapping[str, bool], prevail: Mapping[str, bool],
+                  meet: Mapping[tuple[str, str], bool]) -> None:
+        rs = self.rs
+        every: list[Rule] = [*rs.rules, *rs.policy_rules]
+        for rule in every:
+            eff = getattr(rule, "effective", None)
+            if eff is not None and rule.key not in reach:
+                self.findings.append(Finding(
+                    "never-in-force", "warning", f"rule {rule.id} is in force on no day of "
+                    f"the agreement ({eff}; the term is {rs.effective})", rule.location,
+                    rule.clause, fix="correct its effective dates, or remove it",
+                    rules=(rule.id,)))
+                continue
+            if reach.get(rule.key) is False:
+                self.findings.append(Finding(
+                    "dead-condition", "warning", f"no deal can satisfy the condition of rule "
+                    f"{rule.id} ({rule.when_text})", rule.location, rule.clause,
+                    fix="check each comparison for a typo (a reversed < or >, a literal no "
+                    "value takes) or remove the rule", rules=(rule.id,)))
+            elif prevail.get(rule.key) is False and rule.key in self.pending:
+                label, formulas, day = self.pending[rule.key]
+                expect = ("verdict", label, rule.id, "overridden")
+                result = self.solve(formulas, day, expect)
+                self.report(result, Finding(
+                    "always-overridden", "warning", f"rule {rule.id} never decides a deal: "
+                    "wherever it applies, a rule that prevails over it applies too",
+                    rule.location, rule.clause, fix="remove it, or narrow the rules that "
+                    "override it if it should decide some deals", rules=(rule.id,),
+                    expect=expect))
+            for target in rule.overrides:
+                if meet.get((rule.key, target)) is False and reach.get(rule.key):
+                    self.findings.append(Finding(
+                        "override-unused", "warning", f"rule {rule.id} overrides {target}, "
+                        "but no deal satisfies both conditions: the override never matters",
+                        rule.location, rule.clause, fix=f"check that {rule.id} overrides the "
+                        "rule meant (or drop the override)", rules=(rule.id, target)))
+        self.window_gaps()
+        self.negated_optional()
+
+    def negated_optional(self) -> None:
+        """``!=`` / ``not in`` on a field a deal may lack: true on every deal without it."""
+        every: list[Rule] = [*self.rs.rules, *self.rs.policy_rules]
+        for rule in every:
+            if rule.when is None or rule.key not in self.first:
+                continue
+            c = self.cond(rule)
+            for field in _negated_fields(rule.when, False, frozenset(self.rs.partner_ids)):
+                missing = self.space.missing(field.path)
+                if c is None or missing is None \
+                        or not self.once("negated-optional", rule.key, field.path):
+                    continue
+                label, context, day = self.first[rule.key]
+                expect = ("verdict", label, rule.id, "applied", "overridden")
+                result = self.solve([c, missing, *context], day, expect)
+                if not result.sat:
+                    continue
+                self.report(result, Finding(
+                    "negated-optional", "warning", f"rule {rule.id} applies to every deal "
+                    f"without {field.text}: a missing value is != to everything",
+                    rule.location, rule.clause, fix=f"add '{field.text} == ...' for the values "
+                    f"meant, or 'and {field.text} in [...]' before the negation",
+                    rules=(rule.id,), expect=expect))
+
+    def window_gaps(self) -> None:
+        by_id: dict[str, list[CreditRule]] = {}
+        for rule in self.rs.rules:
+            by_id.setdefault(rule.id, []).append(rule)
+        for rid, versions in sorted(by_id.items()):
+            versions.sort(key=lambda r: r.effective.start or dt.date.min)
+            for prev, nxt in itertools.pairwise(versions):
+                end, start = prev.effective.end, nxt.effective.start
+                if end is not None and start is not None \
+                        and start > end + dt.timedelta(days=1):
+                    self.findings.append(Finding(
+                        "window-gap", "warning", f"rule {rid} is in force to {end} "
+                        f"(version {prev.version}) and again from {start} (version "
+                        f"{nxt.version}): not from {end + dt.timedelta(days=1)} to "
+                        f"{start - dt.timedelta(days=1)}", nxt.location, nxt.clause,
+                        fix="make the amendment take effect the day after the earlier "
+                        "version ends", rules=(rid,)))
+
+
+def _negated_fields(expr: Expr, negated: bool, partners: frozenset[str] = frozenset()
+                    ) -> Iterator[Field]:
+    """Deal fields compared by != or not in (after pushing ``not`` inwards)."""
+    if isinstance(expr, Compare):
+        if isinstance(expr.left, Field) and (expr.op == "!=") != negated \
+                and expr.op in ("==", "!="):
+            yield expr.left
+    elif isinstance(expr, InList):
+        # "not in [every partner]" says "no partner" on purpose: nothing to warn about.
+        if expr.negated != negated and not (
+                partners and {o.value for o in expr.options} >= partners):
+            yield expr.subject
+    elif isinstance(expr, Not):
+        yield from _negated_fields(expr.part, not negated, partners)
+    elif isinstance(expr, And | Or):
+        for part in expr.parts:
+            yield from _negated_fields(part, negated, partners)
+
+
+def _rank_text(literals: Sequence[Any], cls: int) -> str:
+    if cls % 2 == 1:
+        return f"= {literals[cls // 2]}"
+    i = cls // 2
+    if i == 0:
+        return f"< {literals[0]}"
+    if i == len(literals):
+        return f"> {literals[-1]}"
+    return f"between {literals[i - 1]} and {literals[i]}"
