@@ -179,7 +179,8 @@ class _Decider:
                 "reference), or check these deals with worked examples"))
 
     def solve(self, formulas: Sequence[_solver.Formula], day: dt.date,
-              expect: tuple[str, ...] | None, *, expense: bool = False) -> _Result:
+              expect: tuple[str, ...] | None, *, expense: bool = False,
+              protect: Sequence[Rule] = ()) -> _Result:
         """A model of ``formulas`` whose deal ``allocate`` confirms (``expect``: as in
         analysis._check; None: any model)."""
         blocks: list[_solver.Formula] = []
@@ -196,26 +197,34 @@ class _Decider:
                 return _Result(True, deal, tuple(found))
             why = _check(self.rs, deal, expect)
             if why is None:
-                return _Result(True, self.shrink(deal, expect), tuple(found))
+                return _Result(True, self.shrink(deal, expect, protect), tuple(found))
             blocks.append(self.solver.block(self.vars, found))
         return _Result(True, why=f"the engine did not reproduce the witness ({why})")
 
-    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...]) -> dict[str, Any]:
+    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...],
+               protect: Sequence[Rule]) -> dict[str, Any]:
         """Drop what the finding does not need (greedily, each drop confirmed again), so
-        that the witness shows only what matters."""
+        that the witness shows only what matters; what the ``protect`` rules read stays
+        (it places the witness in the cell the finding describes)."""
         def still(candidate: dict[str, Any]) -> bool:
             return _check(self.rs, candidate, expect) is None
+
+        reads = {part for rule in protect if rule.when is not None
+                 for part in _reads(rule.when)}
 
         # A policy gap needs its expense: the engine decides a policy only for one.
         keep = {"expenses"} if expect[0] == "gap" else set()
         for key in ("expenses", "lead", "product", "activities", "reps", "account",
                     "attributes"):
-            if key in deal and key not in keep:
+            if key in deal and key not in keep and not any(
+                    r == key or r.startswith(key + ".") for r in reads):
                 trial = {k: v for k, v in deal.items() if k != key}
                 if still(trial):
                     deal = trial
         for key in ("account", "attributes", "lead"):
             for sub in sorted(deal.get(key, {})):
+                if f"{key}.{sub}" in reads:
+                    continue
                 trial = {**deal, key: {k: v for k, v in deal[key].items() if k != sub}}
                 if not trial[key]:
                     del trial[key]
@@ -223,7 +232,7 @@ class _Decider:
                     deal = trial
         for key in ("activities", "reps"):
             i = 0
-            while i < len(deal.get(key, ())) and i < 50:
+            while key not in reads and i < len(deal.get(key, ())) and i < 50:
                 trial = {**deal, key: deal[key][:i] + deal[key][i + 1:]}
                 if not trial[key]:
                     del trial[key]
@@ -284,6 +293,22 @@ class _Decider:
                 return rule.location
         return ordered[0].location if ordered else Location(self.rs.source, 1, 1)
 
+    def edge(self, g: _Group, first: dt.date, last: dt.date | None) -> Rule | None:
+        """For a gap in part of the term: the rule (version) whose dates leave it, one
+        starting just after it or ending just before it."""
+        if g.policy:
+            return None
+        day = dt.timedelta(days=1)
+        versions = sorted((r for r in self.rs.rules if r.type == g.label),
+                          key=lambda r: r.location)
+        for rule in versions:
+            if last is not None and rule.effective.start == last + day:
+                return rule
+        for rule in versions:
+            if rule.effective.end is not None and rule.effective.end + day == first:
+                return rule
+        return None
+
     # -- the questions -------------------------------------------------------------------
     def run(self) -> list[Finding]:
         rs = self.rs
@@ -336,30 +361,49 @@ class _Decider:
         word = f"whose {g.label.removeprefix('policy:')} policy" if g.policy \
             else f"no {g.label} credit rule"
         expect = ("gap", word)
-        used = sorted(set().union(*(_uses(self.space.nodes[r.key]) for r in rules
-                                    if r.key in self.space.nodes)))
         seen: list[_solver.Formula] = []
         for _ in range(_MAX_GAPS):
             result = self.solve([_solver.negate(c) for c in conds] + context + seen, first,
-                                expect, expense=g.policy)
+                                expect, expense=g.policy, protect=rules)
             if not result.sat:
                 return
             values = result.values or tuple(-1 for _ in self.vars)
-            where = self.nearest(rules, values)
-            clause = next((r.clause for r in rules if r.location == where), None)
             span = _span(first, last, self.term)
+            edge = self.edge(g, first, last) if span else None
+            where = edge.location if edge is not None else self.nearest(rules, values)
+            clause = edge.clause if edge is not None else next(
+                (r.clause for r in rules if r.location == where), None)
             what = self.describe(values, rules) if result.values else "some deals"
             self.report(result, Finding(
                 "gap", "error", f"no {g.name} rule decides deals with {what}{span}", where,
                 clause, fix="add a rule (or a default) for these deals, or widen a "
                 "neighbouring condition to include them (check each boundary: < against <=)",
                 rules=tuple(r.id for r in rules), expect=expect))
-            if not result.values or not used:
+            if not result.values or not self.regions(rules, result.values):
                 return
-            # The next gap differs in some field the rules read: each cell once.
-            seen.append(_solver.any_of([_solver.negate(_solver.equals(self.vars[f],
-                                                                      values[f]))
-                                        for f in used]))
+            # The next gap must differ on some comparison the rules make: each cell once.
+            seen.append(_solver.any_of([
+                _solver.negate(_solver.member(self.vars[f], region))
+                for f, region in self.regions(rules, values).items()]))
+
+    def regions(self, rules: Sequence[Rule], values: Sequence[int]) -> dict[int, set[int]]:
+        """Per feature the rules read, the classes no comparison of theirs tells apart from
+        the witness's class."""
+        atoms: dict[int, list[frozenset[int]]] = {}
+        for rule in rules:
+            if rule.when is None or rule.key not in self.space.nodes:
+                continue
+            for atom in _conditions._atoms(rule.when):
+                node = self.space.normaliser.nnf(atom, False)
+                if isinstance(node, _In):
+                    atoms.setdefault(node.feature, []).append(node.values)
+        out = {}
+        for f, sets in atoms.items():
+            region = set(self.space.reps[f])
+            for allowed in sets:
+                region = region & allowed if values[f] in allowed else region - allowed
+            out[f] = region
+        return out
 
     def ambiguity(self, g: _Group, rules: list[Rule], prec: Precedence,
                   context: list[_solver.Formula], first: dt.date, last: dt.date | None) -> None:
@@ -384,7 +428,7 @@ class _Decider:
             pair = tuple(sorted((a.id, b.id)))
             expect = ("ambiguity", g.label, *pair)
             result = self.solve([ca, cb, *(_solver.negate(c) for c in beaters), *context],
-                                first, expect)
+                                first, expect, protect=(a, b))
             if not result.sat:
                 continue
             later = max(a, b, key=lambda r: r.location)
@@ -449,7 +493,7 @@ class _Decider:
             elif prevail.get(rule.key) is False and rule.key in self.pending:
                 label, formulas, day = self.pending[rule.key]
                 expect = ("verdict", label, rule.id, "overridden")
-                result = self.solve(formulas, day, expect)
+                result = self.solve(formulas, day, expect, protect=(rule,))
                 self.report(result, Finding(
                     "always-overridden", "warning", f"rule {rule.id} never decides a deal: "
                     "wherever it applies, a rule that prevails over it applies too",
@@ -503,10 +547,18 @@ class _Decider:
                     self.findings.append(Finding(
                         "window-gap", "warning", f"rule {rid} is in force to {end} "
                         f"(version {prev.version}) and again from {start} (version "
-                        f"{nxt.version}): not from {end + dt.timedelta(days=1)} to "
-                        f"{start - dt.timedelta(days=1)}", nxt.location, nxt.clause,
+                        f"{nxt.version}): not{_span(end + dt.timedelta(days=1), start - dt.timedelta(days=1), (None, None))}",
+                        nxt.location, nxt.clause,
                         fix="make the amendment take effect the day after the earlier "
                         "version ends", rules=(rid,)))
+
+
+def _reads(expr: Expr) -> set[str]:
+    """What a condition reads, as deal keys: ``amount``, ``account.owner``, ``activities``."""
+    out = {".".join(p) for p in _conditions.field_paths(expr)}
+    for left, _, right in _conditions.comparisons(expr):
+        out.update(side.collection for side in (left, right) if isinstance(side, Count))
+    return out
 
 
 def _negated_fields(expr: Expr, negated: bool, partners: frozenset[str] = frozenset()

@@ -208,8 +208,9 @@ def _governs_text(ruleset: Ruleset) -> list[Finding]:
             says = "account_owner"
         if says is not None:
             out.append(Finding(
-                "governs-text", "warning", f"policy rule {rule.id}'s text reads as "
-                f"'governs: {says}' but it declares 'governs: {rule.governs}'", rule.location,
+                "governs-text", "warning", f"policy rule {rule.id}: its text reads as "
+                f"'governs: {says}' but it declares 'governs: "
+                f"{rule.partner if rule.governs == 'partner' else rule.governs}'", rule.location,
                 rule.clause, fix=f"declare 'governs: {says}', or correct the text",
                 rules=(rule.id,)))
     return out
@@ -228,7 +229,7 @@ def _equally(ruleset: Ruleset) -> list[Finding]:
         if shares and _EQUALLY.search(text) and len(set(shares.values())) > 1:
             split = ", ".join(f"{p} {percent_text(s)}" for p, s in sorted(shares.items()))
             out.append(Finding(
-                "equally-text", "warning", f"rule {rid}'s text says equally, but it splits "
+                "equally-text", "warning", f"rule {rid}: its text says equally, but it splits "
                 f"{split}", loc, clause, fix="split equally ('equal'), or correct the text",
                 rules=(rid,)))
     return out

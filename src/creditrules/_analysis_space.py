@@ -234,7 +234,7 @@ class Space:
         self.unsupported: dict[str, str] = {}
         drafts = _gather(conditions)
         self.features, by_slot, self.origins = _features(drafts)
-        norm = _Normaliser(self.features, by_slot)
+        self.normaliser = norm = _Normaliser(self.features, by_slot)
         nodes = {k: norm.nnf(e, False) for k, e in sorted(conditions.items())}
         self.vars = [_solver.int_var(f"x{i}") for i in range(len(self.features))]
         self.reps: list[dict[int, Value]] = []

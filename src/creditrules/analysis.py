@@ -13,8 +13,8 @@ as fine.
 >>> import creditrules
 >>> ruleset = creditrules.load("tests/analysis/tier-gap.yaml", engine="reference")
 >>> analysis = creditrules.analyse(ruleset)
->>> [(f.code, f.witness["attributes"]["units"]) for f in analysis.errors]
-[('gap', '99'), ('gap', '5000')]
+>>> [(f.code, f.witness.get("attributes")) for f in analysis.errors]
+[('gap', {'units': '99'}), ('gap', None), ('gap', {'units': '5000'})]
 """
 
 from __future__ import annotations
