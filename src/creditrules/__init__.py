@@ -34,6 +34,7 @@ from creditrules.errors import (
     Problem,
     RulesetError,
 )
+from creditrules.analysis import Analysis, Finding, analyse
 from creditrules.fairness import (
     Counterexample,
     FairnessReport,
@@ -59,6 +60,7 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "AmbiguityError",
+    "Analysis",
     "Attendee",
     "Counterexample",
     "CreditRule",
@@ -72,6 +74,7 @@ __all__ = [
     "ExpenseShare",
     "FairnessExemption",
     "FairnessReport",
+    "Finding",
     "InvariantResult",
     "Lead",
     "Limit",
@@ -91,6 +94,7 @@ __all__ = [
     "Summary",
     "TypeCredit",
     "__version__",
+    "analyse",
     "check_fairness",
     "load",
     "loads",

@@ -29,9 +29,31 @@ from creditrules.errors import AllocationError, AmbiguityError, DealError, Locat
 from creditrules.errors import NoApplicableRuleError as _NoRule
 from creditrules.ruleset import Ruleset
 
-__all__ = ["SEVERITIES", "Analysis", "Finding", "analyse", "reproduce"]
+__all__ = ["FINDINGS", "SEVERITIES", "Analysis", "Finding", "analyse", "reproduce"]
 
 SEVERITIES = ("error", "warning", "unknown")
+# Every finding code and its severity (``undecided`` findings are always ``unknown``).
+FINDINGS = {
+    "gap": "error",
+    "ambiguity": "error",
+    "dead-condition": "warning",
+    "always-overridden": "warning",
+    "override-unused": "warning",
+    "never-in-force": "warning",
+    "window-gap": "warning",
+    "negated-optional": "warning",
+    "share-without-percent": "warning",
+    "share-above-100": "warning",
+    "unused-weight": "warning",
+    "near-miss-literal": "warning",
+    "unused-partner": "warning",
+    "thousands-separator": "warning",
+    "governs-text": "warning",
+    "category-cap-above-general": "warning",
+    "limit-direction": "warning",
+    "equally-text": "warning",
+    "undecided": "unknown",
+}
 
 
 @attrs.frozen
@@ -139,7 +161,7 @@ def analyse(ruleset: Ruleset) -> Analysis:
     for f in found:
         unique.setdefault((f.code, str(f.location), f.rules, f.message), f)
     ordered = sorted(unique.values(), key=lambda f: (f.location, f.code, f.message))
-    acks = getattr(ruleset, "acknowledgements", ())
+    acks = ruleset.acknowledgements
     kept, silenced = [], []
     for f in ordered:
         if f.severity == "warning" and any(a.covers(f) for a in acks):
