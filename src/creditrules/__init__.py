@@ -22,6 +22,7 @@ from creditrules.allocation import (
     RuleVerdict,
     TypeCredit,
 )
+from creditrules.analysis import Analysis, Finding, analyse
 from creditrules.batch import Rejection, Summary
 from creditrules.errors import (
     AllocationError,
@@ -34,7 +35,6 @@ from creditrules.errors import (
     Problem,
     RulesetError,
 )
-from creditrules.analysis import Analysis, Finding, analyse
 from creditrules.fairness import (
     Counterexample,
     FairnessReport,

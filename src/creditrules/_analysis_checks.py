@@ -189,7 +189,8 @@ class _Decider:
             with self.solver.assuming(*formulas, *self.space.on_day(day), *blocks):
                 found = self.solver.solve(self.vars)
             if found is None:
-                return _Result(bool(blocks), why=why)
+                return _Result(bool(blocks), why=None if why is None else
+                               f"the engine did not reproduce the witness ({why})")
             if isinstance(found, str):
                 return _Result(True, why=f"the solver could not decide: {found}")
             deal = self.space.deal(found, day, expense=expense)
@@ -243,7 +244,14 @@ class _Decider:
         return deal
 
     def report(self, result: _Result, finding: Finding) -> None:
-        if result.why is not None:
+        masked = result.why is not None and finding.severity == "warning" and (
+            "no rule:" in result.why or "ambiguity between" in result.why)
+        if masked:
+            # Every such deal stops at an error reported too: the warning stands, shown
+            # by no deal of its own.
+            finding = attrs.evolve(finding, message=finding.message + " (every such deal "
+                                   "also meets a gap or an ambiguity reported here)")
+        elif result.why is not None:
             finding = attrs.evolve(finding, severity="unknown", reason=result.why,
                                    witness=None)
         else:
@@ -373,7 +381,7 @@ class _Decider:
             where = edge.location if edge is not None else self.nearest(rules, values)
             clause = edge.clause if edge is not None else next(
                 (r.clause for r in rules if r.location == where), None)
-            what = self.describe(values, rules) if result.values else "some deals"
+            what = self.describe(values, rules) if result.values else "some values"
             self.report(result, Finding(
                 "gap", "error", f"no {g.name} rule decides deals with {what}{span}", where,
                 clause, fix="add a rule (or a default) for these deals, or widen a "
@@ -434,7 +442,7 @@ class _Decider:
             later = max(a, b, key=lambda r: r.location)
             other = a if later is b else b
             span = _span(first, last, self.term)
-            what = self.describe(result.values, [a, b]) if result.values else "some deals"
+            what = self.describe(result.values, [a, b]) if result.values else "some values"
             self.report(result, Finding(
                 "ambiguity", "error", f"rules {other.id} and {later.id} both apply to deals "
                 f"with {what}{span}, disagree, and nothing decides between them",
@@ -547,7 +555,9 @@ class _Decider:
                     self.findings.append(Finding(
                         "window-gap", "warning", f"rule {rid} is in force to {end} "
                         f"(version {prev.version}) and again from {start} (version "
-                        f"{nxt.version}): not{_span(end + dt.timedelta(days=1), start - dt.timedelta(days=1), (None, None))}",
+                        f"{nxt.version}): not"
+                        + _span(end + dt.timedelta(days=1), start - dt.timedelta(days=1),
+                                (None, None)),
                         nxt.location, nxt.clause,
                         fix="make the amendment take effect the day after the earlier "
                         "version ends", rules=(rid,)))
