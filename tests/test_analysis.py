@@ -124,13 +124,18 @@ def test_an_ambiguity_witness_raises_ambiguity_error() -> None:
 
 def test_messages_say_what_and_how_to_fix() -> None:
     [percent, overlay] = _analyse("shares.yaml")
-    assert "0.7 is 70%" in percent.message and percent.fix == "write 70%"
-    assert "10 is 1000%" in overlay.message and "10% if 10% is meant" in overlay.fix
+    assert "0.7 is 70%" in percent.message
+    assert percent.fix == "write 70%"
+    assert "10 is 1000%" in overlay.message
+    assert "10% if 10% is meant" in overlay.fix
     [weight] = _analyse("weights.yaml")
-    assert "'joint_calls'" in weight.message and weight.fix == "rename it 'joint_call'"
+    assert "'joint_calls'" in weight.message
+    assert weight.fix == "rename it 'joint_call'"
     [separator, near] = _analyse("literals.yaml")
-    assert "read as 1" in separator.message and "write 1000" in separator.fix
-    assert "'devicecoo'" in near.message and near.fix == "write 'deviceco' if that is meant"
+    assert "read as 1" in separator.message
+    assert "write 1000" in separator.fix
+    assert "'devicecoo'" in near.message
+    assert near.fix == "write 'deviceco' if that is meant"
     [window] = [f for f in _analyse("amended-gap.yaml") if f.code == "window-gap"]
     assert window.message.endswith("not on 2027-01-01")
 
@@ -172,7 +177,8 @@ def test_finding_text_and_data() -> None:
         '  witness: {"amount": "1000.00", "currency": "USD", "date": "2026-01-01", '
         '"id": "W-1"}')
     data = finding.to_dict()
-    assert data["code"] == "negated-optional" and data["clause"] == "4.2"
+    assert data["code"] == "negated-optional"
+    assert data["clause"] == "4.2"
     assert data["location"].endswith("negated.yaml:19:5")
 
 
