@@ -37,6 +37,7 @@ _STRICTER = re.compile(r"\b(stricter|strictest|more (stringent|restrictive)|most
 _OWNER = re.compile(r"\b(owner|owns)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(neither|not|no|none)\b", re.IGNORECASE)
 _EQUALLY = re.compile(r"\b(equally|equal shares|in equal parts)\b|\b50/50\b", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
 _THOUSANDS = re.compile(r"^-?\d{1,3}([.,]\d{3})+$")
 
 
@@ -108,8 +109,11 @@ def _scalar(node: Node | None) -> str | None:
 
 
 def _close(word: str, others: Any) -> str | None:
-    found = difflib.get_close_matches(word, sorted(o for o in others if o != word), n=1,
-                                      cutoff=_CLOSE)
+    """The nearest of ``others`` if it is a near miss of ``word``; names that differ only
+    in their digits (``r1``, ``r10``; ``tier-2``, ``tier-3``) are deliberate series."""
+    letters = _DIGITS.sub("", word)
+    candidates = sorted(o for o in others if o != word and _DIGITS.sub("", o) != letters)
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=_CLOSE)
     return found[0] if found else None
 
 
