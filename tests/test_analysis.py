@@ -208,3 +208,21 @@ def test_validate_fails_on_errors_and_on_warnings_when_strict(
     out = capsys.readouterr().out
     assert "[negated-optional]" in out
     assert main(["validate", str(BUNDLED / "cardiozen.yaml"), "--strict"]) == 0
+
+
+def test_the_planted_cardiozen_gap_and_overlap(engine: str) -> None:
+    """The bundled agreement with 4.1 limited to deals with recorded effort, and a new
+    East territory rule: every gap is a deal without activities, and the new rule
+    overlaps 4.2(a), 4.2(b) and 4.2(c), which nothing orders against it."""
+    ruleset = creditrules.load(HERE / "cardiozen-planted.yaml", engine=engine)
+    analysis = creditrules.analyse(ruleset)
+    assert {f.code for f in analysis} == {"gap", "ambiguity"}
+    gaps = [f for f in analysis if f.code == "gap"]
+    assert gaps
+    assert all("count(activities) < 1" in f.message for f in gaps)
+    assert all(f.witness is not None and "activities" not in f.witness for f in gaps)
+    assert sorted(f.rules for f in analysis if f.code == "ambiguity") == [
+        ("beta-sourced", "east-territory"), ("east-territory", "hospital-tenders"),
+        ("east-territory", "named-accounts")]
+    for finding in analysis:
+        assert reproduce(ruleset, finding) is None, finding.text()

@@ -33,7 +33,7 @@ __all__ = ["decide"]
 
 _RETRIES = 4
 # Distinct gaps reported per credit type (or topic) and stretch of the term.
-_MAX_GAPS = 8
+_MAX_GAPS = 6
 Rule = CreditRule | PolicyRule
 
 
@@ -148,6 +148,7 @@ class _Decider:
         self.boxes = {k: _box(n) for k, n in self.space.nodes.items()}
         self.pending: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
         self.first: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        self.gaps: dict[tuple[Any, ...], tuple[Finding, dt.date, dt.date | None]] = {}
         self.entertainment = bool(ruleset.expense_rules) or any(
             ENTERTAINMENT in t for t in ruleset.policies.values())
 
@@ -180,7 +181,7 @@ class _Decider:
 
     def solve(self, formulas: Sequence[_solver.Formula], day: dt.date,
               expect: tuple[str, ...] | None, *, expense: bool = False,
-              protect: Sequence[Rule] = ()) -> _Result:
+              protect: Sequence[Rule] | None = ()) -> _Result:
         """A model of ``formulas`` whose deal ``allocate`` confirms (``expect``: as in
         analysis._check; None: any model)."""
         blocks: list[_solver.Formula] = []
@@ -198,20 +199,22 @@ class _Decider:
                 return _Result(True, deal, tuple(found))
             why = _check(self.rs, deal, expect)
             if why is None:
-                return _Result(True, self.shrink(deal, expect, protect), tuple(found))
+                if protect is not None:
+                    deal = self.shrink(deal, expect, {part for rule in protect
+                                                      if rule.when is not None
+                                                      for part in _reads(rule.when)})
+                return _Result(True, deal, tuple(found))
             blocks.append(self.solver.block(self.vars, found))
         return _Result(True, why=f"the engine did not reproduce the witness ({why})")
 
-    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...],
-               protect: Sequence[Rule]) -> dict[str, Any]:
+    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...], reads: set[str]
+               ) -> dict[str, Any]:
         """Drop what the finding does not need (greedily, each drop confirmed again), so
-        that the witness shows only what matters; what the ``protect`` rules read stays
-        (it places the witness in the cell the finding describes)."""
+        that the witness shows only what matters; what ``reads`` names (``amount``,
+        ``account.owner``, ``activities``) stays: it places the witness in the cell the
+        finding describes."""
         def still(candidate: dict[str, Any]) -> bool:
             return _check(self.rs, candidate, expect) is None
-
-        reads = {part for rule in protect if rule.when is not None
-                 for part in _reads(rule.when)}
 
         # A policy gap needs its expense: the engine decides a policy only for one.
         keep = {"expenses"} if expect[0] == "gap" else set()
@@ -243,7 +246,7 @@ class _Decider:
                     i += 1
         return deal
 
-    def report(self, result: _Result, finding: Finding) -> None:
+    def report(self, result: _Result, finding: Finding, *, keep: bool = True) -> Finding:
         masked = result.why is not None and finding.severity == "warning" and (
             "no rule:" in result.why or "ambiguity between" in result.why)
         if masked:
@@ -256,14 +259,29 @@ class _Decider:
                                    witness=None)
         else:
             finding = attrs.evolve(finding, witness=result.deal)
-        self.findings.append(finding)
+        if keep:
+            self.findings.append(finding)
+        return finding
 
-    def describe(self, values: Sequence[int], rules: Sequence[Rule]) -> str:
+    def dated_gaps(self) -> None:
+        """The gaps, each with the stretch of the term it lasts (located, when it is not the
+        whole term, at the rule whose dates leave it)."""
+        for (label, _, _), (finding, first, last) in self.gaps.items():
+            span = _span(first, last, self.term)
+            edge = self.edge(label, first, last) if span else None
+            if edge is not None:
+                finding = attrs.evolve(finding, location=edge.location, clause=edge.clause)
+            self.findings.append(attrs.evolve(finding, message=finding.message + span))
+
+    def describe(self, values: Sequence[int], rules: Sequence[Rule],
+                 only: set[int] | None = None) -> str:
         used: set[int] = set()
         for rule in rules:
             node = self.space.nodes.get(rule.key)
             if node is not None:
                 used |= _uses(node)
+        if only is not None:
+            used &= only
         parts = []
         for f in sorted(used, key=lambda f: self.space.features[f].source):
             rep = self.space.reps[f].get(values[f]) if f < len(values) else None
@@ -301,13 +319,11 @@ class _Decider:
                 return rule.location
         return ordered[0].location if ordered else Location(self.rs.source, 1, 1)
 
-    def edge(self, g: _Group, first: dt.date, last: dt.date | None) -> Rule | None:
+    def edge(self, label: str, first: dt.date, last: dt.date | None) -> Rule | None:
         """For a gap in part of the term: the rule (version) whose dates leave it, one
         starting just after it or ending just before it."""
-        if g.policy:
-            return None
         day = dt.timedelta(days=1)
-        versions = sorted((r for r in self.rs.rules if r.type == g.label),
+        versions = sorted((r for r in self.rs.rules if r.type == label),
                           key=lambda r: r.location)
         for rule in versions:
             if last is not None and rule.effective.start == last + day:
@@ -350,6 +366,7 @@ class _Decider:
                 self.ambiguity(g, rules, precedence, context, first, last)
                 self.rules(g, rules, precedence, context, first, reach, prevail, meet)
         self.unreached(reach, prevail, meet)
+        self.dated_gaps()
         return self.findings
 
     def gap(self, g: _Group, rules: list[Rule], context: list[_solver.Formula],
@@ -372,27 +389,51 @@ class _Decider:
         seen: list[_solver.Formula] = []
         for _ in range(_MAX_GAPS):
             result = self.solve([_solver.negate(c) for c in conds] + context + seen, first,
-                                expect, expense=g.policy, protect=rules)
+                                expect, expense=g.policy, protect=None)
             if not result.sat:
                 return
             values = result.values or tuple(-1 for _ in self.vars)
-            span = _span(first, last, self.term)
-            edge = self.edge(g, first, last) if span else None
-            where = edge.location if edge is not None else self.nearest(rules, values)
-            clause = edge.clause if edge is not None else next(
-                (r.clause for r in rules if r.location == where), None)
-            what = self.describe(values, rules) if result.values else "some values"
-            self.report(result, Finding(
-                "gap", "error", f"no {g.name} rule decides deals with {what}{span}", where,
-                clause, fix="add a rule (or a default) for these deals, or widen a "
-                "neighbouring condition to include them (check each boundary: < against <=)",
-                rules=tuple(r.id for r in rules), expect=expect))
-            if not result.values or not self.regions(rules, result.values):
+            cell = self.widen(conds, self.regions(rules, values), first) \
+                if result.values else {}
+            if result.deal is not None:
+                reads = {_source_key(self.space.origins[f]) for f in cell}
+                result = attrs.evolve(result, deal=self.shrink(result.deal, expect, reads))
+            key = (g.label, tuple(sorted((f, tuple(sorted(r))) for f, r in cell.items())),
+                   result.why is None)
+            earlier = self.gaps.get(key)
+            if earlier is not None and earlier[2] is not None \
+                    and earlier[2] + dt.timedelta(days=1) == first:
+                self.gaps[key] = (earlier[0], earlier[1], last)  # the same hole, continued
+            else:
+                what = ("deals with " + self.describe(values, rules, set(cell)) if cell
+                        else "any deal" if result.values else "some deals")
+                where = self.nearest(rules, values)
+                self.gaps[key] = (attrs.evolve(self.report(result, Finding(
+                    "gap", "error", f"no {g.name} rule decides {what}", where,
+                    next((r.clause for r in rules if r.location == where), None),
+                    fix="add a rule (or a default) for these deals, or widen a neighbouring "
+                    "condition to include them (check each boundary: < against <=)",
+                    rules=tuple(r.id for r in rules), expect=expect), keep=False)),
+                    first, last)
+            if not cell:
                 return
-            # The next gap must differ on some comparison the rules make: each cell once.
-            seen.append(_solver.any_of([
-                _solver.negate(_solver.member(self.vars[f], region))
-                for f, region in self.regions(rules, values).items()]))
+            # The next gap lies outside this cell: each cell once.
+            seen.append(_solver.any_of([_solver.negate(_solver.member(self.vars[f], region))
+                                        for f, region in cell.items()]))
+
+    def widen(self, conds: Sequence[_solver.Formula], cell: dict[int, set[int]],
+              day: dt.date) -> dict[int, set[int]]:
+        """Drop from a gap's cell each field whose value does not matter: no rule applies
+        anywhere in the cell with that field free."""
+        cell = dict(cell)
+        for f in sorted(cell):
+            trial = {k: v for k, v in cell.items() if k != f}
+            inside = [_solver.member(self.vars[k], v) for k, v in trial.items()]
+            with self.solver.assuming(_solver.any_of(list(conds)), *inside,
+                                      *self.space.on_day(day)):
+                if self.solver.solve([]) is None:
+                    cell = trial
+        return cell
 
     def regions(self, rules: Sequence[Rule], values: Sequence[int]) -> dict[int, set[int]]:
         """Per feature the rules read, the classes no comparison of theirs tells apart from
@@ -561,6 +602,10 @@ class _Decider:
                         nxt.location, nxt.clause,
                         fix="make the amendment take effect the day after the earlier "
                         "version ends", rules=(rid,)))
+
+
+def _source_key(origin: Field | Count) -> str:
+    return origin.collection if isinstance(origin, Count) else ".".join(origin.path)
 
 
 def _reads(expr: Expr) -> set[str]:
