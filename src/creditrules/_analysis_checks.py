@@ -319,6 +319,18 @@ class _Decider:
                 return rule.location
         return ordered[0].location if ordered else Location(self.rs.source, 1, 1)
 
+    def together(self, a: Rule, b: Rule) -> str:
+        """When two rules are both in force (their windows within the term), as text."""
+        starts: list[dt.date] = [self.term[0]]
+        ends: list[dt.date] = [] if self.term[1] is None else [self.term[1]]
+        for rule in (a, b):
+            if isinstance(rule, CreditRule):
+                if rule.effective.start is not None:
+                    starts.append(rule.effective.start)
+                if rule.effective.end is not None:
+                    ends.append(rule.effective.end)
+        return _span(max(starts), min(ends) if ends else None, self.term)
+
     def edge(self, label: str, first: dt.date, last: dt.date | None) -> Rule | None:
         """For a gap in part of the term: the rule (version) whose dates leave it, one
         starting just after it or ending just before it."""
@@ -482,7 +494,7 @@ class _Decider:
                 continue
             later = max(a, b, key=lambda r: r.location)
             other = a if later is b else b
-            span = _span(first, last, self.term)
+            span = self.together(a, b)
             what = self.describe(result.values, [a, b]) if result.values else "some values"
             self.report(result, Finding(
                 "ambiguity", "error", f"rules {other.id} and {later.id} both apply to deals "
