@@ -22,20 +22,35 @@ def generated(n: int) -> str:
     """A complete agreement of ``n`` rules: per region, size bands of 10 units, each its own
     split, with a default for every other deal; a rule for large deals in every tenth
     region overrides the bands there."""
-    lines = ["ruleset: generated", 'version: "1"',
-             "effective: {from: 2026-01-01, to: 2026-12-31}", "currency: USD",
-             "partners:", "  acme: {name: Acme}", "  beta: {name: Beta}",
-             "attributes:", "  region: text", "  size: number",
-             "credit_types:", "  revenue: {total: 100%}", "credit:",
-             "  - id: standard", '    clause: "1"', "    default: true",
-             "    split: {acme: 50%, beta: 50%}"]
+    lines = [
+        "ruleset: generated",
+        'version: "1"',
+        "effective: {from: 2026-01-01, to: 2026-12-31}",
+        "currency: USD",
+        "partners:",
+        "  acme: {name: Acme}",
+        "  beta: {name: Beta}",
+        "attributes:",
+        "  region: text",
+        "  size: number",
+        "credit_types:",
+        "  revenue: {total: 100%}",
+        "credit:",
+        "  - id: standard",
+        '    clause: "1"',
+        "    default: true",
+        "    split: {acme: 50%, beta: 50%}",
+    ]
     for i in range(n - 1):
         region, band = i % _REGIONS, i // _REGIONS
         share = 10 + (i * 7) % 81
-        lines += [f"  - id: r{i}", f'    clause: "2.{i}"',
-                  f'    when: attributes.region == "r{region}" and attributes.size >= '
-                  f"{band * 10} and attributes.size < {band * 10 + 10}",
-                  f"    split: {{acme: {share}%, beta: {100 - share}%}}"]
+        lines += [
+            f"  - id: r{i}",
+            f'    clause: "2.{i}"',
+            f'    when: attributes.region == "r{region}" and attributes.size >= '
+            f"{band * 10} and attributes.size < {band * 10 + 10}",
+            f"    split: {{acme: {share}%, beta: {100 - share}%}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -43,21 +58,26 @@ def timed(label: str, ruleset: creditrules.Ruleset) -> float:
     start = time.perf_counter()
     analysis = creditrules.analyse(ruleset)
     seconds = time.perf_counter() - start
-    print(f"{label:<40} {len(ruleset.rules):>5} rules  {seconds:7.2f} s  "
-          f"{analysis.summary()}")
+    print(f"{label:<40} {len(ruleset.rules):>5} rules  {seconds:7.2f} s  {analysis.summary()}")
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", type=int, nargs="*", default=[100, 1000],
-                        help="sizes of the generated agreements (default: 100 1000)")
+    parser.add_argument(
+        "--rules",
+        type=int,
+        nargs="*",
+        default=[100, 1000],
+        help="sizes of the generated agreements (default: 100 1000)",
+    )
     args = parser.parse_args()
     for name in BUNDLED:
         timed(name, creditrules.load(ROOT / "rulesets" / name))
     for n in args.rules:
-        timed(f"generated, {n} rules", creditrules.loads(generated(n),
-                                                           source=f"generated-{n}.yaml"))
+        timed(
+            f"generated, {n} rules", creditrules.loads(generated(n), source=f"generated-{n}.yaml")
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ BUNDLED = Path(__file__).parent.parent / "rulesets"
 
 def _deal(**fields: Any) -> dict[str, Any]:
     """A witness deal: the analysis's defaults (id, first day, 1000.00 USD) and ``fields``."""
-    return {"id": "W-1", "date": "2026-01-01", "amount": "1000.00", "currency": "USD",
-            **fields}
+    return {"id": "W-1", "date": "2026-01-01", "amount": "1000.00", "currency": "USD", **fields}
 
 
 # (file, code, location, witness or None): the values worked by hand from each file.
@@ -36,15 +35,21 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     ],
     # A named account of Acme's in EMEA: 70/30 under 4.2 against 40/60 under 4.3.
     "overlap.yaml": [
-        ("ambiguity", "overlap.yaml:20:5",
-         _deal(account={"named": True, "owner": "acme", "territory": "emea"})),
+        (
+            "ambiguity",
+            "overlap.yaml:20:5",
+            _deal(account={"named": True, "owner": "acme", "territory": "emea"}),
+        ),
     ],
     "dead.yaml": [("dead-condition", "dead.yaml:17:5", None)],
     # Every hospital sale is also an institution's, and 4.3 overrides 4.2; retail is never
     # an institution, so 4.4's override of 4.3 never matters.
     "always-overridden.yaml": [
-        ("always-overridden", "always-overridden.yaml:18:5",
-         _deal(account={"segment": "hospital"})),
+        (
+            "always-overridden",
+            "always-overridden.yaml:18:5",
+            _deal(account={"segment": "hospital"}),
+        ),
         ("override-unused", "always-overridden.yaml:27:5", None),
     ],
     # Amendment 1 retires 4.1 from 2027-01-01; its new 4.1 starts 2027-01-02. On
@@ -55,9 +60,14 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     ],
     # Three activities of another kind, none a joint call: 4.2 and 4.5 both apply.
     "counts.yaml": [
-        ("ambiguity", "counts.yaml:22:5", _deal(
-            activities=[{"kind": "other", "reps": ["acme-w", "beta-w"]}] * 3,
-            reps=[{"id": "acme-w", "partner": "acme"}, {"id": "beta-w", "partner": "beta"}])),
+        (
+            "ambiguity",
+            "counts.yaml:22:5",
+            _deal(
+                activities=[{"kind": "other", "reps": ["acme-w", "beta-w"]}] * 3,
+                reps=[{"id": "acme-w", "partner": "acme"}, {"id": "beta-w", "partner": "beta"}],
+            ),
+        ),
     ],
     "shares.yaml": [
         ("share-without-percent", "shares.yaml:20:19", None),
@@ -140,8 +150,9 @@ def test_messages_say_what_and_how_to_fix() -> None:
     assert window.message.endswith("not on 2027-01-01")
 
 
-@pytest.mark.parametrize("name", ["cardiozen.yaml", "cloudbridge.yaml",
-                                  "cloudbridge-amendment-1.yaml"])
+@pytest.mark.parametrize(
+    "name", ["cardiozen.yaml", "cloudbridge.yaml", "cloudbridge-amendment-1.yaml"]
+)
 def test_the_bundled_agreements_are_clean(name: str) -> None:
     analysis = creditrules.analyse(creditrules.load(BUNDLED / name, engine="reference"))
     assert list(analysis) == [], [f.text() for f in analysis]
@@ -152,7 +163,7 @@ def test_an_acknowledgement_silences_its_warning_and_counts_in_the_hash() -> Non
     assert analysis.passes(strict=True)
     assert [f.code for f in analysis.acknowledged] == ["negated-optional"]
     text = (HERE / "acknowledged.yaml").read_text()
-    plain = text[:text.index("analysis:")]
+    plain = text[: text.index("analysis:")]
     with_ack = creditrules.loads(text, source=str(HERE / "acknowledged.yaml"))
     without = creditrules.loads(plain, source=str(HERE / "acknowledged.yaml"))
     assert with_ack.content_hash != without.content_hash
@@ -162,11 +173,11 @@ def test_an_acknowledgement_silences_its_warning_and_counts_in_the_hash() -> Non
 def test_errors_cannot_be_acknowledged() -> None:
     text = (HERE / "tier-gap.yaml").read_text() + (
         "analysis:\n  acknowledge:\n    - {finding: gap, clause: '3.1(a)', reason: later}\n"
-        "    - {finding: negated-optionl, clause: '9.9', reason: typo}\n")
+        "    - {finding: negated-optionl, clause: '9.9', reason: typo}\n"
+    )
     with pytest.raises(RulesetError) as info:
         creditrules.loads(text, source="tiers.yaml")
-    assert info.value.codes == ["bad-acknowledgement", "bad-acknowledgement",
-                                "unknown-clause"]
+    assert info.value.codes == ["bad-acknowledgement", "bad-acknowledgement", "unknown-clause"]
     assert "did you mean 'negated-optional'?" in str(info.value)
 
 
@@ -174,8 +185,8 @@ def test_finding_text_and_data() -> None:
     [finding] = _analyse("negated.yaml")
     assert isinstance(finding, Finding)
     assert finding.text().splitlines()[-1] == (
-        '  witness: {"amount": "1000.00", "currency": "USD", "date": "2026-01-01", '
-        '"id": "W-1"}')
+        '  witness: {"amount": "1000.00", "currency": "USD", "date": "2026-01-01", "id": "W-1"}'
+    )
     data = finding.to_dict()
     assert data["code"] == "negated-optional"
     assert data["clause"] == "4.2"
@@ -200,7 +211,8 @@ def test_lint_json_and_strict(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_validate_fails_on_errors_and_on_warnings_when_strict(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["validate", str(HERE / "overlap.yaml")]) == 1
     assert "fails: 1 error(s)" in capsys.readouterr().out
     assert main(["validate", str(HERE / "negated.yaml")]) == 0
@@ -222,7 +234,9 @@ def test_the_planted_cardiozen_gap_and_overlap(engine: str) -> None:
     assert all("count(activities) < 1" in f.message for f in gaps)
     assert all(f.witness is not None and "activities" not in f.witness for f in gaps)
     assert sorted(f.rules for f in analysis if f.code == "ambiguity") == [
-        ("beta-sourced", "east-territory"), ("east-territory", "hospital-tenders"),
-        ("east-territory", "named-accounts")]
+        ("beta-sourced", "east-territory"),
+        ("east-territory", "hospital-tenders"),
+        ("east-territory", "named-accounts"),
+    ]
     for finding in analysis:
         assert reproduce(ruleset, finding) is None, finding.text()

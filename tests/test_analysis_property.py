@@ -33,11 +33,17 @@ credit:
 
 _units = st.builds(
     lambda op, n: f"attributes.units {op} {n}",
-    st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), st.integers(0, 4))
+    st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+    st.integers(0, 4),
+)
 _tier = st.one_of(
-    st.builds(lambda op, t: f'attributes.tier {op} "{t}"', st.sampled_from(["==", "!="]),
-              st.sampled_from(["a", "b"])),
-    st.just('attributes.tier in ["a", "b"]'))
+    st.builds(
+        lambda op, t: f'attributes.tier {op} "{t}"',
+        st.sampled_from(["==", "!="]),
+        st.sampled_from(["a", "b"]),
+    ),
+    st.just('attributes.tier in ["a", "b"]'),
+)
 _atom = st.one_of(_units, _tier, st.just("account.named"), st.just("not account.named"))
 _condition = st.lists(_atom, min_size=1, max_size=2).map(" and ".join)
 _split = st.sampled_from(["{acme: 50%, beta: 50%}", "{acme: 70%, beta: 30%}"])
@@ -48,13 +54,17 @@ def rulesets(draw: st.DrawFn) -> str:
     n = draw(st.integers(1, 4))
     lines = []
     for i in range(n):
-        lines.append(f"  - id: r{i}\n    clause: \"{i + 1}\"\n"
-                     f"    when: {draw(_condition)}\n    split: {draw(_split)}\n")
+        lines.append(
+            f'  - id: r{i}\n    clause: "{i + 1}"\n'
+            f"    when: {draw(_condition)}\n    split: {draw(_split)}\n"
+        )
         if i and draw(st.booleans()):
             lines.append(f"    overrides: [r{i - 1}]\n")
     if draw(st.integers(0, 4)) == 0:
-        lines.append("  - id: standard\n    clause: \"9\"\n    default: true\n"
-                     "    split: {acme: 50%, beta: 50%}\n")
+        lines.append(
+            '  - id: standard\n    clause: "9"\n    default: true\n'
+            "    split: {acme: 50%, beta: 50%}\n"
+        )
     return _HEADER + "".join(lines)
 
 
@@ -67,12 +77,24 @@ def _every_class(text: str) -> list[dict[str, Any]]:
         units |= {n - 1, n, n + 1}
     units |= {(a + b) / 2 for a, b in itertools.pairwise(numbers)}
     deals = []
-    for u, tier, named in itertools.product(sorted(units, key=str), [None, "a", "b", "z"],
-                                            [False, True]):
-        attributes = {k: v for k, v in (("units", None if u is None else str(u)),
-                                         ("tier", tier)) if v is not None}
-        deals.append({"id": "E", "date": "2026-03-01", "amount": "100.00", "currency": "USD",
-                      "account": {"named": named}, "attributes": attributes})
+    for u, tier, named in itertools.product(
+        sorted(units, key=str), [None, "a", "b", "z"], [False, True]
+    ):
+        attributes = {
+            k: v
+            for k, v in (("units", None if u is None else str(u)), ("tier", tier))
+            if v is not None
+        }
+        deals.append(
+            {
+                "id": "E",
+                "date": "2026-03-01",
+                "amount": "100.00",
+                "currency": "USD",
+                "account": {"named": named},
+                "attributes": attributes,
+            }
+        )
     return deals
 
 

@@ -35,9 +35,11 @@ class Acknowledgement:
 
     def covers(self, finding: Finding) -> bool:
         """Whether this acknowledgement silences ``finding``."""
-        return (finding.code == self.finding
-                and (self.rule is None or self.rule in finding.rules)
-                and (finding.clause is None or finding.clause == self.clause))
+        return (
+            finding.code == self.finding
+            and (self.rule is None or self.rule in finding.rules)
+            and (finding.clause is None or finding.clause == self.clause)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = {"finding": self.finding, "clause": self.clause, "reason": self.reason}
@@ -46,8 +48,9 @@ class Acknowledgement:
         return data
 
 
-def read_acknowledgements(reader: _Reader, node: Node | None, clauses: Sequence[str],
-                          rules: Sequence[str]) -> tuple[Acknowledgement, ...]:
+def read_acknowledgements(
+    reader: _Reader, node: Node | None, clauses: Sequence[str], rules: Sequence[str]
+) -> tuple[Acknowledgement, ...]:
     """Read ``analysis: {acknowledge: [...]}`` of one file (problems go to ``reader``)."""
     from creditrules.analysis import FINDINGS
 
@@ -69,18 +72,28 @@ def read_acknowledgements(reader: _Reader, node: Node | None, clauses: Sequence[
             continue
         ok = True
         if FINDINGS.get(code) != "warning":
-            what = "an error: amend the agreement instead" if code in FINDINGS else \
-                "unknown" + suggest(code, [c for c, s in FINDINGS.items() if s == "warning"])
-            reader.problem("bad-acknowledgement", f"finding {code!r} cannot be acknowledged "
-                           f"({what})", body.loc)
+            what = (
+                "an error: amend the agreement instead"
+                if code in FINDINGS
+                else "unknown" + suggest(code, [c for c, s in FINDINGS.items() if s == "warning"])
+            )
+            reader.problem(
+                "bad-acknowledgement", f"finding {code!r} cannot be acknowledged ({what})", body.loc
+            )
             ok = False
         if clause not in clauses:
-            reader.problem("unknown-clause", f"acknowledgement cites unknown clause "
-                           f"{clause!r}" + suggest(clause, clauses), body.loc)
+            reader.problem(
+                "unknown-clause",
+                f"acknowledgement cites unknown clause {clause!r}" + suggest(clause, clauses),
+                body.loc,
+            )
             ok = False
         if rule is not None and rule not in rules:
-            reader.problem("unknown-rule", f"acknowledgement names unknown rule {rule!r}"
-                           + suggest(rule, rules), body.loc)
+            reader.problem(
+                "unknown-rule",
+                f"acknowledgement names unknown rule {rule!r}" + suggest(rule, rules),
+                body.loc,
+            )
             ok = False
         if not reason.strip():
             reader.problem("missing-key", "an acknowledgement needs a reason", body.loc)

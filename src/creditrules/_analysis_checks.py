@@ -31,6 +31,10 @@ from creditrules.ruleset import CreditRule, Overlay, Ruleset, Split
 
 __all__ = ["decide"]
 
+_GAP_FIX = (
+    "add a rule (or a default) for these deals, or widen a neighbouring condition to "
+    "include them (check each boundary: < against <=)"
+)
 _RETRIES = 4
 # Distinct gaps reported per credit type (or topic) and stretch of the term.
 _MAX_GAPS = 6
@@ -117,15 +121,16 @@ def _disjoint(a: dict[int, frozenset[int]] | None, b: dict[int, frozenset[int]] 
 
 def _same_outcome(a: Rule, b: Rule) -> bool:
     if isinstance(a, PolicyRule) or isinstance(b, PolicyRule):
-        return (getattr(a, "governs", None), getattr(a, "partner", None)) == \
-            (getattr(b, "governs", None), getattr(b, "partner", None))
+        return (getattr(a, "governs", None), getattr(a, "partner", None)) == (
+            getattr(b, "governs", None),
+            getattr(b, "partner", None),
+        )
     if isinstance(a.outcome, Split | Overlay) and isinstance(b.outcome, Split | Overlay):
         return same_shares(a.outcome.shares, b.outcome.shares)
     return a.outcome == b.outcome
 
 
-def _span(first: dt.date, last: dt.date | None, term: tuple[dt.date | None, dt.date | None]
-          ) -> str:
+def _span(first: dt.date, last: dt.date | None, term: tuple[dt.date | None, dt.date | None]) -> str:
     if (first, last) == term or (term[0] is None and last == term[1]):
         return ""
     if last == first:
@@ -150,7 +155,8 @@ class _Decider:
         self.first: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
         self.gaps: dict[tuple[Any, ...], tuple[Finding, dt.date, dt.date | None]] = {}
         self.entertainment = bool(ruleset.expense_rules) or any(
-            ENTERTAINMENT in t for t in ruleset.policies.values())
+            ENTERTAINMENT in t for t in ruleset.policies.values()
+        )
 
     # -- helpers -----------------------------------------------------------------------
     def cond(self, rule: Rule) -> _solver.Formula | None:
@@ -173,15 +179,29 @@ class _Decider:
     def unknown(self, group: _Group, rule: Rule, what: str) -> None:
         if self.once("unknown", group.label, rule.key):
             reason = self.space.unsupported.get(rule.key, "")
-            self.findings.append(Finding(
-                "undecided", "unknown", f"{what} of {group.name} not decided for rule "
-                f"{rule.id}", rule.location, rule.clause, reason=reason, rules=(rule.id,),
-                fix="rewrite the condition within the decided language (see the findings "
-                "reference), or check these deals with worked examples"))
+            self.findings.append(
+                Finding(
+                    "undecided",
+                    "unknown",
+                    f"{what} of {group.name} not decided for rule {rule.id}",
+                    rule.location,
+                    rule.clause,
+                    reason=reason,
+                    rules=(rule.id,),
+                    fix="rewrite the condition within the decided language (see the findings "
+                    "reference), or check these deals with worked examples",
+                )
+            )
 
-    def solve(self, formulas: Sequence[_solver.Formula], day: dt.date,
-              expect: tuple[str, ...] | None, *, expense: bool = False,
-              protect: Sequence[Rule] | None = ()) -> _Result:
+    def solve(
+        self,
+        formulas: Sequence[_solver.Formula],
+        day: dt.date,
+        expect: tuple[str, ...] | None,
+        *,
+        expense: bool = False,
+        protect: Sequence[Rule] | None = (),
+    ) -> _Result:
         """A model of ``formulas`` whose deal ``allocate`` confirms (``expect``: as in
         analysis._check; None: any model)."""
         blocks: list[_solver.Formula] = []
@@ -190,8 +210,12 @@ class _Decider:
             with self.solver.assuming(*formulas, *self.space.on_day(day), *blocks):
                 found = self.solver.solve(self.vars)
             if found is None:
-                return _Result(bool(blocks), why=None if why is None else
-                               f"the engine did not reproduce the witness ({why})")
+                return _Result(
+                    bool(blocks),
+                    why=None
+                    if why is None
+                    else f"the engine did not reproduce the witness ({why})",
+                )
             if isinstance(found, str):
                 return _Result(True, why=f"the solver could not decide: {found}")
             deal = self.space.deal(found, day, expense=expense)
@@ -200,28 +224,39 @@ class _Decider:
             why = _check(self.rs, deal, expect)
             if why is None:
                 if protect is not None:
-                    deal = self.shrink(deal, expect, {part for rule in protect
-                                                      if rule.when is not None
-                                                      for part in _reads(rule.when)})
+                    deal = self.shrink(
+                        deal,
+                        expect,
+                        {
+                            part
+                            for rule in protect
+                            if rule.when is not None
+                            for part in _reads(rule.when)
+                        },
+                    )
                 return _Result(True, deal, tuple(found))
             blocks.append(self.solver.block(self.vars, found))
         return _Result(True, why=f"the engine did not reproduce the witness ({why})")
 
-    def shrink(self, deal: dict[str, Any], expect: tuple[str, ...], reads: set[str]
-               ) -> dict[str, Any]:
+    def shrink(
+        self, deal: dict[str, Any], expect: tuple[str, ...], reads: set[str]
+    ) -> dict[str, Any]:
         """Drop what the finding does not need (greedily, each drop confirmed again), so
         that the witness shows only what matters; what ``reads`` names (``amount``,
         ``account.owner``, ``activities``) stays: it places the witness in the cell the
         finding describes."""
+
         def still(candidate: dict[str, Any]) -> bool:
             return _check(self.rs, candidate, expect) is None
 
         # A policy gap needs its expense: the engine decides a policy only for one.
         keep = {"expenses"} if expect[0] == "gap" else set()
-        for key in ("expenses", "lead", "product", "activities", "reps", "account",
-                    "attributes"):
-            if key in deal and key not in keep and not any(
-                    r == key or r.startswith(key + ".") for r in reads):
+        for key in ("expenses", "lead", "product", "activities", "reps", "account", "attributes"):
+            if (
+                key in deal
+                and key not in keep
+                and not any(r == key or r.startswith(key + ".") for r in reads)
+            ):
                 trial = {k: v for k, v in deal.items() if k != key}
                 if still(trial):
                     deal = trial
@@ -237,7 +272,7 @@ class _Decider:
         for key in ("activities", "reps"):
             i = 0
             while key not in reads and i < len(deal.get(key, ())) and i < 50:
-                trial = {**deal, key: deal[key][:i] + deal[key][i + 1:]}
+                trial = {**deal, key: deal[key][:i] + deal[key][i + 1 :]}
                 if not trial[key]:
                     del trial[key]
                 if still(trial):
@@ -247,16 +282,21 @@ class _Decider:
         return deal
 
     def report(self, result: _Result, finding: Finding, *, keep: bool = True) -> Finding:
-        masked = result.why is not None and finding.severity == "warning" and (
-            "no rule:" in result.why or "ambiguity between" in result.why)
+        masked = (
+            result.why is not None
+            and finding.severity == "warning"
+            and ("no rule:" in result.why or "ambiguity between" in result.why)
+        )
         if masked:
             # Every such deal stops at an error reported too: the warning stands, shown
             # by no deal of its own.
-            finding = attrs.evolve(finding, message=finding.message + " (every such deal "
-                                   "also meets a gap or an ambiguity reported here)")
+            finding = attrs.evolve(
+                finding,
+                message=finding.message + " (every such deal "
+                "also meets a gap or an ambiguity reported here)",
+            )
         elif result.why is not None:
-            finding = attrs.evolve(finding, severity="unknown", reason=result.why,
-                                   witness=None)
+            finding = attrs.evolve(finding, severity="unknown", reason=result.why, witness=None)
         else:
             finding = attrs.evolve(finding, witness=result.deal)
         if keep:
@@ -273,8 +313,9 @@ class _Decider:
                 finding = attrs.evolve(finding, location=edge.location, clause=edge.clause)
             self.findings.append(attrs.evolve(finding, message=finding.message + span))
 
-    def describe(self, values: Sequence[int], rules: Sequence[Rule],
-                 only: set[int] | None = None) -> str:
+    def describe(
+        self, values: Sequence[int], rules: Sequence[Rule], only: set[int] | None = None
+    ) -> str:
         used: set[int] = set()
         for rule in rules:
             node = self.space.nodes.get(rule.key)
@@ -303,15 +344,15 @@ class _Decider:
             lits, cls = feature.literals, values[f]
             if feature.kind != "rank" or cls < 0:
                 continue
-            for i in ({cls // 2} if cls % 2 else {cls // 2 - 1, cls // 2}):
+            for i in {cls // 2} if cls % 2 else {cls // 2 - 1, cls // 2}:
                 if 0 <= i < len(lits):
                     near.add((feature.source, _canon_value(lits[i])))
         ordered = sorted(rules, key=lambda r: r.location)
         for rule in ordered:
             if rule.when is not None and any(
-                    isinstance(right, Literal) and (_shape(left),
-                                                    _canon_value(right.value)) in near
-                    for left, _, right in _conditions.comparisons(rule.when)):
+                isinstance(right, Literal) and (_shape(left), _canon_value(right.value)) in near
+                for left, _, right in _conditions.comparisons(rule.when)
+            ):
                 return rule.location
         for rule in ordered:
             node = self.space.nodes.get(rule.key)
@@ -335,8 +376,7 @@ class _Decider:
         """For a gap in part of the term: the rule (version) whose dates leave it, one
         starting just after it or ending just before it."""
         day = dt.timedelta(days=1)
-        versions = sorted((r for r in self.rs.rules if r.type == label),
-                          key=lambda r: r.location)
+        versions = sorted((r for r in self.rs.rules if r.type == label), key=lambda r: r.location)
         for rule in versions:
             if last is not None and rule.effective.start == last + day:
                 return rule
@@ -348,11 +388,14 @@ class _Decider:
     # -- the questions -------------------------------------------------------------------
     def run(self) -> list[Finding]:
         rs = self.rs
-        groups = [(_Group(t.name, f"{t.name} credit", t.required, False)) for t in
-                  rs.credit_types]
+        groups = [(_Group(t.name, f"{t.name} credit", t.required, False)) for t in rs.credit_types]
         topics = sorted({r.topic for r in rs.policy_rules})
-        groups += [_Group(f"policy:{t}", f"the {t} policy", t == ENTERTAINMENT
-                          and self.entertainment, True) for t in topics]
+        groups += [
+            _Group(
+                f"policy:{t}", f"the {t} policy", t == ENTERTAINMENT and self.entertainment, True
+            )
+            for t in topics
+        ]
         reach: dict[str, bool] = {}
         prevail: dict[str, bool] = {}
         meet: dict[tuple[str, str], bool] = {}
@@ -381,8 +424,14 @@ class _Decider:
         self.dated_gaps()
         return self.findings
 
-    def gap(self, g: _Group, rules: list[Rule], context: list[_solver.Formula],
-            first: dt.date, last: dt.date | None) -> None:
+    def gap(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        context: list[_solver.Formula],
+        first: dt.date,
+        last: dt.date | None,
+    ) -> None:
         if not g.required and g.policy:
             return
         conds = [self.cond(r) for r in rules]
@@ -395,54 +444,84 @@ class _Decider:
             return
         if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
             return
-        word = f"whose {g.label.removeprefix('policy:')} policy" if g.policy \
+        word = (
+            f"whose {g.label.removeprefix('policy:')} policy"
+            if g.policy
             else f"no {g.label} credit rule"
+        )
         expect = ("gap", word)
         seen: list[_solver.Formula] = []
         for _ in range(_MAX_GAPS):
-            result = self.solve([_solver.negate(c) for c in conds] + context + seen, first,
-                                expect, expense=g.policy, protect=None)
+            result = self.solve(
+                [_solver.negate(c) for c in conds] + context + seen,
+                first,
+                expect,
+                expense=g.policy,
+                protect=None,
+            )
             if not result.sat:
                 return
             values = result.values or tuple(-1 for _ in self.vars)
-            cell = self.widen(conds, self.regions(rules, values), first) \
-                if result.values else {}
+            cell = self.widen(conds, self.regions(rules, values), first) if result.values else {}
             if result.deal is not None:
                 reads = {_source_key(self.space.origins[f]) for f in cell}
                 result = attrs.evolve(result, deal=self.shrink(result.deal, expect, reads))
-            key = (g.label, tuple(sorted((f, tuple(sorted(r))) for f, r in cell.items())),
-                   result.why is None)
+            key = (
+                g.label,
+                tuple(sorted((f, tuple(sorted(r))) for f, r in cell.items())),
+                result.why is None,
+            )
             earlier = self.gaps.get(key)
-            if earlier is not None and earlier[2] is not None \
-                    and earlier[2] + dt.timedelta(days=1) == first:
+            if (
+                earlier is not None
+                and earlier[2] is not None
+                and earlier[2] + dt.timedelta(days=1) == first
+            ):
                 self.gaps[key] = (earlier[0], earlier[1], last)  # the same hole, continued
             else:
-                what = ("deals with " + self.describe(values, rules, set(cell)) if cell
-                        else "any deal" if result.values else "some deals")
+                what = (
+                    "deals with " + self.describe(values, rules, set(cell))
+                    if cell
+                    else "any deal"
+                    if result.values
+                    else "some deals"
+                )
                 where = self.nearest(rules, values)
-                self.gaps[key] = (attrs.evolve(self.report(result, Finding(
-                    "gap", "error", f"no {g.name} rule decides {what}", where,
+                finding = Finding(
+                    "gap",
+                    "error",
+                    f"no {g.name} rule decides {what}",
+                    where,
                     next((r.clause for r in rules if r.location == where), None),
-                    fix="add a rule (or a default) for these deals, or widen a neighbouring "
-                    "condition to include them (check each boundary: < against <=)",
-                    rules=tuple(r.id for r in rules), expect=expect), keep=False)),
-                    first, last)
+                    fix=_GAP_FIX,
+                    rules=tuple(r.id for r in rules),
+                    expect=expect,
+                )
+                self.gaps[key] = (self.report(result, finding, keep=False), first, last)
             if not cell:
                 return
             # The next gap lies outside this cell: each cell once.
-            seen.append(_solver.any_of([_solver.negate(_solver.member(self.vars[f], region))
-                                        for f, region in cell.items()]))
+            seen.append(
+                _solver.any_of(
+                    [
+                        _solver.negate(_solver.member(self.vars[f], region))
+                        for f, region in cell.items()
+                    ]
+                )
+            )
 
-    def widen(self, conds: Sequence[_solver.Formula], cell: dict[int, set[int]],
-              day: dt.date) -> dict[int, set[int]]:
+    def widen(
+        self, conds: Sequence[_solver.Formula], cell: dict[int, set[int]], day: dt.date
+    ) -> dict[int, set[int]]:
         """Drop from a gap's cell each field whose value does not matter: no rule applies
         anywhere in the cell with that field free."""
         cell = dict(cell)
         for f in sorted(cell):
             trial = {k: v for k, v in cell.items() if k != f}
             inside = [_solver.member(self.vars[k], v) for k, v in trial.items()]
-            with self.solver.assuming(_solver.any_of(list(conds)), *inside,
-                                      *self.space.on_day(day)):
+            with self.solver.assuming(
+                _solver.any_of(list(conds)), *inside, *self.space.on_day(day)
+            ):
                 if self.solver.solve([]) is None:
                     cell = trial
         return cell
@@ -466,14 +545,28 @@ class _Decider:
             out[f] = region
         return out
 
-    def ambiguity(self, g: _Group, rules: list[Rule], prec: Precedence,
-                  context: list[_solver.Formula], first: dt.date, last: dt.date | None) -> None:
+    def ambiguity(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        prec: Precedence,
+        context: list[_solver.Formula],
+        first: dt.date,
+        last: dt.date | None,
+    ) -> None:
         for a, b in itertools.combinations(rules, 2):
-            if a.id == b.id or prec.beats(a.id, b.id) or prec.beats(b.id, a.id) \
-                    or _same_outcome(a, b):
+            if (
+                a.id == b.id
+                or prec.beats(a.id, b.id)
+                or prec.beats(b.id, a.id)
+                or _same_outcome(a, b)
+            ):
                 continue
-            if a.when is not None and b.when is not None and \
-                    _disjoint(self.boxes.get(a.key, {}), self.boxes.get(b.key, {})):
+            if (
+                a.when is not None
+                and b.when is not None
+                and _disjoint(self.boxes.get(a.key, {}), self.boxes.get(b.key, {}))
+            ):
                 continue
             ca, cb = self.cond(a), self.cond(b)
             if ca is None or cb is None:
@@ -481,32 +574,54 @@ class _Decider:
                 continue
             if not self.once("ambiguity", g.label, a.key, b.key):
                 continue
-            beaters = [self.cond(c) for c in rules
-                       if c.id not in (a.id, b.id)
-                       and (prec.beats(c.id, a.id) or prec.beats(c.id, b.id))]
+            beaters = [
+                self.cond(c)
+                for c in rules
+                if c.id not in (a.id, b.id) and (prec.beats(c.id, a.id) or prec.beats(c.id, b.id))
+            ]
             if None in beaters:
                 continue
             pair = tuple(sorted((a.id, b.id)))
             expect = ("ambiguity", g.label, *pair)
-            result = self.solve([ca, cb, *(_solver.negate(c) for c in beaters), *context],
-                                first, expect, protect=(a, b))
+            result = self.solve(
+                [ca, cb, *(_solver.negate(c) for c in beaters), *context],
+                first,
+                expect,
+                protect=(a, b),
+            )
             if not result.sat:
                 continue
             later = max(a, b, key=lambda r: r.location)
             other = a if later is b else b
             span = self.together(a, b)
             what = self.describe(result.values, [a, b]) if result.values else "some values"
-            self.report(result, Finding(
-                "ambiguity", "error", f"rules {other.id} and {later.id} both apply to deals "
-                f"with {what}{span}, disagree, and nothing decides between them",
-                later.location, later.clause,
-                fix=f"declare which prevails: 'overrides: [{other.id}]' on {later.id} (or "
-                "the reverse), or a precedence list; or make the conditions exclusive",
-                rules=pair, expect=expect))
+            self.report(
+                result,
+                Finding(
+                    "ambiguity",
+                    "error",
+                    f"rules {other.id} and {later.id} both apply to deals "
+                    f"with {what}{span}, disagree, and nothing decides between them",
+                    later.location,
+                    later.clause,
+                    fix=f"declare which prevails: 'overrides: [{other.id}]' on {later.id} (or "
+                    "the reverse), or a precedence list; or make the conditions exclusive",
+                    rules=pair,
+                    expect=expect,
+                ),
+            )
 
-    def rules(self, g: _Group, rules: list[Rule], prec: Precedence,
-              context: list[_solver.Formula], day: dt.date, reach: dict[str, bool],
-              prevail: dict[str, bool], meet: dict[tuple[str, str], bool]) -> None:
+    def rules(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        prec: Precedence,
+        context: list[_solver.Formula],
+        day: dt.date,
+        reach: dict[str, bool],
+        prevail: dict[str, bool],
+        meet: dict[tuple[str, str], bool],
+    ) -> None:
         """Record, per rule, whether it can apply and prevail on this segment."""
         for rule in rules:
             c = self.cond(rule)
@@ -517,57 +632,95 @@ class _Decider:
                 continue
             if not reach.get(rule.key):
                 reach[rule.key] = self.solve([c], day, None).sat
-            beaters = [self.cond(o) for o in rules if o.id != rule.id
-                       and prec.beats(o.id, rule.id)]
+            beaters = [self.cond(o) for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)]
             if not prevail.get(rule.key) and None not in beaters:
                 prevail[rule.key] = self.solve(
-                    [c, *(_solver.negate(b) for b in beaters)], day, None).sat
+                    [c, *(_solver.negate(b) for b in beaters)], day, None
+                ).sat
             for target in rule.overrides:
                 other = next((o for o in rules if o.id == target), None)
                 co = None if other is None else self.cond(other)
                 if co is not None and not meet.get((rule.key, target)):
                     meet[(rule.key, target)] = self.solve([c, co], day, None).sat
-            if not prevail.get(rule.key) and reach.get(rule.key) \
-                    and self.once("overridden-witness", rule.key):
+            if (
+                not prevail.get(rule.key)
+                and reach.get(rule.key)
+                and self.once("overridden-witness", rule.key)
+            ):
                 label = g.label
                 self.pending[rule.key] = (label, [c, *context], day)
 
-    def unreached(self, reach: Mapping[str, bool], prevail: Mapping[str, bool],
-                  meet: Mapping[tuple[str, str], bool]) -> None:
+    def unreached(
+        self,
+        reach: Mapping[str, bool],
+        prevail: Mapping[str, bool],
+        meet: Mapping[tuple[str, str], bool],
+    ) -> None:
         rs = self.rs
         every: list[Rule] = [*rs.rules, *rs.policy_rules]
         for rule in every:
             eff = getattr(rule, "effective", None)
             if eff is not None and rule.key not in reach:
-                self.findings.append(Finding(
-                    "never-in-force", "warning", f"rule {rule.id} is in force on no day of "
-                    f"the agreement ({eff}; the term is {rs.effective})", rule.location,
-                    rule.clause, fix="correct its effective dates, or remove it",
-                    rules=(rule.id,)))
+                self.findings.append(
+                    Finding(
+                        "never-in-force",
+                        "warning",
+                        f"rule {rule.id} is in force on no day of "
+                        f"the agreement ({eff}; the term is {rs.effective})",
+                        rule.location,
+                        rule.clause,
+                        fix="correct its effective dates, or remove it",
+                        rules=(rule.id,),
+                    )
+                )
                 continue
             if reach.get(rule.key) is False:
-                self.findings.append(Finding(
-                    "dead-condition", "warning", f"no deal can satisfy the condition of rule "
-                    f"{rule.id} ({rule.when_text})", rule.location, rule.clause,
-                    fix="check each comparison for a typo (a reversed < or >, a literal no "
-                    "value takes) or remove the rule", rules=(rule.id,)))
+                self.findings.append(
+                    Finding(
+                        "dead-condition",
+                        "warning",
+                        f"no deal can satisfy the condition of rule {rule.id} ({rule.when_text})",
+                        rule.location,
+                        rule.clause,
+                        fix="check each comparison for a typo (a reversed < or >, a literal no "
+                        "value takes) or remove the rule",
+                        rules=(rule.id,),
+                    )
+                )
             elif prevail.get(rule.key) is False and rule.key in self.pending:
                 label, formulas, day = self.pending[rule.key]
                 expect = ("verdict", label, rule.id, "overridden")
                 result = self.solve(formulas, day, expect, protect=(rule,))
-                self.report(result, Finding(
-                    "always-overridden", "warning", f"rule {rule.id} never decides a deal: "
-                    "wherever it applies, a rule that prevails over it applies too",
-                    rule.location, rule.clause, fix="remove it, or narrow the rules that "
-                    "override it if it should decide some deals", rules=(rule.id,),
-                    expect=expect))
+                self.report(
+                    result,
+                    Finding(
+                        "always-overridden",
+                        "warning",
+                        f"rule {rule.id} never decides a deal: "
+                        "wherever it applies, a rule that prevails over it applies too",
+                        rule.location,
+                        rule.clause,
+                        fix="remove it, or narrow the rules that "
+                        "override it if it should decide some deals",
+                        rules=(rule.id,),
+                        expect=expect,
+                    ),
+                )
             for target in rule.overrides:
                 if meet.get((rule.key, target)) is False and reach.get(rule.key):
-                    self.findings.append(Finding(
-                        "override-unused", "warning", f"rule {rule.id} overrides {target}, "
-                        "but no deal satisfies both conditions: the override never matters",
-                        rule.location, rule.clause, fix=f"check that {rule.id} overrides the "
-                        "rule meant (or drop the override)", rules=(rule.id, target)))
+                    self.findings.append(
+                        Finding(
+                            "override-unused",
+                            "warning",
+                            f"rule {rule.id} overrides {target}, "
+                            "but no deal satisfies both conditions: the override never matters",
+                            rule.location,
+                            rule.clause,
+                            fix=f"check that {rule.id} overrides the "
+                            "rule meant (or drop the override)",
+                            rules=(rule.id, target),
+                        )
+                    )
         self.window_gaps()
         self.negated_optional()
 
@@ -580,20 +733,32 @@ class _Decider:
             c = self.cond(rule)
             for field in _negated_fields(rule.when, False, frozenset(self.rs.partner_ids)):
                 missing = self.space.missing(field.path)
-                if c is None or missing is None \
-                        or not self.once("negated-optional", rule.key, field.path):
+                if (
+                    c is None
+                    or missing is None
+                    or not self.once("negated-optional", rule.key, field.path)
+                ):
                     continue
                 label, context, day = self.first[rule.key]
                 expect = ("verdict", label, rule.id, "applied", "overridden")
                 result = self.solve([c, missing, *context], day, expect)
                 if not result.sat:
                     continue
-                self.report(result, Finding(
-                    "negated-optional", "warning", f"rule {rule.id} applies to every deal "
-                    f"without {field.text}: a missing value is != to everything",
-                    rule.location, rule.clause, fix=f"add '{field.text} == ...' for the values "
-                    f"meant, or 'and {field.text} in [...]' before the negation",
-                    rules=(rule.id,), expect=expect))
+                self.report(
+                    result,
+                    Finding(
+                        "negated-optional",
+                        "warning",
+                        f"rule {rule.id} applies to every deal "
+                        f"without {field.text}: a missing value is != to everything",
+                        rule.location,
+                        rule.clause,
+                        fix=f"add '{field.text} == ...' for the values "
+                        f"meant, or 'and {field.text} in [...]' before the negation",
+                        rules=(rule.id,),
+                        expect=expect,
+                    ),
+                )
 
     def window_gaps(self) -> None:
         by_id: dict[str, list[CreditRule]] = {}
@@ -603,17 +768,26 @@ class _Decider:
             versions.sort(key=lambda r: r.effective.start or dt.date.min)
             for prev, nxt in itertools.pairwise(versions):
                 end, start = prev.effective.end, nxt.effective.start
-                if end is not None and start is not None \
-                        and start > end + dt.timedelta(days=1):
-                    self.findings.append(Finding(
-                        "window-gap", "warning", f"rule {rid} is in force to {end} "
-                        f"(version {prev.version}) and again from {start} (version "
-                        f"{nxt.version}): not"
-                        + _span(end + dt.timedelta(days=1), start - dt.timedelta(days=1),
-                                (None, None)),
-                        nxt.location, nxt.clause,
-                        fix="make the amendment take effect the day after the earlier "
-                        "version ends", rules=(rid,)))
+                if end is not None and start is not None and start > end + dt.timedelta(days=1):
+                    self.findings.append(
+                        Finding(
+                            "window-gap",
+                            "warning",
+                            f"rule {rid} is in force to {end} "
+                            f"(version {prev.version}) and again from {start} (version "
+                            f"{nxt.version}): not"
+                            + _span(
+                                end + dt.timedelta(days=1),
+                                start - dt.timedelta(days=1),
+                                (None, None),
+                            ),
+                            nxt.location,
+                            nxt.clause,
+                            fix="make the amendment take effect the day after the earlier "
+                            "version ends",
+                            rules=(rid,),
+                        )
+                    )
 
 
 def _source_key(origin: Field | Count) -> str:
@@ -628,17 +802,22 @@ def _reads(expr: Expr) -> set[str]:
     return out
 
 
-def _negated_fields(expr: Expr, negated: bool, partners: frozenset[str] = frozenset()
-                    ) -> Iterator[Field]:
+def _negated_fields(
+    expr: Expr, negated: bool, partners: frozenset[str] = frozenset()
+) -> Iterator[Field]:
     """Deal fields compared by != or not in (after pushing ``not`` inwards)."""
     if isinstance(expr, Compare):
-        if isinstance(expr.left, Field) and (expr.op == "!=") != negated \
-                and expr.op in ("==", "!="):
+        if (
+            isinstance(expr.left, Field)
+            and (expr.op == "!=") != negated
+            and expr.op in ("==", "!=")
+        ):
             yield expr.left
     elif isinstance(expr, InList):
         # "not in [every partner]" says "no partner" on purpose: nothing to warn about.
         if expr.negated != negated and not (
-                partners and {o.value for o in expr.options} >= partners):
+            partners and {o.value for o in expr.options} >= partners
+        ):
             yield expr.subject
     elif isinstance(expr, Not):
         yield from _negated_fields(expr.part, not negated, partners)

@@ -32,8 +32,11 @@ __all__ = ["lint"]
 
 _CLOSE = 0.8  # difflib ratio from which two names count as near misses
 _MAX_SAMPLE_BYTES = 20_000_000
-_STRICTER = re.compile(r"\b(stricter|strictest|more (stringent|restrictive)|most "
-                       r"(stringent|restrictive))\b", re.IGNORECASE)
+_STRICTER = re.compile(
+    r"\b(stricter|strictest|more (stringent|restrictive)|most "
+    r"(stringent|restrictive))\b",
+    re.IGNORECASE,
+)
 _OWNER = re.compile(r"\b(owner|owns)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(neither|not|no|none)\b", re.IGNORECASE)
 _EQUALLY = re.compile(r"\b(equally|equal shares|in equal parts)\b|\b50/50\b", re.IGNORECASE)
@@ -123,12 +126,12 @@ def _share_nodes(root: MapNode) -> Iterator[tuple[str, str, ScalarNode]]:
     for rule in _items(root.get("credit")):
         rid = _scalar(rule.get("id")) or "?"
         for key in ("split", "overlay", "if_no_contribution"):
-            for _, value in (_map(rule.get(key)) or ()):
+            for _, value in _map(rule.get(key)) or ():
                 if isinstance(value, ScalarNode):
                     yield rid, key, value
     for rule in _items(root.get("expense_sharing")):
         rid = _scalar(rule.get("id")) or "?"
-        for _, value in (_map(rule.get("share")) or ()):
+        for _, value in _map(rule.get("share")) or ():
             if isinstance(value, ScalarNode):
                 yield rid, "share", value
 
@@ -145,58 +148,83 @@ def _shares(file: str, root: MapNode) -> list[Finding]:
             continue
         meant = text + "%"
         if not text.endswith("%") and uses_percent:
-            out.append(Finding(
-                "share-without-percent", "warning", f"rule {rid} {what} share {text} is "
-                f"{percent_text(value)}, written without % where the file writes shares in %",
-                node.loc, fix=f"write {percent_text(value)}" + (
-                    f" (or {meant} if {meant} is meant)" if value > 1 else ""),
-                rules=(rid,)))
+            out.append(
+                Finding(
+                    "share-without-percent",
+                    "warning",
+                    f"rule {rid} {what} share {text} is "
+                    f"{percent_text(value)}, written without % where the file writes shares in %",
+                    node.loc,
+                    fix=f"write {percent_text(value)}"
+                    + (f" (or {meant} if {meant} is meant)" if value > 1 else ""),
+                    rules=(rid,),
+                )
+            )
         elif value > 1:
-            out.append(Finding(
-                "share-above-100", "warning", f"rule {rid} {what} share {text} is above "
-                "100%", node.loc, fix="check the figure: overlay credit above 100% of the "
-                "sale is rarely meant", rules=(rid,)))
+            out.append(
+                Finding(
+                    "share-above-100",
+                    "warning",
+                    f"rule {rid} {what} share {text} is above 100%",
+                    node.loc,
+                    fix="check the figure: overlay credit above 100% of the sale is rarely meant",
+                    rules=(rid,),
+                )
+            )
     return out
 
 
 # -- policies --------------------------------------------------------------------------------
 def _category_caps(ruleset: Ruleset, root: MapNode) -> list[Finding]:
     out = []
-    for partner_key, topics in (_map(root.get("policies")) or ()):
+    for partner_key, topics in _map(root.get("policies")) or ():
         partner = partner_key.text
         policy = ruleset.policies.get(partner, {}).get("entertainment")
         body = _map(topics)
         ent = _map(body.get("entertainment")) if body is not None else None
         if not isinstance(policy, EntertainmentPolicy) or ent is None:
             continue
-        for cat_key, table in (_map(ent.get("categories")) or ()):
-            for kind_key, node in (_map(table) or ()):
+        for cat_key, table in _map(ent.get("categories")) or ():
+            for kind_key, node in _map(table) or ():
                 cap = policy.categories.get(cat_key.text, {}).get(kind_key.text)
                 general = policy.caps.get(kind_key.text)
                 if isinstance(cap, Decimal) and isinstance(general, Decimal) and cap > general:
-                    out.append(Finding(
-                        "category-cap-above-general", "warning", f"{partner}'s "
-                        f"{cat_key.text} {kind_key.text} cap {cap} is above its general "
-                        f"{kind_key.text} cap {general}: a category cap normally tightens",
-                        node.loc, fix=f"check the figure (a digit too many?); at most {general}"))
+                    out.append(
+                        Finding(
+                            "category-cap-above-general",
+                            "warning",
+                            f"{partner}'s "
+                            f"{cat_key.text} {kind_key.text} cap {cap} is above its general "
+                            f"{kind_key.text} cap {general}: a category cap normally tightens",
+                            node.loc,
+                            fix=f"check the figure (a digit too many?); at most {general}",
+                        )
+                    )
     return out
 
 
 def _limit_directions(root: MapNode) -> list[Finding]:
     out = []
-    for topic_key, value in (_map(root.get("topics")) or ()):
+    for topic_key, value in _map(root.get("topics")) or ():
         body = _map(value)
         for name_key, node in (_map(body.get("limits")) if body is not None else None) or ():
             name, direction = name_key.text, _scalar(node)
-            wrong = (name.startswith("max") and direction == "higher") or \
-                (name.startswith("min") and direction == "lower")
+            wrong = (name.startswith("max") and direction == "higher") or (
+                name.startswith("min") and direction == "lower"
+            )
             if wrong:
                 right = "lower" if direction == "higher" else "higher"
-                out.append(Finding(
-                    "limit-direction", "warning", f"{topic_key.text} limit {name} is declared "
-                    f"stricter when {direction}, which its name contradicts",
-                    node.loc, fix=f"declare it '{right}' (a {name.split('_')[0]}imum is "
-                    f"stricter when {right})"))
+                out.append(
+                    Finding(
+                        "limit-direction",
+                        "warning",
+                        f"{topic_key.text} limit {name} is declared "
+                        f"stricter when {direction}, which its name contradicts",
+                        node.loc,
+                        fix=f"declare it '{right}' (a {name.split('_')[0]}imum is "
+                        f"stricter when {right})",
+                    )
+                )
     return out
 
 
@@ -207,16 +235,26 @@ def _governs_text(ruleset: Ruleset) -> list[Finding]:
         says = None
         if _STRICTER.search(text) and rule.governs != "stricter":
             says = "stricter"
-        elif _OWNER.search(text) and not _NEGATION.search(text) \
-                and rule.governs not in ("account_owner", "stricter"):
+        elif (
+            _OWNER.search(text)
+            and not _NEGATION.search(text)
+            and rule.governs not in ("account_owner", "stricter")
+        ):
             says = "account_owner"
         if says is not None:
-            out.append(Finding(
-                "governs-text", "warning", f"policy rule {rule.id}: its text reads as "
-                f"'governs: {says}' but it declares 'governs: "
-                f"{rule.partner if rule.governs == 'partner' else rule.governs}'", rule.location,
-                rule.clause, fix=f"declare 'governs: {says}', or correct the text",
-                rules=(rule.id,)))
+            out.append(
+                Finding(
+                    "governs-text",
+                    "warning",
+                    f"policy rule {rule.id}: its text reads as "
+                    f"'governs: {says}' but it declares 'governs: "
+                    f"{rule.partner if rule.governs == 'partner' else rule.governs}'",
+                    rule.location,
+                    rule.clause,
+                    fix=f"declare 'governs: {says}', or correct the text",
+                    rules=(rule.id,),
+                )
+            )
     return out
 
 
@@ -227,27 +265,38 @@ def _equally(ruleset: Ruleset) -> list[Finding]:
         shares = r.outcome.shares if isinstance(r.outcome, Split) else None
         checks.append((r.id, r.clause, r.text, shares, r.location))
     for e in ruleset.expense_rules:
-        checks.append((e.id, e.clause, e.text, e.shares if e.method == "split" else None,
-                       e.location))
+        checks.append(
+            (e.id, e.clause, e.text, e.shares if e.method == "split" else None, e.location)
+        )
     for rid, clause, text, shares, loc in checks:
         if shares and _EQUALLY.search(text) and len(set(shares.values())) > 1:
             split = ", ".join(f"{p} {percent_text(s)}" for p, s in sorted(shares.items()))
-            out.append(Finding(
-                "equally-text", "warning", f"rule {rid}: its text says equally, but it splits "
-                f"{split}", loc, clause, fix="split equally ('equal'), or correct the text",
-                rules=(rid,)))
+            out.append(
+                Finding(
+                    "equally-text",
+                    "warning",
+                    f"rule {rid}: its text says equally, but it splits {split}",
+                    loc,
+                    clause,
+                    fix="split equally ('equal'), or correct the text",
+                    rules=(rid,),
+                )
+            )
     return out
 
 
 # -- names ----------------------------------------------------------------------------------
-def _weight_keys(ruleset: Ruleset, root: MapNode, samples: list[Mapping[str, Any]]
-                 ) -> list[Finding]:
+def _weight_keys(
+    ruleset: Ruleset, root: MapNode, samples: list[Mapping[str, Any]]
+) -> list[Finding]:
     used = {LEAD_KIND}
     for expr in _all_conditions(ruleset):
-        used.update(v for path, v in _literals(expr) if path == "activities.kind"
-                    and isinstance(v, str))
-    sample_kinds = {a.get("kind") for d in samples for a in _list(d.get("activities"))
-                    if isinstance(a, dict)}
+        used.update(
+            v for path, v in _literals(expr) if path == "activities.kind" and isinstance(v, str)
+        )
+    sample_kinds = {
+        a.get("kind") for d in samples for a in _list(d.get("activities")) if isinstance(a, dict)
+    }
     used.update(k for k in sample_kinds if isinstance(k, str))
     out = []
     tables: list[tuple[str | None, MapNode | None]] = [(None, _map(root.get("contribution")))]
@@ -261,17 +310,26 @@ def _weight_keys(ruleset: Ruleset, root: MapNode, samples: list[Mapping[str, Any
             if near is None and not sample_kinds:
                 continue  # nothing to compare with: no sample says which kinds occur
             where = f"rule {rid}" if rid else "contribution"
-            out.append(Finding(
-                "unused-weight", "warning", f"{where} weight key {key.text!r} is an activity "
-                "kind no condition or sample deal uses"
-                + (f" (they use {near!r})" if near else ""), key.loc,
-                fix=f"rename it {near!r}" if near else "check the kind's spelling against "
-                "the activity records", rules=(rid,) if rid else ()))
+            out.append(
+                Finding(
+                    "unused-weight",
+                    "warning",
+                    f"{where} weight key {key.text!r} is an activity "
+                    "kind no condition or sample deal uses"
+                    + (f" (they use {near!r})" if near else ""),
+                    key.loc,
+                    fix=f"rename it {near!r}"
+                    if near
+                    else "check the kind's spelling against the activity records",
+                    rules=(rid,) if rid else (),
+                )
+            )
     return out
 
 
-def _partner_declarations(ruleset: Ruleset, root: MapNode,
-                          samples: list[Mapping[str, Any]]) -> list[Finding]:
+def _partner_declarations(
+    ruleset: Ruleset, root: MapNode, samples: list[Mapping[str, Any]]
+) -> list[Finding]:
     declared = _map(root.get("partners"))
     if declared is None:
         return []
@@ -297,10 +355,16 @@ def _partner_declarations(ruleset: Ruleset, root: MapNode,
             continue
         near = _close(pid, [p for p, n in uses.items() if n])
         if near is not None:
-            out.append(Finding(
-                "unused-partner", "warning", f"partner {pid!r} is declared but never used, "
-                f"while {near!r} is used throughout", key.loc,
-                fix=f"remove {pid!r} (or correct the uses of {near!r})"))
+            out.append(
+                Finding(
+                    "unused-partner",
+                    "warning",
+                    f"partner {pid!r} is declared but never used, "
+                    f"while {near!r} is used throughout",
+                    key.loc,
+                    fix=f"remove {pid!r} (or correct the uses of {near!r})",
+                )
+            )
     return out
 
 
@@ -329,13 +393,20 @@ def _literal_near_misses(ruleset: Ruleset, samples: list[Mapping[str, Any]]) -> 
             if found is None or v in partners:
                 continue
             near = _close(v, values)
-            if near is None or values[near] < values[v] or (values[near] == values[v]
-                                                             and near < v):
+            if near is None or values[near] < values[v] or (values[near] == values[v] and near < v):
                 continue
-            out.append(Finding(
-                "near-miss-literal", "warning", f"rule {found.id} compares {path} with "
-                f"{v!r}, a near miss of {near!r} used elsewhere", found.location,
-                found.clause, fix=f"write {near!r} if that is meant", rules=(found.id,)))
+            out.append(
+                Finding(
+                    "near-miss-literal",
+                    "warning",
+                    f"rule {found.id} compares {path} with "
+                    f"{v!r}, a near miss of {near!r} used elsewhere",
+                    found.location,
+                    found.clause,
+                    fix=f"write {near!r} if that is meant",
+                    rules=(found.id,),
+                )
+            )
     return out
 
 
@@ -345,15 +416,24 @@ def _thousands(ruleset: Ruleset) -> list[Finding]:
         if rule.when is None:
             continue
         for left, _, right in _walk(rule.when):
-            if isinstance(right, Literal) and isinstance(right.value, Decimal) \
-                    and _THOUSANDS.match(right.text):
+            if (
+                isinstance(right, Literal)
+                and isinstance(right.value, Decimal)
+                and _THOUSANDS.match(right.text)
+            ):
                 plain = right.text.replace(",", "").replace(".", "")
-                out.append(Finding(
-                    "thousands-separator", "warning", f"rule {rule.id} compares "
-                    f"{left.text} with {right.text}, read as {_plain(right.value)}",
-                    rule.location,
-                    rule.clause, fix=f"write {plain} (or {int(plain):_}) if "
-                    f"{int(plain):,} is meant", rules=(rule.id,)))
+                out.append(
+                    Finding(
+                        "thousands-separator",
+                        "warning",
+                        f"rule {rule.id} compares "
+                        f"{left.text} with {right.text}, read as {_plain(right.value)}",
+                        rule.location,
+                        rule.clause,
+                        fix=f"write {plain} (or {int(plain):_}) if {int(plain):,} is meant",
+                        rules=(rule.id,),
+                    )
+                )
     return out
 
 

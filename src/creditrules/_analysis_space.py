@@ -24,6 +24,7 @@ from typing import Any
 
 from creditrules import _solver
 from creditrules._ast import Count, Expr, Field, Path, Type, Value
+from creditrules._deal_space import _json_value
 from creditrules._feature_encoding import (
     Feature,
     _features,
@@ -41,18 +42,32 @@ from creditrules.ruleset import Ruleset
 __all__ = ["Space", "Unsupported"]
 
 # Deal fields every deal has (the deal reader fills or requires them).
-_NEVER_MISSING = frozenset({("id",), ("date",), ("amount",), ("currency",),
-                            ("account", "named")})
+_NEVER_MISSING = frozenset({("id",), ("date",), ("amount",), ("currency",), ("account", "named")})
 _PARTNER_PATHS = frozenset({("account", "owner"), ("lead", "source")})
-_DEAL_SUPPORTED = frozenset({("id",), ("date",), ("amount",), ("currency",), ("product",),
-                             ("account", "id"), ("account", "owner"), ("account", "named"),
-                             ("account", "segment"), ("account", "territory"),
-                             ("lead", "source")})
+_DEAL_SUPPORTED = frozenset(
+    {
+        ("id",),
+        ("date",),
+        ("amount",),
+        ("currency",),
+        ("product",),
+        ("account", "id"),
+        ("account", "owner"),
+        ("account", "named"),
+        ("account", "segment"),
+        ("account", "territory"),
+        ("lead", "source"),
+    }
+)
 # Item fields a witness can set, and those every item has.
-_ITEM_SUPPORTED = {"activities": frozenset({("kind",), ("partner",), ("joint",), ("date",)}),
-                   "reps": frozenset({("id",), ("partner",), ("owner",)})}
-_ITEM_REQUIRED = {"activities": frozenset({("kind",), ("joint",)}),
-                  "reps": frozenset({("id",), ("partner",), ("owner",)})}
+_ITEM_SUPPORTED = {
+    "activities": frozenset({("kind",), ("partner",), ("joint",), ("date",)}),
+    "reps": frozenset({("id",), ("partner",), ("owner",)}),
+}
+_ITEM_REQUIRED = {
+    "activities": frozenset({("kind",), ("joint",)}),
+    "reps": frozenset({("id",), ("partner",), ("owner",)}),
+}
 _MAX_ITEM_CLASSES = 4096
 WITNESS_ID = "W-1"
 
@@ -80,8 +95,9 @@ def _step_between(lower: Any, upper: Any, step: Any) -> Any:
     return value if upper is None or value < upper else None
 
 
-def _representatives(feature: Feature, path: Path | None, ruleset: Ruleset,
-                     partners: Sequence[str]) -> dict[int, Value]:
+def _representatives(
+    feature: Feature, path: Path | None, ruleset: Ruleset, partners: Sequence[str]
+) -> dict[int, Value]:
     """Class -> representative value, for the classes a deal can be in (missing: None)."""
     lo, hi = feature.domain
     out: dict[int, Value] = {}
@@ -122,8 +138,9 @@ def _representatives(feature: Feature, path: Path | None, ruleset: Ruleset,
     return out
 
 
-def _other_value(feature: Feature, path: Path | None, ruleset: Ruleset,
-                 partners: Sequence[str]) -> Value:
+def _other_value(
+    feature: Feature, path: Path | None, ruleset: Ruleset, partners: Sequence[str]
+) -> Value:
     """A value equal to none of the feature's literals (None: there is none)."""
     lits = set(feature.literals)
     if feature.type is Type.BOOL:
@@ -154,8 +171,13 @@ def _uses(node: _Node) -> set[int]:
 class _Items:
     """One collection's item classes and their multiplicity variables."""
 
-    def __init__(self, collection: str, counts: Sequence[tuple[int, Count]],
-                 ruleset: Ruleset, partners: Sequence[str]) -> None:
+    def __init__(
+        self,
+        collection: str,
+        counts: Sequence[tuple[int, Count]],
+        ruleset: Ruleset,
+        partners: Sequence[str],
+    ) -> None:
         self.collection = collection
         wheres = {str(i): c.where for i, c in counts if c.where is not None}
         drafts = _gather(wheres)
@@ -163,20 +185,25 @@ class _Items:
         supported = _ITEM_SUPPORTED.get(collection, frozenset())
         self.paths: list[Path] = []
         for feature, origin in zip(self.features, origins, strict=True):
-            if feature.kind == "raw" or not isinstance(origin, Field) \
-                    or origin.path not in supported:
-                raise Unsupported(f"count({collection}, ...) reads {feature.source}, which "
-                                  "the analysis cannot yet build into a witness")
+            if (
+                feature.kind == "raw"
+                or not isinstance(origin, Field)
+                or origin.path not in supported
+            ):
+                raise Unsupported(
+                    f"count({collection}, ...) reads {feature.source}, which "
+                    "the analysis cannot yet build into a witness"
+                )
             self.paths.append(origin.path)
         norm = _Normaliser(self.features, by_slot)
-        predicates = {i: norm.nnf(c.where, False) if c.where is not None else True
-                      for i, c in counts}
+        predicates = {
+            i: norm.nnf(c.where, False) if c.where is not None else True for i, c in counts
+        }
         required = _ITEM_REQUIRED.get(collection, frozenset())
         choices = []
         self.reps: list[dict[int, Value]] = []
         for feature, path in zip(self.features, self.paths, strict=True):
-            reps = _representatives(feature, path if path in required else None, ruleset,
-                                    partners)
+            reps = _representatives(feature, path if path in required else None, ruleset, partners)
             if path in required:
                 reps.pop(-1, None)
             if path == ("kind",):
@@ -187,16 +214,21 @@ class _Items:
         for combo in itertools.product(*choices):
             classes.append(combo)
             if len(classes) > _MAX_ITEM_CLASSES:
-                raise Unsupported(f"count({collection}, ...) has more than "
-                                  f"{_MAX_ITEM_CLASSES} kinds of item to consider")
+                raise Unsupported(
+                    f"count({collection}, ...) has more than "
+                    f"{_MAX_ITEM_CLASSES} kinds of item to consider"
+                )
         self.classes = [c for c in classes if self._valid(c)]
         self.vars = [_solver.int_var(f"{collection}#{k}") for k in range(len(self.classes))]
-        self.counted = {i: [k for k, c in enumerate(self.classes)
-                            if _holds(p, list(c))] for i, p in predicates.items()}
+        self.counted = {
+            i: [k for k, c in enumerate(self.classes) if _holds(p, list(c))]
+            for i, p in predicates.items()
+        }
 
     def _valid(self, combo: tuple[int, ...]) -> bool:
-        values = {path: self.reps[j][v] for j, (path, v) in enumerate(zip(self.paths, combo,
-                                                                          strict=True))}
+        values = {
+            path: self.reps[j][v] for j, (path, v) in enumerate(zip(self.paths, combo, strict=True))
+        }
         if self.collection == "activities" and ("joint",) in values and ("partner",) in values:
             # A joint activity (reps of two partners) has no single partner, and back.
             return (values[("joint",)] is True) == (values[("partner",)] is None)
@@ -212,13 +244,13 @@ class _Items:
                 if value in self.features[j].literals:
                     named.setdefault(value, []).append(self.vars[k])
             # Rep ids are unique on a deal.
-            out += [_solver.negate(_solver.at_least(_solver.total(vs), 2))
-                    for vs in named.values()]
+            out += [_solver.negate(_solver.at_least(_solver.total(vs), 2)) for vs in named.values()]
         return out
 
     def item(self, combo: tuple[int, ...]) -> dict[Path, Value]:
-        return {path: self.reps[j][v] for j, (path, v) in enumerate(zip(self.paths, combo,
-                                                                        strict=True))}
+        return {
+            path: self.reps[j][v] for j, (path, v) in enumerate(zip(self.paths, combo, strict=True))
+        }
 
 
 class Space:
@@ -277,9 +309,14 @@ class Space:
             else:
                 self.nodes[key] = node
         self._formulas: dict[str, _solver.Formula] = {}
-        self.day_feature = next((i for i, o in enumerate(self.origins)
-                                 if isinstance(o, Field) and o.path == ("date",)
-                                 and self.features[i].kind == "rank"), None)
+        self.day_feature = next(
+            (
+                i
+                for i, o in enumerate(self.origins)
+                if isinstance(o, Field) and o.path == ("date",) and self.features[i].kind == "rank"
+            ),
+            None,
+        )
 
     def _count_link(self, fid: int, n: Any) -> list[_solver.Formula]:
         """Tie the count's class variable to the count ``n`` itself."""
@@ -299,8 +336,9 @@ class Space:
                 point = lits[i]
                 if isinstance(point, Decimal) and point >= 0 and point == int(point):
                     allowed.append(2 * i + 1)
-                    links.append(_implies(_solver.equals(var, 2 * i + 1),
-                                          _solver.equals(n, int(point))))
+                    links.append(
+                        _implies(_solver.equals(var, 2 * i + 1), _solver.equals(n, int(point)))
+                    )
         # Every count value falls in exactly one class, so implications pin it down.
         self.reps[fid] = dict.fromkeys(allowed)
         return [_solver.member(var, allowed), *links]
@@ -340,12 +378,15 @@ class Space:
         return None
 
     # -- witnesses ---------------------------------------------------------------------
-    def deal(self, values: Sequence[int], day: dt.date, *, expense: bool = False
-             ) -> dict[str, Any]:
+    def deal(self, values: Sequence[int], day: dt.date, *, expense: bool = False) -> dict[str, Any]:
         """The deal of a model (``values`` in the order of :meth:`variables`)."""
         rs = self.ruleset
-        deal: dict[str, Any] = {"id": WITNESS_ID, "date": day.isoformat(),
-                                "amount": str(rs.unit * 100_000), "currency": rs.currency}
+        deal: dict[str, Any] = {
+            "id": WITNESS_ID,
+            "date": day.isoformat(),
+            "amount": str(rs.unit * 100_000),
+            "currency": rs.currency,
+        }
         for i, origin in enumerate(self.origins):
             if not isinstance(origin, Field) or self.features[i].kind == "raw":
                 continue
@@ -354,14 +395,14 @@ class Space:
             if value is None or path in (("date",), ("currency",)):
                 continue
             if len(path) == 1:
-                deal[path[0]] = _json(value)
+                deal[path[0]] = _json_value(value)
             else:
-                deal.setdefault(path[0], {})[path[1]] = _json(value)
+                deal.setdefault(path[0], {})[path[1]] = _json_value(value)
         offset = len(self.vars)
         reps: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
         for collection, items in self.items.items():
-            counts = values[offset:offset + len(items.vars)]
+            counts = values[offset : offset + len(items.vars)]
             offset += len(items.vars)
             for combo, n in zip(items.classes, counts, strict=True):
                 for _ in range(n):
@@ -370,8 +411,7 @@ class Space:
                         reps.append(_rep(item, len(reps)))
                     else:
                         activities.append(self._activity(item, reps))
-        owner_mode = rs.rep_credit == "owner" or any(r.rep_credit == "owner"
-                                                     for r in rs.rules)
+        owner_mode = rs.rep_credit == "owner" or any(r.rep_credit == "owner" for r in rs.rules)
         if owner_mode:
             for partner in rs.partner_ids:
                 own = [r for r in reps if r["partner"] == partner]
@@ -382,12 +422,18 @@ class Space:
         if activities:
             deal["activities"] = activities
         if expense:
-            deal["expenses"] = [{"id": "E1", "kind": "meal", "amount": str(rs.unit),
-                                 "paid_by": rs.partner_ids[0], "attendees": 1}]
+            deal["expenses"] = [
+                {
+                    "id": "E1",
+                    "kind": "meal",
+                    "amount": str(rs.unit),
+                    "paid_by": rs.partner_ids[0],
+                    "attendees": 1,
+                }
+            ]
         return deal
 
-    def _activity(self, item: Mapping[Path, Value], reps: list[dict[str, Any]]
-                  ) -> dict[str, Any]:
+    def _activity(self, item: Mapping[Path, Value], reps: list[dict[str, Any]]) -> dict[str, Any]:
         partners = self.ruleset.partner_ids
         kind = item.get(("kind",))
         activity: dict[str, Any] = {"kind": kind if isinstance(kind, str) else "call"}
@@ -411,20 +457,15 @@ class Space:
 
 def _rep(item: Mapping[Path, Value], n: int) -> dict[str, Any]:
     rep_id = item.get(("id",))
-    rep: dict[str, Any] = {"id": rep_id if isinstance(rep_id, str) and not
-                           rep_id.startswith("other") else f"rep-{n + 1}",
-                           "partner": item.get(("partner",))}
+    rep: dict[str, Any] = {
+        "id": rep_id
+        if isinstance(rep_id, str) and not rep_id.startswith("other")
+        else f"rep-{n + 1}",
+        "partner": item.get(("partner",)),
+    }
     if item.get(("owner",)) is True:
         rep["owner"] = True
     return rep
-
-
-def _json(value: Value) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 def _implies(a: _solver.Formula, b: _solver.Formula) -> _solver.Formula:

@@ -15,8 +15,21 @@ from typing import Any
 
 import z3  # noqa: TID251  (this module is the solver seam)
 
-__all__ = ["Formula", "Solver", "Var", "all_of", "any_of", "at_least", "equals", "false",
-           "int_var", "member", "negate", "total", "true"]
+__all__ = [
+    "Formula",
+    "Solver",
+    "Var",
+    "all_of",
+    "any_of",
+    "at_least",
+    "equals",
+    "false",
+    "int_var",
+    "member",
+    "negate",
+    "total",
+    "true",
+]
 
 # Opaque to callers: z3 expressions.
 Formula = Any
@@ -116,5 +129,8 @@ class Solver:
 
     def block(self, variables: Sequence[Var], values: Sequence[int]) -> Formula:
         """A formula excluding exactly this assignment (to ask for another model)."""
-        return z3.Or(*[v != x for v, x in zip(variables, values, strict=True)]) \
-            if variables else false()
+        return (
+            z3.Or(*[v != x for v, x in zip(variables, values, strict=True)])
+            if variables
+            else false()
+        )

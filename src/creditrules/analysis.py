@@ -98,10 +98,17 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data (``creditrules lint --json``)."""
-        return {"code": self.code, "severity": self.severity, "message": self.message,
-                "location": str(self.location), "clause": self.clause, "fix": self.fix,
-                "rules": list(self.rules), "reason": self.reason,
-                "witness": None if self.witness is None else dict(self.witness)}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "location": str(self.location),
+            "clause": self.clause,
+            "fix": self.fix,
+            "rules": list(self.rules),
+            "reason": self.reason,
+            "witness": None if self.witness is None else dict(self.witness),
+        }
 
 
 @attrs.frozen
@@ -137,13 +144,18 @@ class Analysis:
         return not self.errors and not (strict and (self.warnings or self.unknowns))
 
     def summary(self) -> str:
-        return (f"{len(self.errors)} error(s), {len(self.warnings)} warning(s), "
-                f"{len(self.unknowns)} unknown, {len(self.acknowledged)} acknowledged")
+        return (
+            f"{len(self.errors)} error(s), {len(self.warnings)} warning(s), "
+            f"{len(self.unknowns)} unknown, {len(self.acknowledged)} acknowledged"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ruleset": self.ruleset, "version": self.version,
-                "findings": [f.to_dict() for f in self.findings],
-                "acknowledged": [f.to_dict() for f in self.acknowledged]}
+        return {
+            "ruleset": self.ruleset,
+            "version": self.version,
+            "findings": [f.to_dict() for f in self.findings],
+            "acknowledged": [f.to_dict() for f in self.acknowledged],
+        }
 
 
 def analyse(ruleset: Ruleset) -> Analysis:
@@ -190,10 +202,19 @@ def _check(ruleset: Ruleset, deal: Mapping[str, Any], expect: tuple[str, ...]) -
     except AmbiguityError as exc:
         # The engine names the first disagreeing pair it meets: with a third applicable
         # rule that agrees with one of ours, that pair may name it instead.
-        prefix = (f"{expect[1]} credit:" if not expect[1].startswith("policy:")
-                  else f"{expect[1].removeprefix('policy:')} policy:") if expect[1:] else ""
-        if kind == "ambiguity" and (set(exc.rules) == set(expect[2:]) or (
-                set(exc.rules) & set(expect[2:]) and exc.reason.startswith(prefix))):
+        prefix = (
+            (
+                f"{expect[1]} credit:"
+                if not expect[1].startswith("policy:")
+                else f"{expect[1].removeprefix('policy:')} policy:"
+            )
+            if expect[1:]
+            else ""
+        )
+        if kind == "ambiguity" and (
+            set(exc.rules) == set(expect[2:])
+            or (set(exc.rules) & set(expect[2:]) and exc.reason.startswith(prefix))
+        ):
             return None
         return f"ambiguity between {', '.join(exc.rules)}"
     except (AllocationError, DealError) as exc:
