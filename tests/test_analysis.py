@@ -89,6 +89,32 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("equally-text", "policies.yaml:46:5", None),
     ],
     "acknowledged.yaml": [],
+    # An expense on an unowned account outside hospitals and clinics: no rule says whose
+    # entertainment policy governs; an owned clinic gets Acme's and the owner's; a deal
+    # off the Marketplace gets no discounts decision.
+    "policy-gaps.yaml": [
+        (
+            "gap",
+            "policy-gaps.yaml:34:5",
+            _deal(
+                expenses=[
+                    {
+                        "amount": "0.01",
+                        "attendees": 1,
+                        "id": "E1",
+                        "kind": "meal",
+                        "paid_by": "acme",
+                    }
+                ]
+            ),
+        ),
+        (
+            "ambiguity",
+            "policy-gaps.yaml:46:5",
+            _deal(account={"owner": "acme", "segment": "clinic"}),
+        ),
+        ("policy-gap", "policy-gaps.yaml:53:5", _deal(attributes={"marketplace": False})),
+    ],
 }
 
 

@@ -250,7 +250,7 @@ class _Decider:
             return _check(self.rs, candidate, expect) is None
 
         # A policy gap needs its expense: the engine decides a policy only for one.
-        keep = {"expenses"} if expect[0] == "gap" else set()
+        keep = {"expenses"} if expect[0] in ("gap", "no-decision") else set()
         for key in ("expenses", "lead", "product", "activities", "reps", "account", "attributes"):
             if (
                 key in deal
@@ -392,7 +392,10 @@ class _Decider:
         topics = sorted({r.topic for r in rs.policy_rules})
         groups += [
             _Group(
-                f"policy:{t}", f"the {t} policy", t == ENTERTAINMENT and self.entertainment, True
+                f"policy:{t}",
+                f"{t} policy precedence",
+                t == ENTERTAINMENT and self.entertainment,
+                True,
             )
             for t in topics
         ]
@@ -432,15 +435,13 @@ class _Decider:
         first: dt.date,
         last: dt.date | None,
     ) -> None:
-        if not g.required and g.policy:
-            return
+        if not g.required and not g.policy:
+            return  # overlay credit: a deal may well get none
         conds = [self.cond(r) for r in rules]
         if None in conds:
             for rule, c in zip(rules, conds, strict=True):
                 if c is None:
                     self.unknown(g, rule, "coverage")
-            return
-        if not g.required:
             return
         if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
             return
@@ -449,14 +450,18 @@ class _Decider:
             if g.policy
             else f"no {g.label} credit rule"
         )
-        expect = ("gap", word)
+        # A topic other than entertainment is decided when it can be; a deal without a
+        # decision still allocates, so the hole is a warning shown by the missing decision.
+        topic = g.label.removeprefix("policy:")
+        expect = ("gap", word) if g.required else ("no-decision", topic)
+        code, severity = ("gap", "error") if g.required else ("policy-gap", "warning")
         seen: list[_solver.Formula] = []
         for _ in range(_MAX_GAPS):
             result = self.solve(
                 [_solver.negate(c) for c in conds] + context + seen,
                 first,
                 expect,
-                expense=g.policy,
+                expense=g.policy and g.required,
                 protect=None,
             )
             if not result.sat:
@@ -488,8 +493,8 @@ class _Decider:
                 )
                 where = self.nearest(rules, values)
                 finding = Finding(
-                    "gap",
-                    "error",
+                    code,
+                    severity,
                     f"no {g.name} rule decides {what}",
                     where,
                     next((r.clause for r in rules if r.location == where), None),

@@ -36,6 +36,7 @@ SEVERITIES = ("error", "warning", "unknown")
 FINDINGS = {
     "gap": "error",
     "ambiguity": "error",
+    "policy-gap": "warning",
     "dead-condition": "warning",
     "always-overridden": "warning",
     "override-unused": "warning",
