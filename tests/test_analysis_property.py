@@ -1,6 +1,6 @@
-"""The analysis against brute force: on generated small rulesets, "no gap found" agrees
-with allocating one deal from every rank class of every field, and every witness the
-analysis reports reproduces through allocate on each engine."""
+"""The analysis against brute force: on generated small rulesets, "no gap found" (and "no
+ambiguity found") agrees with allocating one deal from every rank class of every field,
+and every witness the analysis reports reproduces through allocate on each engine."""
 
 from __future__ import annotations
 
@@ -104,15 +104,17 @@ def test_no_gap_found_agrees_with_enumeration(text: str) -> None:
     analysis = creditrules.analyse(ruleset)
     assert not analysis.unknowns, [f.text() for f in analysis.unknowns]
     gaps = [f for f in analysis if f.code == "gap"]
-    undecided = []
+    overlaps = [f for f in analysis if f.code == "ambiguity"]
+    undecided, ambiguous = [], []
     for deal in _every_class(text):
         try:
             ruleset.allocate(deal)
         except creditrules.NoApplicableRuleError:
             undecided.append(deal)
         except creditrules.AmbiguityError:
-            pass
+            ambiguous.append(deal)
     assert bool(gaps) == bool(undecided), (text, undecided[:1])
+    assert bool(overlaps) == bool(ambiguous), (text, ambiguous[:1])
     for engine in ["durable", "reference"] if _durable.available() else ["reference"]:
         on_engine = creditrules.loads(text, source="generated.yaml", engine=engine)
         for finding in analysis:
