@@ -201,20 +201,11 @@ def _check(ruleset: Ruleset, deal: Mapping[str, Any], expect: tuple[str, ...]) -
             return None
         return f"no rule: {exc.reason}"
     except AmbiguityError as exc:
-        # The engine names the first disagreeing pair it meets: with a third applicable
-        # rule that agrees with one of ours, that pair may name it instead.
-        prefix = (
-            (
-                f"{expect[1]} credit:"
-                if not expect[1].startswith("policy:")
-                else f"{expect[1].removeprefix('policy:')} policy:"
-            )
-            if expect[1:]
-            else ""
-        )
+        # The engine names the first disagreeing pair it meets among the prevailing rules:
+        # when more than two prevail, that pair may not be ours, but the deal is as
+        # ambiguous in this credit type (or policy topic) as the finding says.
         if kind == "ambiguity" and (
-            set(exc.rules) == set(expect[2:])
-            or (set(exc.rules) & set(expect[2:]) and exc.reason.startswith(prefix))
+            set(exc.rules) == set(expect[2:]) or exc.reason.startswith(_label_prefix(expect[1]))
         ):
             return None
         return f"ambiguity between {', '.join(exc.rules)}"
@@ -231,3 +222,10 @@ def _check(ruleset: Ruleset, deal: Mapping[str, Any], expect: tuple[str, ...]) -
             return None
         return f"a {expect[1]} policy decision was made"
     return "allocated without the finding showing"
+
+
+def _label_prefix(label: str) -> str:
+    """How an AmbiguityError of a credit type (or of a ``policy:`` topic) begins."""
+    if label.startswith("policy:"):
+        return f"{label.removeprefix('policy:')} policy:"
+    return f"{label} credit:"
