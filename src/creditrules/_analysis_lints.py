@@ -242,17 +242,14 @@ def _governs_text(ruleset: Ruleset) -> list[Finding]:
         ):
             says = "account_owner"
         if says is not None:
+            declared = rule.partner if rule.governs == "partner" else rule.governs
             out.append(
-                Finding(
+                _about(
+                    rule,
                     "governs-text",
-                    "warning",
-                    f"policy rule {rule.id}: its text reads as "
-                    f"'governs: {says}' but it declares 'governs: "
-                    f"{rule.partner if rule.governs == 'partner' else rule.governs}'",
-                    rule.location,
-                    rule.clause,
-                    fix=f"declare 'governs: {says}', or correct the text",
-                    rules=(rule.id,),
+                    f"policy rule {rule.id}: its text reads as 'governs: {says}' but it "
+                    f"declares 'governs: {declared}'",
+                    f"declare 'governs: {says}', or correct the text",
                 )
             )
     return out
@@ -396,15 +393,12 @@ def _literal_near_misses(ruleset: Ruleset, samples: list[Mapping[str, Any]]) -> 
             if near is None or values[near] < values[v] or (values[near] == values[v] and near < v):
                 continue
             out.append(
-                Finding(
+                _about(
+                    found,
                     "near-miss-literal",
-                    "warning",
-                    f"rule {found.id} compares {path} with "
-                    f"{v!r}, a near miss of {near!r} used elsewhere",
-                    found.location,
-                    found.clause,
-                    fix=f"write {near!r} if that is meant",
-                    rules=(found.id,),
+                    f"rule {found.id} compares {path} with {v!r}, a near miss of {near!r} "
+                    "used elsewhere",
+                    f"write {near!r} if that is meant",
                 )
             )
     return out
@@ -423,18 +417,22 @@ def _thousands(ruleset: Ruleset) -> list[Finding]:
             ):
                 plain = right.text.replace(",", "").replace(".", "")
                 out.append(
-                    Finding(
+                    _about(
+                        rule,
                         "thousands-separator",
-                        "warning",
-                        f"rule {rule.id} compares "
-                        f"{left.text} with {right.text}, read as {_plain(right.value)}",
-                        rule.location,
-                        rule.clause,
-                        fix=f"write {plain} (or {int(plain):_}) if {int(plain):,} is meant",
-                        rules=(rule.id,),
+                        f"rule {rule.id} compares {left.text} with {right.text}, read as "
+                        f"{_plain(right.value)}",
+                        f"write {plain} (or {int(plain):_}) if {int(plain):,} is meant",
                     )
                 )
     return out
+
+
+def _about(
+    rule: CreditRule | PolicyRule | ExpenseRule, code: str, message: str, fix: str
+) -> Finding:
+    """A warning about one rule, at the rule, citing its clause."""
+    return Finding(code, "warning", message, rule.location, rule.clause, fix=fix, rules=(rule.id,))
 
 
 # -- walking conditions -------------------------------------------------------------------
