@@ -18,10 +18,11 @@ BUNDLED = ["cardiozen.yaml", "cloudbridge.yaml", "cloudbridge-amendment-1.yaml"]
 _REGIONS = 50
 
 
-def generated(n: int) -> str:
-    """A complete agreement of ``n`` rules: per region, size bands of 10 units, each its own
-    split, with a default for every other deal; a rule for large deals in every tenth
-    region overrides the bands there."""
+def generated(n: int, *, defects: bool = False) -> str:
+    """An agreement of ``n`` rules: per region, size bands of 10 units, each its own split,
+    with a default for every other deal. With ``defects``: no default, each band starting
+    just above its boundary (a gap at each), and every tenth rule covering its whole region
+    (overlapping its bands, with nothing to decide)."""
     lines = [
         "ruleset: generated",
         'version: "1"',
@@ -36,19 +37,27 @@ def generated(n: int) -> str:
         "credit_types:",
         "  revenue: {total: 100%}",
         "credit:",
-        "  - id: standard",
-        '    clause: "1"',
-        "    default: true",
-        "    split: {acme: 50%, beta: 50%}",
     ]
+    if not defects:
+        lines += [
+            "  - id: standard",
+            '    clause: "1"',
+            "    default: true",
+            "    split: {acme: 50%, beta: 50%}",
+        ]
     for i in range(n - 1):
         region, band = i % _REGIONS, i // _REGIONS
         share = 10 + (i * 7) % 81
         lines += [
             f"  - id: r{i}",
             f'    clause: "2.{i}"',
-            f'    when: attributes.region == "r{region}" and attributes.size >= '
-            f"{band * 10} and attributes.size < {band * 10 + 10}",
+            f'    when: attributes.region == "r{region}"'
+            + (
+                ""
+                if defects and i % 10 == 9
+                else f" and attributes.size {'>' if defects else '>='} {band * 10}"
+                f" and attributes.size < {band * 10 + 10}"
+            ),
             f"    split: {{acme: {share}%, beta: {100 - share}%}}",
         ]
     return "\n".join(lines) + "\n"
@@ -75,9 +84,10 @@ def main() -> None:
     for name in BUNDLED:
         timed(name, creditrules.load(ROOT / "rulesets" / name))
     for n in args.rules:
-        timed(
-            f"generated, {n} rules", creditrules.loads(generated(n), source=f"generated-{n}.yaml")
-        )
+        for defects in (False, True):
+            label = f"generated, {n} rules" + (", with defects" if defects else "")
+            text = generated(n, defects=defects)
+            timed(label, creditrules.loads(text, source=f"generated-{n}.yaml"))
 
 
 if __name__ == "__main__":

@@ -393,8 +393,9 @@ class _Decider:
         code, severity = ("gap", "error") if g.required else ("policy-gap", "warning")
         seen: list[_solver.Formula] = []
         for _ in range(_MAX_GAPS):
+            gap_formulas = [_solver.negate(c) for c in conds] + context + seen
             result = self.solve(
-                [_solver.negate(c) for c in conds] + context + seen,
+                gap_formulas,
                 first,
                 expect,
                 expense=g.policy and g.required,
@@ -404,6 +405,23 @@ class _Decider:
                 return
             values = result.values or tuple(-1 for _ in self.vars)
             cell = self.widen(conds, self.regions(rules, values), first) if result.values else {}
+            # Within the cell, a witness on the thresholds themselves shows the boundary.
+            on_points = [
+                _solver.member(self.vars[f], {c for c in region if c % 2 == 1})
+                for f, region in cell.items()
+                if self.space.features[f].kind == "rank" and any(c % 2 == 1 for c in region)
+            ]
+            if on_points and result.deal is not None:
+                inside = [_solver.member(self.vars[f], region) for f, region in cell.items()]
+                pointed = self.solve(
+                    [*gap_formulas, *inside, *on_points],
+                    first,
+                    expect,
+                    expense=g.policy and g.required,
+                    protect=None,
+                )
+                if pointed.deal is not None:
+                    result, values = pointed, pointed.values
             if result.deal is not None:
                 reads = {_source_key(self.space.origins[f]) for f in cell}
                 result = attrs.evolve(result, deal=self.shrink(result.deal, expect, reads))
