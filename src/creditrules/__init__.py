@@ -22,6 +22,7 @@ from creditrules.allocation import (
     RuleVerdict,
     TypeCredit,
 )
+from creditrules.analysis import Analysis, Finding, analyse
 from creditrules.batch import Rejection, Summary
 from creditrules.errors import (
     AllocationError,
@@ -60,6 +61,7 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "AmbiguityError",
+    "Analysis",
     "Attendee",
     "Counterexample",
     "CreditRule",
@@ -73,6 +75,7 @@ __all__ = [
     "ExpenseShare",
     "FairnessExemption",
     "FairnessReport",
+    "Finding",
     "InvariantResult",
     "Lead",
     "Limit",
@@ -93,6 +96,7 @@ __all__ = [
     "TypeCredit",
     "UsageError",
     "__version__",
+    "analyse",
     "check_fairness",
     "load",
     "loads",

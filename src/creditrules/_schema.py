@@ -49,9 +49,10 @@ _MAX_AMENDMENT_DEPTH = 16
 
 _TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
              "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
-             "topics", "policies", "policy_precedence", "expense_sharing", "fairness")
+             "topics", "policies", "policy_precedence", "expense_sharing", "fairness",
+             "analysis")
 _AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence",
-                   "fairness")
+                   "fairness", "analysis")
 
 
 def _read_text(path: Path, text: str | None) -> str:
@@ -143,6 +144,14 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
     exemptions = tuple(e for node in [root, *(a for a, _ in amendments)]
                        for e in read_exemptions(b, node.get("fairness"), clauses,
                                                 sorted(b.partners)))
+    # Acknowledged analysis warnings, of the base file and each amendment (analysis.py).
+    from creditrules._acknowledgements import read_acknowledgements
+
+    rule_ids = sorted({r.id for r in rules.values()} | {r.id for r in sections.policy_rules}
+                      | {r.id for r in sections.expense_rules})
+    acknowledgements = tuple(a for node in [root, *(a for a, _ in amendments)]
+                             for a in read_acknowledgements(b, node.get("analysis"), clauses,
+                                                            rule_ids))
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
@@ -157,7 +166,7 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         source=file, versions=tuple(versions), engine_name=b.engine,
         topics=sections.topics, policies=sections.policies,
         policy_rules=sections.policy_rules, expense_rules=sections.expense_rules,
-        fairness=exemptions)
+        fairness=exemptions, acknowledgements=acknowledgements)
 
 
 def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,

@@ -165,10 +165,26 @@ def _parser() -> argparse.ArgumentParser:
     engine_arg(p)
     p.set_defaults(run=_share)
 
-    p = sub.add_parser("validate", help="check a ruleset and summarise it")
+    p = sub.add_parser("validate", help="check a ruleset and summarise it",
+                       description="Load a ruleset, summarise it and analyse it: gaps and "
+                       "ambiguity (errors) fail it; warnings fail it under --strict.")
     p.add_argument("ruleset", type=Path)
+    p.add_argument("--strict", action="store_true",
+                   help="fail on analysis warnings (and undecided findings) too")
     engine_arg(p)
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("lint", help="analyse rulesets: gaps, overlaps, dead rules, slips",
+                       description="Analyse each ruleset (an amendment with its base) and "
+                       "print every finding, located, with its fix and a witness deal that "
+                       "reproduces it. Exit status 1 when a ruleset has errors (with "
+                       "--strict: warnings or undecided findings too).")
+    p.add_argument("rulesets", type=Path, nargs="+", metavar="RULESET")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on warnings (and undecided findings) too")
+    engine_arg(p)
+    p.set_defaults(run=_lint)
 
     p = sub.add_parser("check", help="check a ruleset against the fairness invariants")
     p.add_argument("ruleset", type=Path)
@@ -341,7 +357,9 @@ def _share(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     ruleset = creditrules.load(args.ruleset, engine=args.engine)
-    print(f"{args.ruleset}: ok")
+    analysis = creditrules.analyse(ruleset)
+    passes = analysis.passes(strict=args.strict)
+    print(f"{args.ruleset}: {'ok' if passes else 'fails: ' + analysis.summary()}")
     print(f"  ruleset {ruleset.id} version {ruleset.version} ({ruleset.content_hash})")
     print(f"  {ruleset.title}")
     print(f"  in force {ruleset.effective}; currency {ruleset.currency}")
@@ -360,7 +378,26 @@ def _validate(args: argparse.Namespace) -> int:
     if ruleset.expense_rules:
         print(f"  expense sharing: {len(ruleset.expense_rules)} rule(s)")
     print(f"  engine: {ruleset.engine}")
-    return 0
+    if analysis.findings:
+        print(f"  analysis: {analysis.summary()} (creditrules lint shows each with a "
+              "witness deal)")
+        for finding in analysis.findings:
+            print(f"    {finding}")
+    return 0 if passes else 1
+
+
+def _lint(args: argparse.Namespace) -> int:
+    analyses = [creditrules.analyse(creditrules.load(path, engine=args.engine))
+                for path in args.rulesets]
+    if args.json:
+        data = [a.to_dict() for a in analyses]
+        print(dumps(data[0] if len(data) == 1 else data))
+    else:
+        for path, analysis in zip(args.rulesets, analyses, strict=True):
+            for finding in analysis.findings:
+                print(finding.text())
+            print(f"{path}: {analysis.summary()}")
+    return 0 if all(a.passes(strict=args.strict) for a in analyses) else 1
 
 
 def _check(args: argparse.Namespace) -> int:
