@@ -65,6 +65,8 @@ __all__ = [
     "literals",
     "null_parties",
     "one_more_activity",
+    "one_more_at_bounds",
+    "one_more_of",
     "space",
     "targets",
 ]
@@ -348,3 +350,49 @@ def one_more_activity(ruleset: Ruleset) -> st.SearchStrategy[OneMore]:
     """A deal and the same deal with one more activity by one party (see :class:`OneMore`)."""
     sp = space(ruleset)
     return sp._cached("one-more", lambda: _one_more(sp))
+
+
+def one_more_of(ruleset: Ruleset, deal: Mapping[str, Any]) -> list[OneMore]:
+    """``deal`` with one more activity of each kind the ruleset weighs or names, by each
+    partner and by each of the deal's reps (explicit examples built on a given deal)."""
+    sp = space(ruleset)
+    parties: list[tuple[str, str | None]] = [(p, None) for p in sp.partners]
+    parties += [(str(r["partner"]), str(r["id"])) for r in deal.get("reps", ())]
+    out = []
+    for partner, rep in parties:
+        for kind in sp.kinds:
+            block = Block(kind, "partner" if rep is None else "reps",
+                          (partner,) if rep is None else (rep,))
+            more = {**deal, "activities": [*deal.get("activities", ()), block.activity()]}
+            out.append(OneMore(dict(deal), more, partner, rep, kind))
+    return out
+
+
+def one_more_at_bounds(ruleset: Ruleset) -> list[OneMore]:
+    """At every count threshold of the ruleset's conditions (upper bounds included), the
+    deal with one item fewer than the threshold, and with as many as it, each with one
+    more: the counted activity added once more. Built on the plainest deal and on the
+    plainest deal aimed at each rule; deterministic, whatever the seed."""
+    from creditrules._ruleset_mining import count_bounds
+
+    sp = space(ruleset)
+    out: list[OneMore] = []
+    for bound in count_bounds(ruleset):
+        if bound.collection != "activities":
+            continue
+        for base in sp.boundary_bases():
+            for k in (bound.n - 1, bound.n):
+                if k < 0:
+                    continue
+                deal = sp.with_items(base, "activities", bound.values, k)
+                more = sp.with_items(deal, "activities", bound.values, 1)
+                added = more["activities"][-1]
+                owner = {str(r["id"]): str(r["partner"]) for r in more.get("reps", ())}
+                kind = str(added["kind"])
+                if "partner" in added:
+                    out.append(OneMore(deal, more, str(added["partner"]), None, kind))
+                # A joint activity is one more for each of its reps.
+                for rep in [added.get("rep"), *added.get("reps", ())]:
+                    if rep is not None and str(rep) in owner:
+                        out.append(OneMore(deal, more, owner[str(rep)], str(rep), kind))
+    return out
