@@ -204,6 +204,17 @@ def _search(inv: Invariant, subject: Subject, cfg: CheckSettings,
                 if finding is not None:
                     rec.finding = finding
                     break
+    else:
+        # The shrinker can stop short: a boundary example of the same finding may be smaller.
+        found = rec.finding
+        scratch = _Search()
+        for example in explicit:
+            with contextlib.suppress(_Rejected):
+                other = _try(inv, subject, example, scratch, accept)
+                if other is not None and finding_key(other) == finding_key(found) \
+                        and _size(other) < _size(found):
+                    found = other
+        rec.finding = found
     return rec
 
 

@@ -190,6 +190,26 @@ class VolumeNeutrality(Invariant):
         return st.tuples(st.sampled_from((2, 3)), deals(subject.ruleset, expenses=False).map(
             lambda d: _unsourced(subject, d)))
 
+    def boundary(self, subject: Subject) -> list[Any]:
+        """At every activity count threshold n, the deal with just enough items that k
+        times as many reach it (ceil(n / k)), for k = 2 and 3."""
+        from creditrules._ruleset_mining import count_bounds
+        from creditrules.strategies import space
+
+        sp = space(subject.ruleset)
+        out = []
+        for bound in count_bounds(subject.ruleset):
+            if bound.collection != "activities":
+                continue
+            for base in sp.boundary_bases():
+                for k in (2, 3):
+                    items = -(-bound.n // k)
+                    if items > 0:
+                        deal = sp.with_items(_unsourced(subject, base), "activities",
+                                             bound.values, items)
+                        out.append((k, deal))
+        return out + super().boundary(subject)
+
     def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
         deal = _unsourced(subject, deal)
         return [(k, deal) for k in (2, 3)] if deal.get("activities") else []

@@ -380,7 +380,13 @@ def one_more_at_bounds(ruleset: Ruleset) -> list[OneMore]:
     for bound in count_bounds(ruleset):
         if bound.collection != "activities":
             continue
-        for base in sp.boundary_bases():
+        doer = bound.values.get(("partner",))
+        others = [Block(sp.kinds[0], "partner", (p,)).activity() for p in sp.partners
+                  if p != (doer if doer in sp.partners else sp.partners[0])]
+        bases = sp.boundary_bases()
+        # Also with one activity by each other partner, whose share the count may move.
+        bases += [{**b, "activities": [*b.get("activities", ()), *others]} for b in bases]
+        for base in bases:
             for k in (bound.n - 1, bound.n):
                 if k < 0:
                     continue
