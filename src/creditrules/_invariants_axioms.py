@@ -311,7 +311,8 @@ class EqualTreatment(Invariant):
     def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
         """On the deal's own fields (its date, amount, account, attributes), each pair of
         partners as twins: neither owning the account nor sourcing the lead, with no
-        activity, then with one activity each of every kind."""
+        activity, with one activity each of every kind, and with one joint activity of
+        every kind by a rep of each."""
         from creditrules.strategies import Twins, space
 
         kinds = space(subject.ruleset).kinds
@@ -331,6 +332,11 @@ class EqualTreatment(Invariant):
                 out += [Twins({**plain, "activities": [{"kind": k, "partner": p},
                                                        {"kind": k, "partner": q}]},
                               "partners", (p, q)) for k in kinds]
+                # A joint activity of both is its own mirror image.
+                reps = [{"id": f"{x}-1", "partner": x, "owner": True} for x in (p, q)]
+                out += [Twins({**plain, "reps": reps, "activities": [
+                    {"kind": k, "reps": [f"{p}-1", f"{q}-1"]}]}, "partners", (p, q))
+                    for k in kinds]
         return out
 
     def findings(self, subject: Subject, example: Twins) -> list[Finding]:

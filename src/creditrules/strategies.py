@@ -42,14 +42,17 @@ from creditrules._deal_space import Deal as Deal
 from creditrules._deal_space import DealSpace as DealSpace
 from creditrules._deal_space import finish as finish
 from creditrules._outcomes import LEAD_KIND
+from creditrules._ruleset_mining import CountBound as CountBound
 from creditrules._ruleset_mining import Literals as Literals
 from creditrules._ruleset_mining import Target as Target
 from creditrules._ruleset_mining import literals as literals
+from creditrules._ruleset_mining import count_bounds as count_bounds
 from creditrules._ruleset_mining import targets as targets
 from creditrules.ruleset import Ruleset
 
 __all__ = [
     "Block",
+    "CountBound",
     "DealSpace",
     "Literals",
     "NullParty",
@@ -58,6 +61,7 @@ __all__ = [
     "Twins",
     "activities",
     "amounts",
+    "count_bounds",
     "dates",
     "deals",
     "equal_contributions",
@@ -373,8 +377,6 @@ def one_more_at_bounds(ruleset: Ruleset) -> list[OneMore]:
     deal with one item fewer than the threshold, and with as many as it, each with one
     more: the counted activity added once more. Built on the plainest deal and on the
     plainest deal aimed at each rule; deterministic, whatever the seed."""
-    from creditrules._ruleset_mining import count_bounds
-
     sp = space(ruleset)
     out: list[OneMore] = []
     for bound in count_bounds(ruleset):
@@ -395,10 +397,11 @@ def one_more_at_bounds(ruleset: Ruleset) -> list[OneMore]:
                 added = more["activities"][-1]
                 owner = {str(r["id"]): str(r["partner"]) for r in more.get("reps", ())}
                 kind = str(added["kind"])
+                # A joint activity is work by several parties, which credits each of them:
+                # not "one more activity by a party".
                 if "partner" in added:
                     out.append(OneMore(deal, more, str(added["partner"]), None, kind))
-                # A joint activity is one more for each of its reps.
-                for rep in [added.get("rep"), *added.get("reps", ())]:
-                    if rep is not None and str(rep) in owner:
-                        out.append(OneMore(deal, more, owner[str(rep)], str(rep), kind))
+                elif added.get("rep") is not None and str(added["rep"]) in owner:
+                    rep = str(added["rep"])
+                    out.append(OneMore(deal, more, owner[rep], rep, kind))
     return out
