@@ -221,6 +221,11 @@ class FairnessReport:
             lines.append(_describe_result(r))
             for cx in r.findings[1:]:
                 lines.append(_describe(cx, f"{r.name} (VIOLATED, another)"))
+        # What a result without a counterexample has to say (the tie-break counts, which
+        # partners symmetry exchanged and how).
+        for r in self.results:
+            if r.info and r.counterexample is None:
+                lines.append(f"\n{r.name}:\n" + "".join(f"  {line}\n" for line in r.info))
         for exemption, found in self.waivers():
             lines.append("\n")
             lines.append(_describe_exemption(exemption, len(found)))

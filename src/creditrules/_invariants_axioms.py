@@ -311,11 +311,12 @@ class EqualTreatment(Invariant):
     def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
         """On the deal's own fields (its date, amount, account, attributes), each pair of
         partners as twins: neither owning the account nor sourcing the lead, with no
-        activity, with one activity each of every kind, and with one joint activity of
-        every kind by a rep of each."""
+        activity, with one activity each of every kind, with one expense of each kind paid
+        by each, and with one joint activity of every kind by a rep of each."""
         from creditrules.strategies import Twins, space
 
-        kinds = space(subject.ruleset).kinds
+        sp = space(subject.ruleset)
+        kinds = sp.kinds
         partners = subject.partners
         out = []
         for i, p in enumerate(partners):
@@ -332,6 +333,13 @@ class EqualTreatment(Invariant):
                 out += [Twins({**plain, "activities": [{"kind": k, "partner": p},
                                                        {"kind": k, "partner": q}]},
                               "partners", (p, q)) for k in kinds]
+                # Mirrored expenses, one of each kind paid by each twin, on equal effort.
+                if sp.with_expenses and kinds:
+                    work = [{"kind": kinds[0], "partner": x} for x in (p, q)]
+                    out += [Twins(sp.add_expenses({**plain, "activities": work}, [
+                        {"id": f"E{n}", "kind": kind, "amount": sp.amount_text(10_000),
+                         "paid_by": x, "attendees": 1} for n, x in ((1, p), (2, q))]),
+                        "partners", (p, q)) for kind in sp.expense_kinds]
                 # A joint activity of both is its own mirror image.
                 reps = [{"id": f"{x}-1", "partner": x, "owner": True} for x in (p, q)]
                 out += [Twins({**plain, "reps": reps, "activities": [
