@@ -61,7 +61,9 @@ def test_retire_ends_a_base_rule_with_the_old_term(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
     (tmp_path / "amendment-1.yaml").write_text(
         EXTENSION + "retire: [base-split]\ncredit:\n  - {id: new-split, clause: '3.1A', "
-        "default: true, split: {acme: 55%, beta: 45%}}\n", encoding="utf-8")
+        "default: true, split: {acme: 55%, beta: 45%}}\n",
+        encoding="utf-8",
+    )
     amended = creditrules.load(tmp_path / "amendment-1.yaml", engine="reference")
     revenue = amended.allocate(_deal("2027-03-01")).credit("revenue")
     assert revenue is not None

@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import creditrules
 from creditrules import fairness as F
 from creditrules.fairness import check_fairness
@@ -40,6 +38,7 @@ def detail(partner: str, kind: str = "detail") -> dict[str, str]:
 
 # -- the new axioms, each against its unfair ruleset ---------------------------------------
 
+
 def test_resource_monotonicity_catches_a_step_down_tier() -> None:
     # Beta is credited 60% below 1,000,000.00 and 55% from it: the smallest increase that
     # lowers its credit is one cent, from 999,999.99 (60% = 599,999.994) to 1,000,000.00
@@ -51,8 +50,10 @@ def test_resource_monotonicity_catches_a_step_down_tier() -> None:
     assert cx is not None
     assert cx.deal == {**minimal(), "amount": "999999.99"}
     assert cx.related == (("larger", {**minimal(), "amount": "1000000.00"}),)
-    assert cx.message == ("raising the amount from 999999.99 to 1000000.00 lowers beta's "
-                          "revenue credit from 599999.994 (60%) to 550000 (55%)")
+    assert cx.message == (
+        "raising the amount from 999999.99 to 1000000.00 lowers beta's "
+        "revenue credit from 599999.994 (60%) to 550000 (55%)"
+    )
     assert cx.rules == (("base", "1"), ("large", "2"))
 
 
@@ -65,10 +66,11 @@ def test_additivity_catches_a_threshold_on_the_whole_deal() -> None:
     cx = result.counterexample
     assert cx is not None
     assert cx.deal == {**minimal(), "amount": "1000000.00"}
-    assert cx.related == (("part 1", minimal()),
-                          ("part 2", {**minimal(), "amount": "999999.99"}))
-    assert cx.message == ("acme's revenue credit is 450000 on the whole deal of 1000000.00 "
-                          "but 400000 over its parts 0.01 and 999999.99")
+    assert cx.related == (("part 1", minimal()), ("part 2", {**minimal(), "amount": "999999.99"}))
+    assert cx.message == (
+        "acme's revenue credit is 450000 on the whole deal of 1000000.00 "
+        "but 400000 over its parts 0.01 and 999999.99"
+    )
 
 
 def test_irrelevant_participants_catches_credit_for_team_size() -> None:
@@ -80,8 +82,9 @@ def test_irrelevant_participants_catches_credit_for_team_size() -> None:
     assert cx is not None
     one = [{"id": "beta-1", "partner": "beta"}]
     assert cx.deal == minimal(reps=one)
-    assert cx.related == (("with an idle beta rep",
-                           minimal(reps=[*one, {"id": "beta-2", "partner": "beta"}])),)
+    assert cx.related == (
+        ("with an idle beta rep", minimal(reps=[*one, {"id": "beta-2", "partner": "beta"}])),
+    )
     assert cx.message == "adding an idle beta rep changes acme's revenue share from 50% to 30%"
 
 
@@ -95,10 +98,11 @@ def test_population_monotonicity_catches_work_that_costs_another_partner() -> No
     assert cx is not None
     acts = [detail("beta"), detail("acme"), detail("acme")]
     assert cx.deal == minimal(activities=acts)
-    assert cx.related == (("with one more activity",
-                           minimal(activities=[*acts, detail("acme")])),)
-    assert cx.message == ("one more detail by acme lowers beta's revenue credit from 100/3% "
-                          "to 20%, though beta took no part in it")
+    assert cx.related == (("with one more activity", minimal(activities=[*acts, detail("acme")])),)
+    assert cx.message == (
+        "one more detail by acme lowers beta's revenue credit from 100/3% "
+        "to 20%, though beta took no part in it"
+    )
 
 
 def test_volume_neutrality_catches_a_count_threshold() -> None:
@@ -111,8 +115,9 @@ def test_volume_neutrality_catches_a_count_threshold() -> None:
     assert cx is not None
     assert cx.deal == minimal(activities=[detail("acme")] * 2)
     assert cx.related == (("every activity x 2", minimal(activities=[detail("acme")] * 4)),)
-    assert cx.message == ("recording every activity 2 times changes acme's revenue share "
-                          "from 100% to 50%")
+    assert cx.message == (
+        "recording every activity 2 times changes acme's revenue share from 100% to 50%"
+    )
 
 
 def test_tie_break_drift_flags_a_fixed_priority_and_reports_the_counts() -> None:
@@ -124,18 +129,21 @@ def test_tie_break_drift_flags_a_fixed_priority_and_reports_the_counts() -> None
     assert result.tried == 600
     cx = result.counterexample
     assert cx is not None
-    assert cx.message == ("acme took the odd cent in 600 of 600 ties over a quarter; an even "
-                          "share is about 300.0")
-    assert cx.deal == {"id": "Q-0001", "date": "2026-01-01", "amount": "1.01",
-                       "currency": "USD"}
-    assert result.info == ("600 sales from 2026-01-01 to 2026-04-01: acme took the odd cent "
-                           "in 600 of 600 ties (even share 300.0), beta took the odd cent in "
-                           "0 of 600 ties (even share 300.0)",)
+    assert cx.message == (
+        "acme took the odd cent in 600 of 600 ties over a quarter; an even share is about 300.0"
+    )
+    assert cx.deal == {"id": "Q-0001", "date": "2026-01-01", "amount": "1.01", "currency": "USD"}
+    assert result.info == (
+        "600 sales from 2026-01-01 to 2026-04-01: acme took the odd cent "
+        "in 600 of 600 ties (even share 300.0), beta took the odd cent in "
+        "0 of 600 ties (even share 300.0)",
+    )
     # The hashed tie-break (the default) spreads them: reported, not flagged.
     text = (UNFAIR / "fixed-tie-break.yaml").read_text(encoding="utf-8")
     hashed = creditrules.loads(text.replace("tie_break: [acme, beta]", "tie_break: hashed"))
-    fair = check_fairness(hashed, invariants=["tie-break-drift"],
-                          max_examples=5, seed=0).result("tie-break-drift")
+    fair = check_fairness(hashed, invariants=["tie-break-drift"], max_examples=5, seed=0).result(
+        "tie-break-drift"
+    )
     assert fair.status == "held"
     assert "acme took the odd cent in" in fair.info[0]
 
@@ -143,11 +151,13 @@ def test_tie_break_drift_flags_a_fixed_priority_and_reports_the_counts() -> None
 def test_every_distinct_finding_is_reported() -> None:
     # Two penalties, one per partner: both are reported, not only the first.
     text = (UNFAIR / "volume-penalty.yaml").read_text(encoding="utf-8") + (
-        "  - id: acme-volume\n    clause: \"3\"\n"
-        "    when: count(activities, partner == \"acme\") >= 3\n"
-        "    overrides: [effort, beta-volume]\n    split: {acme: 40%, beta: 60%}\n")
-    result = check_fairness(creditrules.loads(text), invariants=["monotonicity"],
-                            max_examples=20, seed=0).result("monotonicity")
+        '  - id: acme-volume\n    clause: "3"\n'
+        '    when: count(activities, partner == "acme") >= 3\n'
+        "    overrides: [effort, beta-volume]\n    split: {acme: 40%, beta: 60%}\n"
+    )
+    result = check_fairness(
+        creditrules.loads(text), invariants=["monotonicity"], max_examples=20, seed=0
+    ).result("monotonicity")
     assert result.status == "violated"
     hurt = {cx.message.split(" lowers ")[1].split("'s")[0] for cx in result.findings}
     assert hurt == {"acme", "beta"}
@@ -156,19 +166,22 @@ def test_every_distinct_finding_is_reported() -> None:
 
 # -- boundaries: deterministic, on both sides of every threshold ----------------------------
 
+
 def test_the_kicker_written_as_an_upper_bound_is_caught_on_every_seed() -> None:
     # count(activities, kind == "joint_call") < 3 pays the overlay: the third joint call
     # takes it away. Two joint calls, then one more, whatever the seed.
     for seed in SEEDS:
-        result = check_fairness(UNFAIR / "joint-call-kicker.yaml", invariants=["monotonicity"],
-                                profile="ci", seed=seed).result("monotonicity")
+        result = check_fairness(
+            UNFAIR / "joint-call-kicker.yaml", invariants=["monotonicity"], profile="ci", seed=seed
+        ).result("monotonicity")
         assert result.status == "violated", seed
         cx = result.counterexample
         assert cx is not None
         two = [detail("acme", "joint_call")] * 2
         assert cx.deal == minimal(activities=two)
-        assert cx.message == ("one more joint_call by acme lowers acme's overlay credit from "
-                              "100% to 0%")
+        assert cx.message == (
+            "one more joint_call by acme lowers acme's overlay credit from 100% to 0%"
+        )
 
 
 def test_boundary_deals_try_each_threshold_one_below_at_and_one_above() -> None:
@@ -178,12 +191,15 @@ def test_boundary_deals_try_each_threshold_one_below_at_and_one_above() -> None:
     assert {"999.00", "999.99", "1000.00", "1000.01", "1001.00"} <= amounts
     kicker = creditrules.load(UNFAIR / "joint-call-kicker.yaml")
     assert [(b.collection, dict(b.values), b.n) for b in count_bounds(kicker)] == [
-        ("activities", {("kind",): "joint_call"}, 3)]
+        ("activities", {("kind",): "joint_call"}, 3)
+    ]
     calls = {len(d.get("activities", ())) for d in space(kicker).boundary_deals()}
     assert {2, 3, 4} <= calls
     # The upper bound is tried from both sides: two then three, three then four.
-    steps = {(len(m.deal.get("activities", ())), len(m.more["activities"]))
-             for m in one_more_at_bounds(kicker)}
+    steps = {
+        (len(m.deal.get("activities", ())), len(m.more["activities"]))
+        for m in one_more_at_bounds(kicker)
+    }
     assert {(2, 3), (3, 4)} <= steps
 
 
@@ -213,6 +229,7 @@ credit:
 
 # -- the misses of issue 13, planted in the bundled agreements ------------------------------
 
+
 def _planted(name: str, old: str, new: str) -> creditrules.Ruleset:
     text = (RULESETS / f"{name}.yaml").read_text(encoding="utf-8")
     assert old in text
@@ -220,14 +237,19 @@ def _planted(name: str, old: str, new: str) -> creditrules.Ruleset:
 
 
 def _caught(ruleset: creditrules.Ruleset, invariant: str) -> list[F.InvariantResult]:
-    return [check_fairness(ruleset, invariants=[invariant], profile="ci",
-                           seed=seed).result(invariant) for seed in SEEDS]
+    return [
+        check_fairness(ruleset, invariants=[invariant], profile="ci", seed=seed).result(invariant)
+        for seed in SEEDS
+    ]
 
 
 def test_a_step_down_inside_an_exempted_clause_is_not_laundered() -> None:
     # A new rule citing 4.2(c): 55% to Beta from 1,000,000. The 4.2(c) exemptions name the
     # rules they cover; this one is not among them.
-    ruleset = _planted("cardiozen", "\n  - id: joint-calls\n", """
+    ruleset = _planted(
+        "cardiozen",
+        "\n  - id: joint-calls\n",
+        """
   - id: hospital-tenders-large
     clause: "4.2(c)"
     text: Hospital tenders of USD 1,000,000 or more are credited 55% to Beta.
@@ -236,26 +258,31 @@ def test_a_step_down_inside_an_exempted_clause_is_not_laundered() -> None:
     split: {acme: 45%, beta: 55%}
 
   - id: joint-calls
-""")
+""",
+    )
     for result in _caught(ruleset, "resource-monotonicity"):
         assert result.status == "violated"
-        assert any("hospital-tenders-large" in {r for r, _ in cx.rules}
-                   for cx in result.findings)
+        assert any("hospital-tenders-large" in {r for r, _ in cx.rules} for cx in result.findings)
 
 
 def test_a_normalisation_typo_under_an_exempted_clause_is_caught() -> None:
     # 0.02 for 0.2: one touch each gives Nimbus 0.02 / 1.02 = 1/51, Vertex 50/51, a
     # departure of 49/51, beyond the exemption's bound of 2/3.
-    ruleset = _planted("cloudbridge", "normalise: {nimbus: 0.2, vertex: 1}",
-                       "normalise: {nimbus: 0.02, vertex: 1}")
+    ruleset = _planted(
+        "cloudbridge", "normalise: {nimbus: 0.2, vertex: 1}", "normalise: {nimbus: 0.02, vertex: 1}"
+    )
     for result in _caught(ruleset, "equal-treatment"):
         assert result.status == "violated"
-        assert any("nimbus gets 100/51% and vertex 5000/51%" in cx.message
-                   for cx in result.findings)
+        assert any(
+            "nimbus gets 100/51% and vertex 5000/51%" in cx.message for cx in result.findings
+        )
 
 
 def test_a_new_rule_citing_an_exempted_clause_is_caught() -> None:
-    ruleset = _planted("cloudbridge", "\n  - id: launch-promotion\n", """
+    ruleset = _planted(
+        "cloudbridge",
+        "\n  - id: launch-promotion\n",
+        """
   - id: public-sector-security
     clause: "4.4"
     text: US Public Sector security sales are credited 80% to Nimbus.
@@ -265,16 +292,22 @@ def test_a_new_rule_citing_an_exempted_clause_is_caught() -> None:
     split: {nimbus: 80%, vertex: 20%}
 
   - id: launch-promotion
-""")
+""",
+    )
     for result in _caught(ruleset, "equal-treatment"):
         assert result.status == "violated"
         assert any(cx.rules == (("public-sector-security", "4.4"),) for cx in result.findings)
 
 
 def test_an_unequal_overlay_is_compared_though_revenue_already_differs() -> None:
-    ruleset = _planted("cloudbridge", "overlay: {nimbus: 100%, vertex: 100%}",
-                       "overlay: {nimbus: 100%, vertex: 50%}")
+    ruleset = _planted(
+        "cloudbridge",
+        "overlay: {nimbus: 100%, vertex: 100%}",
+        "overlay: {nimbus: 100%, vertex: 50%}",
+    )
     for result in _caught(ruleset, "equal-treatment"):
         assert result.status == "violated"
-        assert any("nimbus gets 100% and vertex 50% of overlay credit" in cx.message
-                   for cx in result.findings)
+        assert any(
+            "nimbus gets 100% and vertex 50% of overlay credit" in cx.message
+            for cx in result.findings
+        )

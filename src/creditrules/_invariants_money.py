@@ -31,10 +31,26 @@ def _with_units(subject: Subject, deal: Mapping[str, Any], units: int) -> dict[s
     return {**deal, "amount": space(subject.ruleset).amount_text(units)}
 
 
-def _positive_deals(subject: Subject) -> SearchStrategy[Any]:
-    from creditrules.strategies import deals
+def _aimed_deals(subject: Subject) -> SearchStrategy[tuple[dict[str, Any], int | None]]:
+    """A sale without expenses, and an amount threshold (in units) to aim at, or ``None``
+    (first: shrinking drops the aim when it is not needed)."""
+    from hypothesis import strategies as st
 
-    return deals(subject.ruleset, negative=False, expenses=False)
+    from creditrules.strategies import deals, space
+
+    thresholds = [u for u in space(subject.ruleset).thresholds if u > 1]
+    return st.tuples(
+        deals(subject.ruleset, negative=False, expenses=False).map(dict),
+        st.sampled_from([None, *thresholds]),
+    )
+
+
+def _at_thresholds(subject: Subject) -> list[tuple[dict[str, Any], int]]:
+    """Each of the boundary bases with each amount threshold (in units) above one."""
+    from creditrules.strategies import space
+
+    sp = space(subject.ruleset)
+    return [(d, u) for d in sp.boundary_bases() for u in sp.thresholds if u > 1]
 
 
 class ResourceMonotonicity(Invariant):
@@ -48,37 +64,30 @@ class ResourceMonotonicity(Invariant):
     hard = False
 
     def examples(self, subject: Subject) -> SearchStrategy[Any]:
-        from hypothesis import strategies as st
-
-        from creditrules.strategies import space
-
-        thresholds = [u for u in space(subject.ruleset).thresholds if u > 1]
-
-        @st.composite
-        def pair(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
-            deal = dict(draw(_positive_deals(subject)))
-            aim = draw(st.sampled_from([None, *thresholds]))
+        def pair(drawn: tuple[dict[str, Any], int | None]) -> tuple[dict[str, Any], str]:
+            deal, aim = drawn
             if aim is not None:
                 # One unit short of a threshold, then at it.
                 return _with_units(subject, deal, aim - 1), _units_text(subject, aim)
             return deal, _units_text(subject, int(_amount_units(subject, deal)) * 2)
 
-        return pair()
+        return _aimed_deals(subject).map(pair)
 
     def boundary(self, subject: Subject) -> list[Any]:
-        from creditrules.strategies import space
-
-        sp = space(subject.ruleset)
-        return [(_with_units(subject, d, u - 1), _units_text(subject, u))
-                for d in sp.boundary_bases() for u in sp.thresholds if u > 1]
+        return [
+            (_with_units(subject, d, u - 1), _units_text(subject, u))
+            for d, u in _at_thresholds(subject)
+        ]
 
     def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
         units = _amount_units(subject, deal)
         if units <= 0 or units.denominator != 1:
             return []
         deal = {k: v for k, v in deal.items() if k != "expenses"}
-        return [(deal, _units_text(subject, int(units) + 1)),
-                (deal, _units_text(subject, int(units) * 2))]
+        return [
+            (deal, _units_text(subject, int(units) + 1)),
+            (deal, _units_text(subject, int(units) * 2)),
+        ]
 
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         deal, larger = example
@@ -98,13 +107,19 @@ class ResourceMonotonicity(Invariant):
                 sb = Fraction(0) if cb is None else cb.share(p)
                 before, after = sa * Fraction(a.amount), sb * Fraction(b.amount)
                 if after < before:
-                    out.append(Finding(
-                        f"raising the amount from {a.amount} to {b.amount} lowers {p}'s "
-                        f"{type_name} credit from {fraction_text(before)} ({_pct(sa)}) to "
-                        f"{fraction_text(after)} ({_pct(sb)})", deals=deals,
-                        allocations=(("deal", a), ("larger", b)),
-                        rules=subject.credit_rules(a, b, types=[type_name]), partners=(p,),
-                        fields=("amount", type_name), magnitude=sa - sb))
+                    out.append(
+                        Finding(
+                            f"raising the amount from {a.amount} to {b.amount} lowers {p}'s "
+                            f"{type_name} credit from {fraction_text(before)} ({_pct(sa)}) to "
+                            f"{fraction_text(after)} ({_pct(sb)})",
+                            deals=deals,
+                            allocations=(("deal", a), ("larger", b)),
+                            rules=subject.credit_rules(a, b, types=[type_name]),
+                            partners=(p,),
+                            fields=("amount", type_name),
+                            magnitude=sa - sb,
+                        )
+                    )
         return out
 
 
@@ -129,14 +144,9 @@ class Additivity(Invariant):
     def examples(self, subject: Subject) -> SearchStrategy[Any]:
         from hypothesis import strategies as st
 
-        from creditrules.strategies import space
-
-        thresholds = [u for u in space(subject.ruleset).thresholds if u > 1]
-
         @st.composite
         def split(draw: st.DrawFn) -> tuple[dict[str, Any], str, str]:
-            deal = dict(draw(_positive_deals(subject)))
-            aim = draw(st.sampled_from([None, *thresholds]))
+            deal, aim = draw(_aimed_deals(subject))
             if aim is not None:
                 return _parts(subject, _with_units(subject, deal, aim), 1)
             units = int(_amount_units(subject, deal))
@@ -148,12 +158,8 @@ class Additivity(Invariant):
         return split()
 
     def boundary(self, subject: Subject) -> list[Any]:
-        from creditrules.strategies import space
-
-        sp = space(subject.ruleset)
         # At each threshold, one unit and the rest: the whole reaches it, no part does.
-        return [_parts(subject, _with_units(subject, d, u), 1) for d in sp.boundary_bases()
-                for u in sp.thresholds if u > 1]
+        return [_parts(subject, _with_units(subject, d, u), 1) for d, u in _at_thresholds(subject)]
 
     def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
         units = _amount_units(subject, deal)
@@ -164,8 +170,11 @@ class Additivity(Invariant):
 
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         deal, first, second = example
-        return (("deal", deal), ("part 1", {**deal, "amount": first}),
-                ("part 2", {**deal, "amount": second}))
+        return (
+            ("deal", deal),
+            ("part 1", {**deal, "amount": first}),
+            ("part 2", {**deal, "amount": second}),
+        )
 
     def findings(self, subject: Subject, example: Any) -> list[Finding]:
         deals = self.deals_of(example)
@@ -183,20 +192,25 @@ class Additivity(Invariant):
                 continue
             p, total, summed = changed[0]
             gainers = tuple(q for q, t, s in changed if t > s)
-            out.append(Finding(
-                f"{p}'s {type_name} credit is {fraction_text(total)} on the whole deal of "
-                f"{whole.amount} but {fraction_text(summed)} over its parts {one.amount} and "
-                f"{two.amount}", deals=deals,
-                allocations=(("whole", whole), ("part 1", one), ("part 2", two)),
-                rules=subject.credit_rules(whole, one, two, types=[type_name]),
-                partners=gainers or tuple(q for q, _, _ in changed),
-                fields=("amount", type_name),
-                magnitude=max(abs(t - s) for _, t, s in changed) / Fraction(whole.amount)))
+            out.append(
+                Finding(
+                    f"{p}'s {type_name} credit is {fraction_text(total)} on the whole deal of "
+                    f"{whole.amount} but {fraction_text(summed)} over its parts {one.amount} and "
+                    f"{two.amount}",
+                    deals=deals,
+                    allocations=(("whole", whole), ("part 1", one), ("part 2", two)),
+                    rules=subject.credit_rules(whole, one, two, types=[type_name]),
+                    partners=gainers or tuple(q for q, _, _ in changed),
+                    fields=("amount", type_name),
+                    magnitude=max(abs(t - s) for _, t, s in changed) / Fraction(whole.amount),
+                )
+            )
         return out
 
 
-def _parts(subject: Subject, deal: Mapping[str, Any], first: int
-           ) -> tuple[dict[str, Any], str, str]:
+def _parts(
+    subject: Subject, deal: Mapping[str, Any], first: int
+) -> tuple[dict[str, Any], str, str]:
     """The deal, and its amount split into ``first`` units and the rest."""
     units = int(_amount_units(subject, deal))
     return dict(deal), _units_text(subject, first), _units_text(subject, units - first)
@@ -242,8 +256,12 @@ class TieBreakDrift(Invariant):
         days = min(_DRIFT_DAYS, (sp.last_day - sp.first_day).days + 1)
         for i in range(_DRIFT_DEALS):
             base = {k: v for k, v in bases[i % len(bases)].items() if k != "expenses"}
-            deal = {**base, "id": f"Q-{i + 1:04d}", "amount": sp.amount_text(101 + 2 * i),
-                    "date": (sp.first_day + dt.timedelta(days=i % days)).isoformat()}
+            deal = {
+                **base,
+                "id": f"Q-{i + 1:04d}",
+                "amount": sp.amount_text(101 + 2 * i),
+                "date": (sp.first_day + dt.timedelta(days=i % days)).isoformat(),
+            }
             try:
                 a = subject.allocate(deal)
             except (AllocationError, DealError):
@@ -267,30 +285,45 @@ class TieBreakDrift(Invariant):
                         ties[partner] = ties.get(partner, 0) + 1
                         taken[partner] = taken.get(partner, 0) + int(up)
                         expected[partner] = expected.get(partner, Fraction(0)) + chance
-                        variance[partner] = (variance.get(partner, Fraction(0))
-                                             + chance * (1 - chance))
+                        variance[partner] = variance.get(partner, Fraction(0)) + chance * (
+                            1 - chance
+                        )
                         rules.setdefault(partner, {}).update(
-                            dict.fromkeys(zip(credit.rules, credit.clauses, strict=True)))
+                            dict.fromkeys(zip(credit.rules, credit.clauses, strict=True))
+                        )
                         if up and partner not in example:
                             example[partner] = (deal, a)
         last = sp.first_day + dt.timedelta(days=days - 1)
-        info = [f"{tried} sales from {sp.first_day} to {last}: "
-                + (", ".join(f"{p} took the odd cent in {taken.get(p, 0)} of {ties[p]} ties "
-                             f"(even share {float_free(expected[p])})" for p in sorted(ties))
-                   or "no odd cent was left to the tie-break")]
+        info = [
+            f"{tried} sales from {sp.first_day} to {last}: "
+            + (
+                ", ".join(
+                    f"{p} took the odd cent in {taken.get(p, 0)} of {ties[p]} ties "
+                    f"(even share {float_free(expected[p])})"
+                    for p in sorted(ties)
+                )
+                or "no odd cent was left to the tie-break"
+            )
+        ]
         out = []
         for p in sorted(ties):
             if ties[p] < _DRIFT_MIN_TIES or p not in example:
                 continue
             excess = taken[p] - expected[p]
-            if excess > 0 and excess * excess > _DRIFT_SIGMAS ** 2 * variance[p]:
+            if excess > 0 and excess * excess > _DRIFT_SIGMAS**2 * variance[p]:
                 deal, a = example[p]
-                out.append(Finding(
-                    f"{p} took the odd cent in {taken[p]} of {ties[p]} ties over a quarter; "
-                    f"an even share is about {float_free(expected[p])}",
-                    deals=(("deal", deal),), allocations=(("deal", a),),
-                    rules=tuple(rules[p]), partners=(p,), fields=("rounding",),
-                    magnitude=excess / ties[p]))
+                out.append(
+                    Finding(
+                        f"{p} took the odd cent in {taken[p]} of {ties[p]} ties over a quarter; "
+                        f"an even share is about {float_free(expected[p])}",
+                        deals=(("deal", deal),),
+                        allocations=(("deal", a),),
+                        rules=tuple(rules[p]),
+                        partners=(p,),
+                        fields=("rounding",),
+                        magnitude=excess / ties[p],
+                    )
+                )
         return out, tried, tuple(info)
 
 

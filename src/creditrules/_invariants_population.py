@@ -62,8 +62,12 @@ class PopulationMonotonicity(Invariant):
         out = []
         for type_name in dict.fromkeys([c.type for c in a.credits] + [c.type for c in b.credits]):
             ca, cb = a.credit(type_name), b.credit(type_name)
-            proportional = (ca is not None and cb is not None and ca.rules == cb.rules
-                            and ca.outcome == cb.outcome == "by_contribution")
+            proportional = (
+                ca is not None
+                and cb is not None
+                and ca.rules == cb.rules
+                and ca.outcome == cb.outcome == "by_contribution"
+            )
             if proportional:
                 continue
             for q in subject.partners:
@@ -73,12 +77,18 @@ class PopulationMonotonicity(Invariant):
                 after = Fraction(0) if cb is None else cb.share(q)
                 if after < before:
                     who = example.rep or example.partner
-                    out.append(Finding(
-                        f"one more {example.kind} by {who} lowers {q}'s {type_name} credit "
-                        f"from {_pct(before)} to {_pct(after)}, though {q} took no part in it",
-                        deals=self.deals_of(example), allocations=(("deal", a), ("more", b)),
-                        rules=subject.credit_rules(a, b, types=[type_name]), partners=(q,),
-                        fields=(example.kind, type_name), magnitude=before - after))
+                    out.append(
+                        Finding(
+                            f"one more {example.kind} by {who} lowers {q}'s {type_name} credit "
+                            f"from {_pct(before)} to {_pct(after)}, though {q} took no part in it",
+                            deals=self.deals_of(example),
+                            allocations=(("deal", a), ("more", b)),
+                            rules=subject.credit_rules(a, b, types=[type_name]),
+                            partners=(q,),
+                            fields=(example.kind, type_name),
+                            magnitude=before - after,
+                        )
+                    )
         return out
 
 
@@ -87,14 +97,23 @@ def _performers(deal: Mapping[str, Any]) -> set[str]:
     owner = {str(r["id"]): str(r["partner"]) for r in deal.get("reps", ())}
     last = deal["activities"][-1]
     out = {str(last["partner"])} if "partner" in last else set()
-    out.update(owner[str(r)] for r in [last.get("rep"), *last.get("reps", ())]
-               if r is not None and str(r) in owner)
+    out.update(
+        owner[str(r)]
+        for r in [last.get("rep"), *last.get("reps", ())]
+        if r is not None and str(r) in owner
+    )
     return out
 
 
-def _changes(subject: Subject, a: Allocation, b: Allocation, what: str,
-             deals: tuple[tuple[str, Mapping[str, Any]], ...], field: str,
-             reps_of: frozenset[str] | None = None) -> list[Finding]:
+def _changes(
+    subject: Subject,
+    a: Allocation,
+    b: Allocation,
+    what: str,
+    deals: tuple[tuple[str, Mapping[str, Any]], ...],
+    field: str,
+    reps_of: frozenset[str] | None = None,
+) -> list[Finding]:
     """A finding per credit type whose exact partner shares (and, for the reps of
     partners other than ``reps_of``, rep shares) differ between ``a`` and ``b``."""
     out = []
@@ -102,24 +121,36 @@ def _changes(subject: Subject, a: Allocation, b: Allocation, what: str,
     ra, rb = _rep_shares(a), _rep_shares(b)
     for type_name in dict.fromkeys([*sa, *sb]):
         x, y = sa.get(type_name, {}), sb.get(type_name, {})
-        changed = sorted(p for p in set(x) | set(y)
-                         if x.get(p, Fraction(0)) != y.get(p, Fraction(0)))
+        changed = sorted(
+            p for p in set(x) | set(y) if x.get(p, Fraction(0)) != y.get(p, Fraction(0))
+        )
         rx, ry = ra.get(type_name, {}), rb.get(type_name, {})
-        reps = sorted(r for r in set(rx) & set(ry) if rx[r] != ry[r]
-                      and (reps_of is None or not any(r.startswith(p + "-") for p in reps_of)))
+        reps = sorted(
+            r
+            for r in set(rx) & set(ry)
+            if rx[r] != ry[r]
+            and (reps_of is None or not any(r.startswith(p + "-") for p in reps_of))
+        )
         if not changed and not reps:
             continue
         who = changed[0] if changed else reps[0]
         before = x.get(who, rx.get(who, Fraction(0)))
         after = y.get(who, ry.get(who, Fraction(0)))
         gainers = tuple(p for p in changed if y.get(p, Fraction(0)) > x.get(p, Fraction(0)))
-        out.append(Finding(
-            f"{what} changes {who}'s {type_name} share from {_pct(before)} to {_pct(after)}",
-            deals=deals, allocations=(("deal", a), ("changed", b)),
-            rules=subject.credit_rules(a, b, types=[type_name]),
-            partners=gainers or tuple(changed), fields=(field, type_name),
-            magnitude=max([abs(x.get(p, Fraction(0)) - y.get(p, Fraction(0)))
-                           for p in changed] or [abs(before - after)])))
+        out.append(
+            Finding(
+                f"{what} changes {who}'s {type_name} share from {_pct(before)} to {_pct(after)}",
+                deals=deals,
+                allocations=(("deal", a), ("changed", b)),
+                rules=subject.credit_rules(a, b, types=[type_name]),
+                partners=gainers or tuple(changed),
+                fields=(field, type_name),
+                magnitude=max(
+                    [abs(x.get(p, Fraction(0)) - y.get(p, Fraction(0))) for p in changed]
+                    or [abs(before - after)]
+                ),
+            )
+        )
     return out
 
 
@@ -153,8 +184,15 @@ class IrrelevantParticipants(Invariant):
         deals = self.deals_of(example)
         a = subject.allocate(deal)
         b = subject.allocate(deals[1][1])
-        return _changes(subject, a, b, f"adding an idle {partner} rep", deals, "reps",
-                        reps_of=frozenset({partner}))
+        return _changes(
+            subject,
+            a,
+            b,
+            f"adding an idle {partner} rep",
+            deals,
+            "reps",
+            reps_of=frozenset({partner}),
+        )
 
 
 def _with_idle_rep(deal: Mapping[str, Any], partner: str) -> dict[str, Any]:
@@ -187,8 +225,10 @@ class VolumeNeutrality(Invariant):
 
         from creditrules.strategies import deals
 
-        return st.tuples(st.sampled_from((2, 3)), deals(subject.ruleset, expenses=False).map(
-            lambda d: _unsourced(subject, d)))
+        return st.tuples(
+            st.sampled_from((2, 3)),
+            deals(subject.ruleset, expenses=False).map(lambda d: _unsourced(subject, d)),
+        )
 
     def boundary(self, subject: Subject) -> list[Any]:
         """At every activity count threshold n, the deal with just enough items that k
@@ -205,8 +245,9 @@ class VolumeNeutrality(Invariant):
                 for k in (2, 3):
                     items = -(-bound.n // k)
                     if items > 0:
-                        deal = sp.with_items(_unsourced(subject, base), "activities",
-                                             bound.values, items)
+                        deal = sp.with_items(
+                            _unsourced(subject, base), "activities", bound.values, items
+                        )
                         out.append((k, deal))
         return out + super().boundary(subject)
 
@@ -226,8 +267,7 @@ class VolumeNeutrality(Invariant):
             return []
         a = subject.allocate(deals[0][1])
         b = subject.allocate(deals[1][1])
-        return _changes(subject, a, b, f"recording every activity {k} times", deals,
-                        "activities")
+        return _changes(subject, a, b, f"recording every activity {k} times", deals, "activities")
 
 
 def _unsourced(subject: Subject, deal: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,8 +277,9 @@ def _unsourced(subject: Subject, deal: Mapping[str, Any]) -> dict[str, Any]:
     from creditrules.ruleset import ByContribution
 
     rs = subject.ruleset
-    weighs = [rs.contribution] + [r.outcome.contribution for r in rs.rules
-                                  if isinstance(r.outcome, ByContribution)]
+    weighs = [rs.contribution] + [
+        r.outcome.contribution for r in rs.rules if isinstance(r.outcome, ByContribution)
+    ]
     if any(c is not None and c.weights.get(LEAD_KIND) for c in weighs):
         return {k: v for k, v in deal.items() if k != "lead"}
     return dict(deal)

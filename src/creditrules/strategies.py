@@ -45,8 +45,8 @@ from creditrules._outcomes import LEAD_KIND
 from creditrules._ruleset_mining import CountBound as CountBound
 from creditrules._ruleset_mining import Literals as Literals
 from creditrules._ruleset_mining import Target as Target
-from creditrules._ruleset_mining import literals as literals
 from creditrules._ruleset_mining import count_bounds as count_bounds
+from creditrules._ruleset_mining import literals as literals
 from creditrules._ruleset_mining import targets as targets
 from creditrules.ruleset import Ruleset
 
