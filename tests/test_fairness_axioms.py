@@ -9,8 +9,11 @@ caught by the deterministic boundary examples, not by luck.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import creditrules
 from creditrules import fairness as F
@@ -203,10 +206,7 @@ def test_boundary_deals_try_each_threshold_one_below_at_and_one_above() -> None:
     assert {(2, 3), (3, 4)} <= steps
 
 
-def test_seed_deals_are_tried_by_every_invariant() -> None:
-    # A gap no generated deal reaches: 60 Acme activities (the generator repeats a block at
-    # most 50 times). A seed deal with exactly 60 shows it.
-    text = """ruleset: gap-at-sixty
+GAP_AT_SIXTY = """ruleset: gap-at-sixty
 version: "1"
 effective: {from: 2026-01-01, to: 2026-12-31}
 currency: USD
@@ -217,7 +217,12 @@ credit:
     when: count(activities, partner == "acme") < 60
     split: {acme: 50%, beta: 50%}
 """
-    ruleset = creditrules.loads(text)
+
+
+def test_seed_deals_are_tried_by_every_invariant() -> None:
+    # A gap no generated deal reaches: 60 Acme activities (the generator repeats a block at
+    # most 50 times). A seed deal with exactly 60 shows it.
+    ruleset = creditrules.loads(GAP_AT_SIXTY)
     assert check_fairness(ruleset, invariants=["coverage"], profile="ci").ok
     sixty = minimal(activities=[detail("acme")] * 60)
     report = check_fairness(ruleset, invariants=["coverage"], profile="ci", seeds=[sixty])
@@ -311,3 +316,33 @@ def test_an_unequal_overlay_is_compared_though_revenue_already_differs() -> None
             "nimbus gets 100% and vertex 50% of overlay credit" in cx.message
             for cx in result.findings
         )
+
+
+def test_cli_check_reads_seed_deals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from creditrules.cli import main
+
+    ruleset = tmp_path / "gap.yaml"
+    ruleset.write_text(GAP_AT_SIXTY, encoding="utf-8")
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps(minimal(activities=[detail("acme")] * 60)) + "\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "check",
+                str(ruleset),
+                "--invariant",
+                "coverage",
+                "--seed",
+                "0",
+                "--max-examples",
+                "5",
+                "--seeds",
+                str(seeds),
+            ]
+        )
+        == 1
+    )
+    assert "coverage (VIOLATED)" in capsys.readouterr().out
+    seeds.write_text("not json\n", encoding="utf-8")
+    assert main(["check", str(ruleset), "--invariant", "coverage", "--seeds", str(seeds)]) == 2
+    assert f"{seeds}:1: malformed JSON" in capsys.readouterr().err
