@@ -14,10 +14,13 @@ invariants (conservation, one-unit bound, determinism). Rounded cents cannot be 
 monotone (Balinski-Young), so no invariant asks them to be.
 
 Hard invariants (:data:`HARD_INVARIANTS`) cannot be waived. Soft ones
-(:data:`SOFT_INVARIANTS`) may be waived by a declared exemption in the ruleset, with the
-clause that permits the departure and the reason; a waived invariant is still run and its
-counterexample still shown, marked waived. ``docs/explanation/fairness.md`` defines each
-invariant precisely.
+(:data:`SOFT_INVARIANTS`) may be waived, finding by finding, by a declared exemption in the
+ruleset: bound to the rules that depart, citing the clause that permits it, with a reason
+and a bound (the partners it may concern, how far, on which deals); a waived finding is
+still shown, under its exemption, and one outside every bound is a violation. Besides the
+generated deals, every invariant tries deterministic boundary deals (each threshold one
+below, at and one above) and any ``seeds`` given, and reports every distinct finding.
+``docs/explanation/fairness.md`` defines each invariant precisely.
 
 hypothesis is imported only when a check runs, so ``import creditrules`` stays light.
 
