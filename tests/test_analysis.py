@@ -55,7 +55,7 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     # Amendment 1 retires 4.1 from 2027-01-01; its new 4.1 starts 2027-01-02. On
     # 2027-01-01 only 4.2 (amount < 0) is in force: a sale of 0 (the boundary) is undecided.
     "amended-gap.yaml": [
-        ("gap", "amended-gap.yaml:8:5", _deal(date="2027-01-01", amount="0")),
+        ("gap", "amended-gap.yaml:8:5", _deal(date="2027-01-01", amount="0.00")),
         ("window-gap", "amended-gap.yaml:8:5", None),
     ],
     # Three activities of another kind, none a joint call: 4.2 and 4.5 both apply.

@@ -15,6 +15,8 @@ into a deal in its JSON shape, which ``Ruleset.allocate`` then confirms.
 
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
@@ -394,7 +396,9 @@ class Space:
             path = origin.path
             if value is None or path in (("date",), ("currency",)):
                 continue
-            if len(path) == 1:
+            if path == ("amount",) and isinstance(value, Decimal):
+                deal["amount"] = _amount_text(value, rs.unit)
+            elif len(path) == 1:
                 deal[path[0]] = _json_value(value)
             else:
                 deal.setdefault(path[0], {})[path[1]] = _json_value(value)
@@ -493,3 +497,12 @@ def _rank_of(literals: Iterable[Value], value: Value) -> int:
         if value < lit:  # type: ignore[operator]
             return 2 * i
     return 2 * len(lits)
+
+
+def _amount_text(value: Decimal, unit: Decimal) -> str:
+    """An amount as a deal would carry it, in whole units of the currency where it is a
+    whole number of them (100000 -> "100000.00" for cents)."""
+    with contextlib.suppress(ArithmeticError):
+        if value % unit == 0:
+            return str(value.quantize(unit))
+    return str(value)
