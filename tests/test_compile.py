@@ -382,13 +382,16 @@ def test_definition_shape() -> None:
 
 
 def test_fact_is_the_key_by_feature_name_plus_the_guard() -> None:
-    """``fact(key)`` names each encoded value and adds the guard field."""
+    """``fact(key)`` names each encoded value and adds the guard field; a raw value travels
+    as its rank among the deal's own raw values (``v0``), never as the text."""
     compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(1)),
                                    "b": cmp(OWNER, "==", SOURCE)})
     key = compiled.key(facts(amount=Decimal(2), owner="x"))
     # Features sort by source: account.owner, amount, lead.source (missing: its marker).
     assert key == ("t78", 2, "~2")
-    assert compiled.fact(key) == {"f0": "t78", "f1": 2, "f2": "~2", GUARD_FIELD: 1}
+    assert compiled.fact(key) == {"f0": "v0", "f1": 2, "f2": "~2", GUARD_FIELD: 1}
+    both = compiled.key(facts(amount=Decimal(2), owner="y" * 70000, source="x"))
+    assert compiled.fact(both) == {"f0": "v1", "f1": 2, "f2": "v0", GUARD_FIELD: 1}
 
 
 def test_compiled_pickles() -> None:

@@ -115,6 +115,7 @@ class Compiled:
         self.features = features
         self._encoders = encoders
         self._names = tuple(f.name for f in features)
+        self._raw = tuple(i for i, f in enumerate(features) if f.kind == "raw")
         self._groups = groups
         self.rules = dict(rules)
         self._fired = {rule: frozenset(names) for rule, names in rules.items()}
@@ -137,7 +138,16 @@ class Compiled:
         return tuple(encode(scalars, collections) for encode in self._encoders)
 
     def fact(self, key: Key) -> dict[str, Encoded]:
-        """The durable_rules fact for an encoded deal (without the session id)."""
+        """The durable_rules fact for an encoded deal (without the session id).
+
+        Raw features (compared field to field) travel as their rank among this deal's own
+        raw values, never as the values: the engine compares text through a 16-bit length,
+        so two long texts could compare equal; a short token per distinct value keeps
+        equality exact whatever the values are. Missing markers stay as they are (the
+        conditions test them by name).
+        """
+        if self._raw:
+            key = _rank_raw(key, self._raw)
         fact: dict[str, Encoded] = dict(zip(self._names, key, strict=True))
         fact[GUARD_FIELD] = 1
         return fact
@@ -156,6 +166,22 @@ class Compiled:
     def conditions_of(self, rule: str) -> frozenset[str]:
         """The condition names a fired engine rule stands for (empty for the guard)."""
         return self._fired.get(rule, frozenset())
+
+
+def _rank_raw(key: Key, raw: tuple[int, ...]) -> Key:
+    """``key`` with each present raw value replaced by ``v<rank>``, its rank among the
+    distinct present raw values of ``key`` (equal values get equal tokens, and only they)."""
+    present = sorted({str(key[i]) for i in raw if not _is_marker(key[i])})
+    token = {value: f"v{n}" for n, value in enumerate(present)}
+    values = list(key)
+    for i in raw:
+        if not _is_marker(key[i]):
+            values[i] = token[str(key[i])]
+    return tuple(values)
+
+
+def _is_marker(value: Encoded) -> bool:
+    return isinstance(value, str) and value.startswith("~")
 
 
 def _referenced(node: _Node) -> Iterable[int]:

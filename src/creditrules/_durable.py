@@ -131,6 +131,7 @@ class DurableMatcher:
 
     def _evaluate(self, key: Key) -> frozenset[str]:
         fact = self._compiled.fact(key)
+        _check_fact(fact)
         names: set[str] = set()
         for handle in self._handles:
             for rule in self._fire(handle, fact):
@@ -176,6 +177,22 @@ class DurableMatcher:
         except Exception as exc:
             raise EngineError(f"durable_rules failed while running actions: {exc}") from exc
         return fired
+
+
+#: The longest text and the largest integer a fact may carry: the engine keeps text lengths
+#: in 16 bits and numbers as 64-bit values; encoded facts stay far below both.
+_MAX_TEXT = 1024
+_MAX_INT = 2**31
+
+
+def _check_fact(fact: dict[str, Any]) -> None:
+    """Refuse a fact the engine could misread (a compiler bug, never a deal's content)."""
+    for name, value in fact.items():
+        if isinstance(value, bool) or not (
+                (isinstance(value, int) and -_MAX_INT < value < _MAX_INT)
+                or (isinstance(value, str) and len(value) <= _MAX_TEXT and value.isascii())):
+            raise EngineError(f"refusing to send {name}={value!r:.40} to durable_rules: "
+                              "it could not compare it exactly")
 
 
 def _rule_name(message: str) -> str:
