@@ -16,6 +16,7 @@ import attrs
 
 from creditrules import _conditions
 from creditrules._ast import Facts, Path, Type, Value
+from creditrules._dates import parse_iso_date
 from creditrules._expenses import PolicyEvaluator
 from creditrules._money import (
     MoneyError,
@@ -328,8 +329,8 @@ def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
         elif typ is Type.DATE:
             if isinstance(value, dt.date):
                 return value
-            if isinstance(value, str) and len(value) == 10:
-                return dt.date.fromisoformat(value)
+            if isinstance(value, str):
+                return parse_iso_date(value)
         elif typ is Type.BOOL:
             if isinstance(value, bool):
                 return value

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import TypeVar
 
+from creditrules._dates import parse_iso_date
 from creditrules._money import MoneyError, parse_share
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode
 from creditrules.errors import Location, Problem, suggest
@@ -100,9 +101,7 @@ class _Reader:
         if s is None or s.is_null:
             return None
         try:
-            if len(s.text) != 10:
-                raise ValueError
-            return dt.date.fromisoformat(s.text)
+            return parse_iso_date(s.text)
         except ValueError:
             self.problem("bad-date", f"{what} must be a date YYYY-MM-DD, got {s.text!r}", s.loc)
             return None

@@ -32,6 +32,7 @@ from creditrules._ruleset_builder import _condition_location as _condition_locat
 from creditrules._ruleset_builder import _intersect
 from creditrules._ruleset_builder import _RulesetBuilder as _RulesetBuilder
 from creditrules._ruleset_builder import condition_schema as condition_schema
+from creditrules._source_files import SourceProblem, read_source, referenced_path
 from creditrules._yaml import MapNode, Node, SeqNode, compose
 from creditrules.errors import Location, Problem, RulesetError, suggest
 from creditrules.ruleset import (
@@ -53,21 +54,21 @@ _AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire"
                    "fairness")
 
 
-def _read_text(path: Path, text: str | None) -> str:
+def _read_text(path: Path, text: str | None, *, refused_at: Location | None = None) -> str:
     if text is not None:
         return text
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesetError([Problem("unreadable", f"cannot read ruleset: {exc.strerror}",
-                                    Location(str(path)))]) from None
-    except UnicodeDecodeError:
-        raise RulesetError([Problem("unreadable", "ruleset is not UTF-8 text",
-                                    Location(str(path)))]) from None
+        return read_source(path, "ruleset", refused_at=refused_at)
+    except SourceProblem as exc:
+        raise RulesetError([exc.problem]) from None
 
 
-def read_ruleset(path: Path, text: str | None, *, engine: str, _depth: int = 0) -> Ruleset:
-    """Read and check a ruleset (or an amendment and its base); raise every problem once."""
+def read_ruleset(path: Path, text: str | None, *, engine: str, _depth: int = 0,
+                 allow_outside: bool = False) -> Ruleset:
+    """Read and check a ruleset (or an amendment and its base); raise every problem once.
+
+    The files an amendment names must lie in ``path``'s directory unless
+    ``allow_outside``."""
     file = str(path)
     root = compose(_read_text(path, text), file)
     if not isinstance(root, MapNode):
@@ -77,7 +78,7 @@ def read_ruleset(path: Path, text: str | None, *, engine: str, _depth: int = 0) 
         if _depth >= _MAX_AMENDMENT_DEPTH:
             raise RulesetError([Problem("amendment-depth", "too many nested amendments",
                                         root.loc)])
-        return _read_amendment(path, root, engine, _depth)
+        return _read_amendment(path, root, engine, _depth, allow_outside)
     return _build(_RulesetBuilder(engine), root, file, [])
 
 
@@ -288,7 +289,8 @@ def _find_cycle(edges: Mapping[str, set[str]]) -> list[str] | None:
     return None
 
 
-def _read_amendment(path: Path, root: MapNode, engine: str, depth: int) -> Ruleset:
+def _read_amendment(path: Path, root: MapNode, engine: str, depth: int,
+                    allow_outside: bool) -> Ruleset:
     """An amendment names its base file; the base is read, then the amendment applied."""
     chain: list[tuple[MapNode, str]] = []
     node: MapNode = root
@@ -304,8 +306,14 @@ def _read_amendment(path: Path, root: MapNode, engine: str, depth: int) -> Rules
         if len(chain) > _MAX_AMENDMENT_DEPTH:
             raise RulesetError([Problem("amendment-depth", "too many nested amendments",
                                         node.loc)])
-        current = current.parent / base_name
-        base = compose(_read_text(current, None), str(current))
+        amends = node.get("amends")
+        at = amends.loc if amends is not None else node.loc
+        try:
+            current = referenced_path(current, base_name, path.parent,
+                                      allow_outside=allow_outside, what="amends", at=at)
+        except SourceProblem as exc:
+            raise RulesetError([exc.problem]) from None
+        base = compose(_read_text(current, None, refused_at=at), str(current))
         if not isinstance(base, MapNode):
             raise RulesetError([Problem("bad-value", "a ruleset file must be a mapping",
                                         Location(str(current), 1, 1))])

@@ -201,6 +201,7 @@ def _check_events(text: str, file: str) -> None:
         if not isinstance(event, yaml.NodeEvent):
             continue
         loc = _loc(file, event.start_mark)
+        problems.extend(_tag_problems(event, loc))
         if event.anchor is not None:  # an anchor (&name) or an alias (*name)
             problems.append(Problem("yaml-alias", "anchors and aliases are not allowed in "
                                     "rulesets", loc))
@@ -212,6 +213,18 @@ def _check_events(text: str, file: str) -> None:
             depth += 1
     if problems:
         raise RulesetError(problems)
+
+
+def _tag_problems(event: yaml.NodeEvent, loc: Location) -> list[Problem]:
+    """A tag on any node (``!!binary``, ``!!python/...``, ``!custom``, even ``!!str``) is
+    refused: a ruleset's values are read by their declared types, and a dropped tag would
+    silently change what the author wrote."""
+    tag = getattr(event, "tag", None)
+    if tag is None:
+        return []
+    shown = tag if len(tag) <= 40 else tag[:40] + "..."
+    return [Problem("yaml-tag", f"YAML tags are not allowed (found {shown!r}); write the "
+                    "value as plain text", loc)]
 
 
 def _convert(node: yaml.Node, file: str, text: str, problems: list[Problem], depth: int,

@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 
 from creditrules._money import MoneyError, parse_decimal, parse_share, percent_text
+from creditrules._source_files import SourceProblem, read_source, referenced_path
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode, compose
 from creditrules.allocation import Allocation, TypeCredit
 from creditrules.errors import (
@@ -73,6 +74,7 @@ __all__ = [
 _CASE_KEYS = ("name", "deal", "credit", "amounts", "reps", "rules", "expenses", "error")
 _EXPENSE_KEYS = ("covered", "excess", "cap", "parts", "excess_bearer", "disallowed")
 _INT = re.compile(r"^-?[0-9]+$")
+_MAX_INT_DIGITS = 1000  # Python refuses int() on more than 4,300 digits
 
 
 class CasesError(RulesetError):
@@ -189,20 +191,25 @@ def plain(node: Node | None) -> Any:
         return None
     if node.text in ("true", "false"):
         return node.text == "true"
-    if _INT.match(node.text):
+    if _INT.match(node.text) and len(node.text) <= _MAX_INT_DIGITS:
         return int(node.text)
+    # Longer digits stay text: an amount reads it as a decimal, anything else refuses it.
     return node.text
 
 
-def load_cases(path: str | Path) -> CasesFile:
-    """Read a worked-examples file; raises :class:`CasesError` listing every problem."""
+def load_cases(path: str | Path, *, allow_outside: bool = False) -> CasesFile:
+    """Read a worked-examples file; raises :class:`CasesError` listing every problem.
+
+    The file must be a regular UTF-8 file of at most 16 MB; the ruleset it names
+    (``ruleset:``) must lie in its directory or below, symbolic links resolved, unless
+    ``allow_outside`` is true.
+    """
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CasesError([Problem("unreadable", f"cannot read cases: {exc.strerror}",
-                                  Location(file))]) from None
+        text = read_source(path, "cases")
+    except SourceProblem as exc:
+        raise CasesError([exc.problem]) from None
     try:
         root = compose(text, file)
     except RulesetError as exc:
@@ -216,7 +223,11 @@ def load_cases(path: str | Path) -> CasesFile:
     ruleset = None
     node = top.get("ruleset")
     if isinstance(node, ScalarNode) and not node.is_null:
-        ruleset = path.parent / node.text
+        try:
+            ruleset = referenced_path(path, node.text, path.parent, allow_outside=allow_outside,
+                                      what="ruleset", at=node.loc)
+        except SourceProblem as exc:
+            r.problems.append(exc.problem)
     cases = []
     items = top.get("cases")
     if not isinstance(items, SeqNode):

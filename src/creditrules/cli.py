@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=ENGINES, default=None,
                        help="matching engine (default: durable where installed, else "
                             "reference; or set CREDITRULES_ENGINE)")
+        p.add_argument("--allow-outside", action="store_true",
+                       help="let an amendment's 'amends:' (and a cases file's 'ruleset:') "
+                            "name a file outside the directory of the file given")
 
     p = sub.add_parser("allocate", help="allocate every deal of a file into a ledger",
                        description="Allocate every deal of a file (JSON Lines, JSON, CSV or "
@@ -185,7 +188,7 @@ def _allocate(args: argparse.Namespace) -> int:
     )
 
     # The ruleset and the input are opened first: a mistake in either writes nothing.
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     fmt = args.format or guess_format(args.deals)
     ledger_format = args.ledger_format or guess_ledger_format(args.output)
     if ledger_format == "parquet":
@@ -228,7 +231,7 @@ def _allocate(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     with contextlib.ExitStack() as stack:
         records = list(_read_deals(stack, args.deal, guess_format(args.deal)))
     chosen = None
@@ -262,7 +265,7 @@ def _read_one(name: str, what: str) -> Any:
 
 
 def _share(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     expense = _read_one(args.expense, "expense")
     context = _read_one(args.context, "context") if args.context else {}
     share = ruleset.share_expense(expense, context)
@@ -274,7 +277,7 @@ def _share(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     print(f"{args.ruleset}: ok")
     print(f"  ruleset {ruleset.id} version {ruleset.version} ({ruleset.content_hash})")
     print(f"  {ruleset.title}")
@@ -300,7 +303,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from creditrules.fairness import check_fairness
 
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     report = check_fairness(ruleset, path=args.ruleset, max_examples=args.max_examples,
                             seed=args.seed, thorough=args.thorough,
                             invariants=args.invariants)
@@ -316,8 +319,8 @@ def _check(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from creditrules.cases import load_cases, run_cases
 
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
-    results = run_cases(ruleset, load_cases(args.cases))
+    ruleset = _load_ruleset(args)
+    results = run_cases(ruleset, load_cases(args.cases, allow_outside=args.allow_outside))
     for result in results:
         for failure in result.failures:
             print(failure)
@@ -325,6 +328,11 @@ def _test(args: argparse.Namespace) -> int:
     print(f"creditrules: {len(results)} case(s), {len(results) - failed} passed, {failed} "
           f"failed ({args.cases} against {ruleset.id} {ruleset.version})", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _load_ruleset(args: argparse.Namespace) -> creditrules.Ruleset:
+    return creditrules.load(args.ruleset, engine=args.engine,
+                            allow_outside=args.allow_outside)
 
 
 if __name__ == "__main__":  # pragma: no cover

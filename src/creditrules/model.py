@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from creditrules._dates import parse_iso_date
 from creditrules._money import MoneyError, parse_decimal
 from creditrules.errors import DealError
 
@@ -267,9 +268,7 @@ class _DealReader:
         if not isinstance(value, str):
             raise self.fail(field, f"expected a date (YYYY-MM-DD), got {_kind(value)}")
         try:
-            if len(value) != 10:
-                raise ValueError(value)
-            return dt.date.fromisoformat(value)
+            return parse_iso_date(value)
         except ValueError:
             raise self.fail(field, f"expected a date (YYYY-MM-DD), got {value!r}") from None
 

@@ -25,7 +25,7 @@ import pytest
 __all__ = ["CaseItem", "CasesCollector", "InvariantItem", "RulesetCollector"]
 
 _CASES = "*-cases.yaml"
-_LOADED: dict[tuple[str, str | None], Any] = {}
+_LOADED: dict[tuple[str, str | None, bool], Any] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,14 +41,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a long randomised run that keeps its example database")
     group.addoption("--creditrules-engine", default=None, metavar="ENGINE",
                     help="matching engine for the rulesets (durable or reference)")
+    group.addoption("--creditrules-allow-outside", action="store_true", default=False,
+                    help="let 'amends:' and a cases file's 'ruleset:' name files outside "
+                         "the referring file's directory")
 
 
-def _load(path: Path, engine: str | None) -> Any:
+def _load(path: Path, config: pytest.Config) -> Any:
     import creditrules
 
-    key = (str(path.resolve()), engine)
+    engine = config.getoption("creditrules_engine")
+    outside = bool(config.getoption("creditrules_allow_outside"))
+    key = (str(path.resolve()), engine, outside)
     if key not in _LOADED:
-        _LOADED[key] = creditrules.load(path, engine=engine)
+        _LOADED[key] = creditrules.load(path, engine=engine, allow_outside=outside)
     return _LOADED[key]
 
 
@@ -81,7 +86,10 @@ class _Item(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
-        if isinstance(excinfo.value, CreditrulesFailure):
+        from creditrules.errors import CreditRulesError
+
+        # A broken ruleset reads as its located problems, not as a trace through pytest.
+        if isinstance(excinfo.value, CreditrulesFailure | CreditRulesError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo, style))
 
@@ -109,7 +117,7 @@ class InvariantItem(_Item):
         from creditrules.fairness import check_fairness
 
         config = self.config
-        ruleset = _load(self.path, config.getoption("creditrules_engine"))
+        ruleset = _load(self.path, config)
         report = check_fairness(
             ruleset, path=_shown(self.path), invariants=[self.invariant],
             max_examples=config.getoption("creditrules_max_examples"),
@@ -155,7 +163,8 @@ class CasesCollector(pytest.File):
 
         try:
             # Failures name the file as the user would (relative to where pytest runs).
-            cases = load_cases(_shown(self.path))
+            cases = load_cases(_shown(self.path), allow_outside=bool(
+                self.config.getoption("creditrules_allow_outside")))
         except CasesError as exc:
             raise self.CollectError(str(exc)) from None
         for case in cases.cases:
@@ -173,8 +182,7 @@ class CaseItem(_Item):
     def runtest(self) -> None:
         from creditrules.cases import ruleset_path_for, run_case
 
-        ruleset = _load(ruleset_path_for(self.cases),
-                        self.config.getoption("creditrules_engine"))
+        ruleset = _load(ruleset_path_for(self.cases), self.config)
         result = run_case(ruleset, self.case)
         if not result.passed:
             raise CreditrulesFailure("\n".join(result.failures))

@@ -443,20 +443,27 @@ def choose_engine(requested: str | None) -> str:
     return name
 
 
-def load(path: str | os.PathLike[str], *, engine: str | None = None) -> Ruleset:
+def load(path: str | os.PathLike[str], *, engine: str | None = None,
+         allow_outside: bool = False) -> Ruleset:
     """Load a ruleset file (YAML), with the base agreement if it is an amendment.
 
     Raises :class:`~creditrules.errors.RulesetError` listing every problem found, each
-    located as ``file:line:column``.
+    located as ``file:line:column``. The file must be a regular file of at most 16 MB; the
+    base an amendment names (``amends:``) must lie in the same directory or below it, with
+    symbolic links resolved, unless ``allow_outside`` is true.
     """
     from creditrules._schema import read_ruleset
 
-    return read_ruleset(Path(path), None, engine=choose_engine(engine))
+    return read_ruleset(Path(path), None, engine=choose_engine(engine),
+                        allow_outside=allow_outside)
 
 
-def loads(text: str, *, source: str = "<string>", engine: str | None = None) -> Ruleset:
-    """Load a ruleset from YAML text; ``source`` names it in error locations."""
+def loads(text: str, *, source: str = "<string>", engine: str | None = None,
+          allow_outside: bool = False) -> Ruleset:
+    """Load a ruleset from YAML text; ``source`` names it in error locations (and its
+    directory is where an ``amends:`` base is looked for, as for :func:`load`)."""
     from creditrules._schema import read_ruleset
 
-    return read_ruleset(Path(source), text, engine=choose_engine(engine))
+    return read_ruleset(Path(source), text, engine=choose_engine(engine),
+                        allow_outside=allow_outside)
 
