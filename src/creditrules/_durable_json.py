@@ -11,6 +11,7 @@ from typing import Any
 from creditrules._feature_encoding import (
     CompileError,
     Feature,
+    Ranges,
     _In,
     _Junction,
     _missing_marker,
@@ -41,23 +42,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for v in sorted(values):
-        if runs and runs[-1][1] == v - 1:
-            runs[-1] = (runs[-1][0], v)
-        else:
-            runs.append((v, v))
-    return runs
-
-
-def _emit_set(name: str, values: frozenset[int], lo: int, hi: int) -> list[Json]:
+def _emit_set(name: str, values: Ranges, lo: int, hi: int) -> list[Json]:
     """Conjuncts testing ``name`` in ``values`` (neither empty nor the whole domain)."""
-    excluded = [v for v in range(lo, hi + 1) if v not in values]
+    excluded = values.complement(lo, hi)
     if len(excluded) == 1:
-        return [{"$neq": {name: excluded[0]}}]
+        return [{"$neq": {name: excluded.runs[0][0]}}]
     branches: list[list[Json]] = []
-    for a, b in _runs(values):
+    for a, b in values.runs:
         if a == b:
             branches.append([{"$eq": {name: a}}])
         elif a == lo:
@@ -72,7 +63,7 @@ def _emit_set(name: str, values: frozenset[int], lo: int, hi: int) -> list[Json]
     if len(excluded) <= or_cost:
         # A chain of $neq keeps the network narrow (one child per test) where an $or
         # would add a forward node.
-        return [{"$neq": {name: v}} for v in excluded]
+        return [{"$neq": {name: v}} for v in excluded.points()]
     return [{"$or": [_wrap(b) for b in branches]}]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -295,11 +295,94 @@ def _sorted_literals(source: str, values: Iterable[Value]) -> tuple[Value, ...]:
 
 
 @attrs.frozen
+class Ranges:
+    """A set of integers as sorted, disjoint, non-adjacent inclusive runs ``(a, b)``.
+
+    Atoms over a feature with thousands of literals (``amount >= 4000`` among 5,000
+    thresholds) denote thousands of encoded values; as runs they cost what they are
+    written with, which keeps compiling large rulesets linear.
+    """
+
+    runs: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> Ranges:
+        runs: list[tuple[int, int]] = []
+        for v in sorted(set(values)):
+            if runs and runs[-1][1] == v - 1:
+                runs[-1] = (runs[-1][0], v)
+            else:
+                runs.append((v, v))
+        return cls(tuple(runs))
+
+    @classmethod
+    def span(cls, a: int, b: int) -> Ranges:
+        return cls(((a, b),) if a <= b else ())
+
+    def __contains__(self, value: object) -> bool:
+        runs = self.runs
+        if len(runs) > 4:
+            i = bisect.bisect_right(runs, (value, value)) - 1
+            if i + 1 < len(runs) and runs[i + 1][0] == value:
+                return True
+            return i >= 0 and runs[i][0] <= value <= runs[i][1]  # type: ignore[operator]
+        return any(a <= value <= b for a, b in runs)  # type: ignore[operator]
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
+
+    def __len__(self) -> int:
+        return sum(b - a + 1 for a, b in self.runs)
+
+    def points(self) -> Iterator[int]:
+        for a, b in self.runs:
+            yield from range(a, b + 1)
+
+    def __or__(self, other: Ranges) -> Ranges:
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(self.runs + other.runs):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return Ranges(tuple(merged))
+
+    def __and__(self, other: Ranges) -> Ranges:
+        out: list[tuple[int, int]] = []
+        i = j = 0
+        x, y = self.runs, other.runs
+        while i < len(x) and j < len(y):
+            a, b = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+            if a <= b:
+                out.append((a, b))
+            if x[i][1] < y[j][1]:
+                i += 1
+            else:
+                j += 1
+        return Ranges(tuple(out))
+
+    def complement(self, lo: int, hi: int) -> Ranges:
+        """The values of ``[lo, hi]`` not in this set."""
+        out: list[tuple[int, int]] = []
+        start = lo
+        for a, b in self.runs:
+            if a > start:
+                out.append((start, min(a - 1, hi)))
+            start = max(start, b + 1)
+        if start <= hi:
+            out.append((start, hi))
+        return Ranges(tuple(r for r in out if r[0] <= r[1]))
+
+    def covers(self, lo: int, hi: int) -> bool:
+        return not self.complement(lo, hi)
+
+
+@attrs.frozen
 class _In:
     """The encoded value of ``feature`` (an index into the feature list) is in ``values``."""
 
     feature: int
-    values: frozenset[int]
+    values: Ranges
 
 
 @attrs.frozen
@@ -330,13 +413,8 @@ class _Normaliser:
         self.by_source = by_source
         self.points = [{_canon_value(v): i for i, v in enumerate(f.literals)} for f in features]
 
-    def domain(self, fid: int) -> frozenset[int]:
-        lo, hi = self.features[fid].domain
-        return frozenset(range(lo, hi + 1))
-
-    def member(self, fid: int, values: Iterable[int], negate: bool) -> _Node:
-        chosen = frozenset(values)
-        return _In(fid, self.domain(fid) - chosen if negate else chosen)
+    def member(self, fid: int, chosen: Ranges, negate: bool) -> _Node:
+        return _In(fid, chosen.complement(*self.features[fid].domain) if negate else chosen)
 
     def point(self, fid: int, literal: Value) -> int:
         position = self.points[fid][_canon_value(literal)]
@@ -347,12 +425,12 @@ class _Normaliser:
         lo, hi = self.features[fid].domain
         r = self.point(fid, literal)
         values = {
-            "==": range(r, r + 1),
-            "!=": [v for v in range(lo, hi + 1) if v != r],
-            "<": range(0, r),
-            "<=": range(0, r + 1),
-            ">": range(r + 1, hi + 1),
-            ">=": range(r, hi + 1),
+            "==": Ranges.span(r, r),
+            "!=": Ranges.span(r, r).complement(lo, hi),
+            "<": Ranges.span(0, r - 1),
+            "<=": Ranges.span(0, r),
+            ">": Ranges.span(r + 1, hi),
+            ">=": Ranges.span(r, hi),
         }[op]
         return self.member(fid, values, negate)
 
@@ -366,7 +444,7 @@ class _Normaliser:
         if isinstance(expr, InList):
             fid = self.by_source[(_shape(expr.subject), "lit")]
             points = [self.point(fid, o.value) for o in expr.options]
-            return self.member(fid, points, expr.negated != negate)
+            return self.member(fid, Ranges.of(points), expr.negated != negate)
         if isinstance(expr, Not):
             return self.nnf(expr.part, not negate)
         if isinstance(expr, And | Or):
@@ -378,7 +456,7 @@ class _Normaliser:
     def simplify(self, node: _Junction) -> _Node:
         """Flatten, fold constants, and merge the sets of one feature (meet or join)."""
         conj = node.conjunction
-        merged: dict[int, frozenset[int]] = {}
+        merged: dict[int, Ranges] = {}
         rest: list[_Node] = []
         pending = list(node.parts)
         while pending:
@@ -403,7 +481,7 @@ class _Normaliser:
                 if conj:
                     return False
                 continue
-            if values >= self.domain(fid):
+            if values.covers(*self.features[fid].domain):
                 if not conj:
                     return True
                 continue
