@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from creditrules._ast import (
     And,
@@ -45,6 +47,8 @@ from creditrules._compile import (
     validate_definition,
 )
 from creditrules._conditions import evaluate
+from creditrules._feature_encoding import Ranges
+from creditrules._network_model import _most_at_once
 
 # -- building syntax trees by hand ----------------------------------------------------------
 
@@ -463,8 +467,13 @@ def test_too_many_features() -> None:
     ok = {f"c{i}": cmp(field(i), "==", num(1)) for i in range(MAX_FEATURES)}
     assert len(compile_conditions(ok).features) == MAX_FEATURES
     too_many = {**ok, "one_more": cmp(field(MAX_FEATURES), "==", num(1))}
-    with pytest.raises(CompileError, match=f"at most {MAX_FEATURES}"):
+    with pytest.raises(CompileError, match=f"more than {MAX_FEATURES} distinct fields"):
         compile_conditions(too_many)
+    # Set aside instead: the condition past the limit, in canonical order, is named.
+    compiled = compile_conditions(too_many, set_aside=True)
+    assert list(compiled.set_aside) == ["one_more"]
+    assert compiled.aside_conditions == {"one_more": too_many["one_more"]}
+    assert len(compiled.features) == MAX_FEATURES
 
 
 def test_too_many_atoms_in_one_condition() -> None:
@@ -473,6 +482,33 @@ def test_too_many_atoms_in_one_condition() -> None:
     with pytest.raises(CompileError, match="engine tests"):
         compile_conditions({"huge": And(parts, "and")})
     assert compile_conditions({"ok": And(parts[:MAX_ATOMS], "and")}).rules
+    compiled = compile_conditions({"huge": And(parts, "and"), "ok": parts[0]}, set_aside=True)
+    assert compiled.set_aside == {"huge": f"it compiles to {MAX_ATOMS + 1} engine tests "
+                                          f"(limit {MAX_ATOMS})"}
+    assert compiled.conditions == {"ok"}
+
+
+@given(st.lists(st.integers(-3, 12), max_size=8), st.lists(st.integers(-3, 12), max_size=8))
+def test_ranges_behave_as_sets(a: list[int], b: list[int]) -> None:
+    """Runs of encoded values are exactly the sets they stand for."""
+    ra, rb = Ranges.of(a), Ranges.of(b)
+    assert set(ra.points()) == set(a)
+    assert set((ra & rb).points()) == set(a) & set(b)
+    assert set((ra | rb).points()) == set(a) | set(b)
+    assert set(ra.complement(-1, 10).points()) == set(range(-1, 11)) - set(a)
+    assert ra.covers(-1, 10) == (set(range(-1, 11)) <= set(a))
+    assert all((v in ra) == (v in set(a)) for v in range(-5, 15))
+    assert len(ra) == len(set(a))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["$eq", "$neq", "$lt", "$lte", "$gt", "$gte"]),
+                          st.integers(-2, 9)), max_size=12))
+def test_the_sweep_counts_tests_holding_at_once(tests: list[tuple[str, int]]) -> None:
+    """The network model's sweep gives the same count as trying every encoded value."""
+    ops = {"$eq": int.__eq__, "$neq": int.__ne__, "$lt": int.__lt__, "$lte": int.__le__,
+           "$gt": int.__gt__, "$gte": int.__ge__}
+    dense = max(sum(1 for op, c in tests if ops[op](v, c)) for v in range(-1, 8))
+    assert _most_at_once(tests, -1, 7) == dense
 
 
 def test_rules_are_split_when_too_many_tests_could_hold_at_once() -> None:

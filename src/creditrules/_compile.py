@@ -61,8 +61,8 @@ from creditrules._feature_encoding import (
     _Normaliser,
     _Ref,
 )
+from creditrules._network_model import Oversized, _partition
 from creditrules._network_model import _fits as _fits
-from creditrules._network_model import _partition
 
 __all__ = [
     "GUARD",
@@ -119,10 +119,15 @@ class Compiled:
         self._groups = groups
         self.rules = dict(rules)
         self._fired = {rule: frozenset(names) for rule, names in rules.items()}
+        #: Conditions left out because they exceed the engine's limits, with the reason
+        #: (see ``compile_conditions(set_aside=True)``), and the conditions themselves.
+        self.set_aside: dict[str, str] = {}
+        self.aside_conditions: dict[str, Expr] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Encoders are closures; recompiling is cheap and deterministic.
-        return (compile_conditions, (self._conditions,))
+        return (_recompile, ({**self._conditions, **self.aside_conditions},
+                             bool(self.set_aside)))
 
     @property
     def conditions(self) -> frozenset[str]:
@@ -163,6 +168,10 @@ class Compiled:
             merged.update(group)
         return merged
 
+    def conditions_by_name(self, rules: Iterable[str]) -> dict[str, Expr]:
+        """The conditions the engine rules ``rules`` stand for, by name."""
+        return {n: self._conditions[n] for rule in rules for n in self.conditions_of(rule)}
+
     def conditions_of(self, rule: str) -> frozenset[str]:
         """The condition names a fired engine rule stands for (empty for the guard)."""
         return self._fired.get(rule, frozenset())
@@ -194,14 +203,52 @@ def _referenced(node: _Node) -> Iterable[int]:
             yield from _referenced(part)
 
 
-def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
+def compile_conditions(conditions: Mapping[str, Expr], *, set_aside: bool = False
+                       ) -> Compiled:
     """Compile named conditions (rules with no condition excluded) for durable_rules.
 
-    The result does not depend on the order of ``conditions``. Raises
-    :class:`CompileError` when the conditions exceed what durable_rules can match exactly
-    (more than ``MAX_FEATURES`` features, a condition of more than ``MAX_ATOMS`` engine
-    tests, or one alone too large for the engine's network).
+    The result does not depend on the order of ``conditions``. When the conditions exceed
+    what durable_rules can match exactly (more than ``MAX_FEATURES`` features, a condition
+    of more than ``MAX_ATOMS`` engine tests, or one alone too large for the engine's
+    network), raises :class:`CompileError`; or, with ``set_aside``, leaves those
+    conditions out and names them, with the reason, in ``Compiled.set_aside`` (the caller
+    evaluates them otherwise).
     """
+    aside: dict[str, str] = {}
+    while True:
+        kept = {k: v for k, v in conditions.items() if k not in aside}
+        try:
+            compiled = _compile(kept)
+        except Oversized as exc:
+            if not set_aside:
+                raise CompileError(str(exc)) from None
+            aside.update(exc.reasons)
+            continue
+        compiled.set_aside = {k: aside[k] for k in sorted(aside)}
+        compiled.aside_conditions = {k: conditions[k] for k in sorted(aside)}
+        return compiled
+
+
+def _recompile(conditions: Mapping[str, Expr], set_aside: bool) -> Compiled:
+    return compile_conditions(conditions, set_aside=set_aside)
+
+
+def _within_features(nodes: Mapping[str, _Node]) -> dict[str, str]:
+    """Conditions to set aside so the rest read at most ``MAX_FEATURES`` features (kept in
+    canonical order while they fit)."""
+    kept: set[int] = set()
+    over: dict[str, str] = {}
+    for name, node in nodes.items():
+        reads = set(_referenced(node))
+        if len(kept | reads) > MAX_FEATURES:
+            over[name] = (f"the conditions read more than {MAX_FEATURES} distinct fields "
+                          "and counts, the most a durable_rules fact carries")
+        else:
+            kept |= reads
+    return over
+
+
+def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     ordered = dict(sorted(conditions.items()))
     drafts = _gather(ordered)
     provisional, by_slot, origins = _features(drafts)
@@ -210,8 +257,7 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
     # Name only the features some condition still tests after simplification.
     used = sorted({i for node in nodes.values() for i in _referenced(node)})
     if len(used) > MAX_FEATURES:
-        raise CompileError(f"the conditions read {len(used)} features; durable_rules "
-                           f"facts allow at most {MAX_FEATURES}")
+        raise Oversized(_within_features(nodes))
     final = {i: attrs.evolve(provisional[i], name=f"f{n}") for n, i in enumerate(used)}
     features = tuple(final[i] for i in used)
     encoders = tuple(_encoder(final[i], origins[i], _missing_marker(final[i].name[1:]))
@@ -219,6 +265,7 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
 
     emitter = _Emitter(final)
     bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
+    too_many: dict[str, str] = {}
     for name, node in nodes.items():
         if node is False:
             continue  # never holds: no engine rule
@@ -227,11 +274,13 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
         emitted = [_wrap(emitter.conjuncts(d)) for d in disjuncts]
         atoms = sum(_atoms(b) for b in emitted)
         if atoms > MAX_ATOMS:
-            raise CompileError(f"condition {name!r} compiles to {atoms} engine tests "
-                               f"(limit {MAX_ATOMS}); simplify it or split the rule")
+            too_many[name] = f"it compiles to {atoms} engine tests (limit {MAX_ATOMS})"
+            continue
         for body in emitted:
             bodies.setdefault(_dumps(body), (body, []))[1].append(name)
 
+    if too_many:
+        raise Oversized(too_many)
     rules: dict[str, tuple[str, ...]] = {}
     named: list[tuple[str, Json]] = []
     for i, (body, names) in enumerate(bodies.values()):

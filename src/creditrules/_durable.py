@@ -30,6 +30,7 @@ from typing import Any
 
 from creditrules._ast import Facts
 from creditrules._compile import GUARD, SALT_FIELD, Compiled, Key
+from creditrules._condition_eval import evaluate
 from creditrules.errors import EngineError
 
 __all__ = ["CACHE_SIZE", "DurableMatcher", "available", "unavailable_reason"]
@@ -84,21 +85,51 @@ class DurableMatcher:
         #: Sessions left in the engine because no action started on them (deleting them
         #: could crash); only the engine misbehaving makes this non-zero.
         self.leaked_sessions = 0
+        #: Conditions the reference evaluator matches instead of the engine (beyond the
+        #: engine's limits), with the reason.
+        self.set_aside: dict[str, str] = dict(compiled.set_aside)
         handles: list[int] = []
+        refused: dict[str, str] = {}
         try:
             for definition in compiled.definitions():
-                text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-                digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-                # Unique per instance: the same definition may be loaded any number of times.
-                name = f"creditrules-{next(_rulesets)}-{digest}"
-                handles.append(_engine.create_ruleset(name, text))
-        except Exception as exc:
+                self._create(definition, handles, refused)
+        except Exception:
             _delete_rulesets(_engine, tuple(handles))
-            raise EngineError(f"durable_rules rejected the compiled conditions: {exc}") from exc
+            raise
+        for rule, reason in refused.items():
+            for name in compiled.conditions_of(rule):
+                self.set_aside.setdefault(name, reason)
+        conditions = {**compiled.aside_conditions, **compiled.conditions_by_name(refused)}
+        self._aside = sorted((n, conditions[n]) for n in self.set_aside)
         self._handles = tuple(handles)
         # delete_ruleset is safe even with live sessions (tested), so garbage collection
         # frees the C rulesets; the engine is bound now, not looked up at exit.
         self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
+
+    def _create(self, definition: dict[str, Any], handles: list[int],
+                refused: dict[str, str]) -> None:
+        """Create ``definition`` in the engine; if the engine refuses it (shapes it cannot
+        build, e.g. "error code 113" for many ``$or`` in one rule), halve it until each
+        refused rule is alone, and record those rules with the engine's reason."""
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        # Unique per instance: the same definition may be loaded any number of times.
+        name = f"creditrules-{next(_rulesets)}-{digest}"
+        try:
+            handles.append(_engine.create_ruleset(name, text))
+            return
+        except Exception as exc:  # durable_rules_engine.error
+            rules = sorted(r for r in definition if r != GUARD)
+            if len(rules) <= 1:
+                for rule in rules:
+                    refused[rule] = f"durable_rules refused it ({exc})"
+                if not rules:
+                    raise EngineError(f"durable_rules rejected the guard rule: {exc}") from exc
+                return
+        half = len(rules) // 2
+        for part in (rules[:half], rules[half:]):
+            self._create({**{r: definition[r] for r in part}, GUARD: definition[GUARD]},
+                         handles, refused)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Engine handles are only valid in this process: rebuild elsewhere.
@@ -118,6 +149,9 @@ class DurableMatcher:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = found
+        if self._aside:
+            # Not in the key (their fields may not be encoded): evaluated every time.
+            found = found | {n for n, expr in self._aside if evaluate(expr, facts)}
         return found
 
     def match_many(self, facts: Iterable[Facts]) -> list[frozenset[str]]:

@@ -78,7 +78,9 @@ def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
         from creditrules._compile import compile_conditions
         from creditrules._durable import DurableMatcher
 
-        matcher: Matcher = DurableMatcher(compile_conditions(conditions))
+        # Conditions beyond the engine's limits are set aside and matched by the
+        # reference evaluator (Ruleset.engine_notes says which).
+        matcher: Matcher = DurableMatcher(compile_conditions(conditions, set_aside=True))
         return matcher
     return ReferenceMatcher(conditions)
 

@@ -10,6 +10,14 @@ from typing import Any
 from creditrules._durable_json import GUARD_FIELD, Json
 from creditrules._feature_encoding import CompileError, Feature
 
+
+class Oversized(CompileError):
+    """Conditions beyond the engine's limits, each with the reason."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__("; ".join(reasons.values()))
+        self.reasons = reasons
+
 _MAX_STACK = 64
 _MAX_BETAS = 255  # at 256 the engine reads past its list and fires a phantom rule
 _MAX_NEXT_LIST = 128
@@ -161,9 +169,8 @@ def _partition(rules: list[tuple[str, Json]], features: Mapping[str, Feature],
                 hi = mid
         if lo == 0:
             rule, body = rest[0]
-            names = ", ".join(repr(n) for n in conditions[rule])
-            raise CompileError(f"condition {names} is too large for durable_rules: "
-                               f"{_fits([body], features)}")
+            reason = f"it is too large for durable_rules' network: {_fits([body], features)}"
+            raise Oversized(dict.fromkeys(conditions[rule], reason))
         groups.append(rest[:lo])
         rest = rest[lo:]
     return groups

@@ -279,6 +279,8 @@ def _share(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     ruleset = _load_ruleset(args)
     print(f"{args.ruleset}: ok")
+    for note in ruleset.engine_notes:
+        print(f"  note: {note} [{note.code}]")
     print(f"  ruleset {ruleset.id} version {ruleset.version} ({ruleset.content_hash})")
     print(f"  {ruleset.title}")
     print(f"  in force {ruleset.effective}; currency {ruleset.currency}")

@@ -21,7 +21,7 @@ import attrs
 
 from creditrules._ast import Expr, Type
 from creditrules._money import TieBreak, fraction_text
-from creditrules.errors import EngineError, Location
+from creditrules.errors import EngineError, Location, Problem
 from creditrules.policy import EntertainmentPolicy, ExpenseRule, PolicyRule, Topic
 
 if TYPE_CHECKING:
@@ -256,6 +256,24 @@ class Ruleset:
     def engine(self) -> str:
         """The matching engine in use: ``"durable"`` (durable_rules) or ``"reference"``."""
         return self.engine_name
+
+    @property
+    def engine_notes(self) -> tuple[Problem, ...]:
+        """Located notes (code ``engine-fallback``), one per rule whose condition lies
+        beyond durable_rules' limits and is therefore matched by the reference evaluator
+        (with the same results); empty under the reference engine."""
+        assert self._evaluator is not None
+        ev = self._evaluator
+        aside: dict[str, str] = {}
+        for matcher in (ev.matcher, ev.policy.policy_matcher, ev.policy.expense_matcher):
+            aside.update(getattr(matcher, "set_aside", {}))
+        rules: list[CreditRule | PolicyRule | ExpenseRule] = [
+            *self.rules, *self.policy_rules, *self.expense_rules]
+        return tuple(
+            Problem("engine-fallback", f"rule {r.id}: its condition is matched by the "
+                    f"reference evaluator, not durable_rules: {aside[r.key]}", r.location)
+            for r in sorted(rules, key=lambda r: (r.location.line or 0, r.key))
+            if r.key in aside)
 
     @property
     def partner_ids(self) -> tuple[str, ...]:
