@@ -46,6 +46,7 @@ from creditrules.ruleset import (
 __all__ = ["condition_schema", "read_ruleset"]
 
 _MAX_AMENDMENT_DEPTH = 16
+_MAX_UNIT_TEXT = 40
 
 _TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
              "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
@@ -173,8 +174,14 @@ def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,
                 unit = parse_decimal(unit_node.text)
                 if unit <= 0:
                     raise MoneyError("must be above 0")
+                if len(unit_node.text) > _MAX_UNIT_TEXT:
+                    # Amounts are counted in units as integers: a unit of thousands of
+                    # digits would make every amount too long to convert.
+                    raise MoneyError(f"is longer than {_MAX_UNIT_TEXT} characters")
             except MoneyError as exc:
-                b.problem("bad-value", f"rounding unit {unit_node.text!r}: {exc}",
+                shown = unit_node.text if len(unit_node.text) <= 44 else \
+                    unit_node.text[:40] + "..."
+                b.problem("bad-value", f"rounding unit {shown!r}: {exc}",
                           unit_node.loc)
                 unit = Decimal("0.01")
         tb = m.get("tie_break")
