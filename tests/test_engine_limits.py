@@ -4,6 +4,10 @@ located note which conditions the reference evaluator matches for it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +124,24 @@ def test_hundreds_of_threshold_rules_load_split_and_match() -> None:
     rs = agree(text, deals)
     assert rs.engine_notes == ()
     assert [rules_of(rs, d) for d in deals] == [["r299"], ["base"], ["r599"], ["base"]]
+
+
+def test_load_size_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
+    """The load-size benchmark, at 60 rules (no timing is asserted: machines vary)."""
+    report = tmp_path / "report.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "load_size.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rules", "60", "--deals", "20", "--json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(report.read_text())
+    assert data["agree"] is True
+    assert [(r["rules"], r["engine"], r["set_aside"]) for r in data["runs"]] == [
+        (60, "durable", 0),
+        (60, "reference", 0),
+    ]
+    assert all(r["load_s"] > 0 and r["peak_rss_mb"] > 0 for r in data["runs"])

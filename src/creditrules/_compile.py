@@ -126,8 +126,7 @@ class Compiled:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Encoders are closures; recompiling is cheap and deterministic.
-        return (_recompile, ({**self._conditions, **self.aside_conditions},
-                             bool(self.set_aside)))
+        return (_recompile, ({**self._conditions, **self.aside_conditions}, bool(self.set_aside)))
 
     @property
     def conditions(self) -> frozenset[str]:
@@ -203,8 +202,7 @@ def _referenced(node: _Node) -> Iterable[int]:
             yield from _referenced(part)
 
 
-def compile_conditions(conditions: Mapping[str, Expr], *, set_aside: bool = False
-                       ) -> Compiled:
+def compile_conditions(conditions: Mapping[str, Expr], *, set_aside: bool = False) -> Compiled:
     """Compile named conditions (rules with no condition excluded) for durable_rules.
 
     The result does not depend on the order of ``conditions``. When the conditions exceed
@@ -241,8 +239,10 @@ def _within_features(nodes: Mapping[str, _Node]) -> dict[str, str]:
     for name, node in nodes.items():
         reads = set(_referenced(node))
         if len(kept | reads) > MAX_FEATURES:
-            over[name] = (f"the conditions read more than {MAX_FEATURES} distinct fields "
-                          "and counts, the most a durable_rules fact carries")
+            over[name] = (
+                f"the conditions read more than {MAX_FEATURES} distinct fields "
+                "and counts, the most a durable_rules fact carries"
+            )
         else:
             kept |= reads
     return over
@@ -260,8 +260,9 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         raise Oversized(_within_features(nodes))
     final = {i: attrs.evolve(provisional[i], name=f"f{n}") for n, i in enumerate(used)}
     features = tuple(final[i] for i in used)
-    encoders = tuple(_encoder(final[i], origins[i], _missing_marker(final[i].name[1:]))
-                     for i in used)
+    encoders = tuple(
+        _encoder(final[i], origins[i], _missing_marker(final[i].name[1:])) for i in used
+    )
 
     emitter = _Emitter(final)
     bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
@@ -269,8 +270,7 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     for name, node in nodes.items():
         if node is False:
             continue  # never holds: no engine rule
-        disjuncts = (node.parts if isinstance(node, _Junction) and not node.conjunction
-                     else (node,))
+        disjuncts = node.parts if isinstance(node, _Junction) and not node.conjunction else (node,)
         emitted = [_wrap(emitter.conjuncts(d)) for d in disjuncts]
         atoms = sum(_atoms(b) for b in emitted)
         if atoms > MAX_ATOMS:
@@ -289,8 +289,10 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         named.append((rule, body))
     by_name = {f.name: f for f in features}
     groups = tuple(
-        {**{rule: {"all": [{"m": body}]} for rule, body in group},
-         GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}}
+        {
+            **{rule: {"all": [{"m": body}]} for rule, body in group},
+            GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]},
+        }
         for group in (_partition(named, by_name, rules) or [[]])
     )
     tested: set[str] = set()
@@ -299,7 +301,10 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     if set(by_name) - tested:  # every feature sent must be tested: else a compiler bug
         raise CompileError(f"features never tested: {sorted(set(by_name) - tested)}")
     position = {i: n for n, i in enumerate(used)}
-    reads = {name: tuple(sorted({position[i] for i in _referenced(node)}))
-             for name, node in nodes.items()}
-    return Compiled(ordered, features, encoders, groups, rules, reads,
-                    tuple(origins[i] for i in used))
+    reads = {
+        name: tuple(sorted({position[i] for i in _referenced(node)}))
+        for name, node in nodes.items()
+    }
+    return Compiled(
+        ordered, features, encoders, groups, rules, reads, tuple(origins[i] for i in used)
+    )

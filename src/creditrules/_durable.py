@@ -40,8 +40,10 @@ _REASON = ""
 try:
     import durable_rules_engine  # noqa: TID251 - this module is the seam
 except Exception as exc:  # ImportError, or a broken build (3.13+: PyEval_CallObject gone)
-    _REASON = (f"durable_rules does not import on Python {sys.version.split()[0]} "
-               f"({type(exc).__name__}: {exc})")
+    _REASON = (
+        f"durable_rules does not import on Python {sys.version.split()[0]} "
+        f"({type(exc).__name__}: {exc})"
+    )
 else:
     _engine = durable_rules_engine
 
@@ -106,8 +108,9 @@ class DurableMatcher:
         # frees the C rulesets; the engine is bound now, not looked up at exit.
         self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
 
-    def _create(self, definition: dict[str, Any], handles: list[int],
-                refused: dict[str, str]) -> None:
+    def _create(
+        self, definition: dict[str, Any], handles: list[int], refused: dict[str, str]
+    ) -> None:
         """Create ``definition`` in the engine; if the engine refuses it (shapes it cannot
         build, e.g. "error code 113" for many ``$or`` in one rule), halve it until each
         refused rule is alone, and record those rules with the engine's reason."""
@@ -128,8 +131,9 @@ class DurableMatcher:
                 return
         half = len(rules) // 2
         for part in (rules[:half], rules[half:]):
-            self._create({**{r: definition[r] for r in part}, GUARD: definition[GUARD]},
-                         handles, refused)
+            self._create(
+                {**{r: definition[r] for r in part}, GUARD: definition[GUARD]}, handles, refused
+            )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Engine handles are only valid in this process: rebuild elsewhere.
@@ -189,8 +193,10 @@ class DurableMatcher:
                 fired.remove(GUARD)
                 return fired
             # Refused (observed, not handled, deferred) or incomplete: never lose a deal.
-        raise EngineError(f"durable_rules refused a deal {_ATTEMPTS} times (last code {code}); "
-                          "its matches would be incomplete")
+        raise EngineError(
+            f"durable_rules refused a deal {_ATTEMPTS} times (last code {code}); "
+            "its matches would be incomplete"
+        )
 
     def _drain(self, handle: int, state: int, sid: str) -> list[str]:
         """Start and complete every pending action of a session, then delete it."""
@@ -223,10 +229,13 @@ def _check_fact(fact: dict[str, Any]) -> None:
     """Refuse a fact the engine could misread (a compiler bug, never a deal's content)."""
     for name, value in fact.items():
         if isinstance(value, bool) or not (
-                (isinstance(value, int) and -_MAX_INT < value < _MAX_INT)
-                or (isinstance(value, str) and len(value) <= _MAX_TEXT and value.isascii())):
-            raise EngineError(f"refusing to send {name}={value!r:.40} to durable_rules: "
-                              "it could not compare it exactly")
+            (isinstance(value, int) and -_MAX_INT < value < _MAX_INT)
+            or (isinstance(value, str) and len(value) <= _MAX_TEXT and value.isascii())
+        ):
+            raise EngineError(
+                f"refusing to send {name}={value!r:.40} to durable_rules: "
+                "it could not compare it exactly"
+            )
 
 
 def _rule_name(message: str) -> str:
@@ -234,4 +243,4 @@ def _rule_name(message: str) -> str:
     # identifiers, so slicing is exact and ~10x cheaper than parsing the JSON.
     if not message.startswith('{"'):
         raise EngineError(f"unexpected action message from durable_rules: {message[:80]!r}")
-    return message[2:message.index('"', 2)]
+    return message[2 : message.index('"', 2)]

@@ -167,8 +167,7 @@ def validate_definition(definition: Mapping[str, Any], features: Iterable[str]) 
                 raise CompileError(f"{where}: bad field reference {value!r}")
             field(value["$m"], where)
         elif isinstance(value, bool) or not isinstance(value, int | str):
-            raise CompileError(f"{where}: {op} value must be an integer or a string, "
-                               f"got {value!r}")
+            raise CompileError(f"{where}: {op} value must be an integer or a string, got {value!r}")
         elif isinstance(value, str) and op not in ("$eq", "$neq"):
             # durable_rules orders strings as text: never let a number travel as one.
             raise CompileError(f"{where}: {op} on a string")
@@ -177,8 +176,12 @@ def validate_definition(definition: Mapping[str, Any], features: Iterable[str]) 
         if not isinstance(rule, dict) or set(rule) != {"all"}:
             raise CompileError(f"rule {name!r}: expected exactly an 'all' pattern list")
         patterns = rule["all"]
-        if (not isinstance(patterns, list) or len(patterns) != 1
-                or not isinstance(patterns[0], dict) or set(patterns[0]) != {"m"}):
+        if (
+            not isinstance(patterns, list)
+            or len(patterns) != 1
+            or not isinstance(patterns[0], dict)
+            or set(patterns[0]) != {"m"}
+        ):
             raise CompileError(f"rule {name!r}: expected one pattern named 'm'")
         expr(patterns[0]["m"], f"rule {name!r}")
     return used

@@ -133,13 +133,15 @@ def _gather(conditions: Mapping[str, Expr]) -> dict[str, _Draft]:
                 d.literals.append(expr.right.value)
                 if expr.op in _ORDERING:
                     if expr.left.type not in (Type.NUMBER, Type.DATE):
-                        raise CompileError(f"{expr.text!r}: ordering applies to numbers "
-                                           "and dates only")
+                        raise CompileError(
+                            f"{expr.text!r}: ordering applies to numbers and dates only"
+                        )
                     d.ordered = True
             else:
                 if expr.op in _ORDERING:
-                    raise CompileError(f"{expr.text!r}: an ordering comparison needs a "
-                                       "literal on one side")
+                    raise CompileError(
+                        f"{expr.text!r}: an ordering comparison needs a literal on one side"
+                    )
                 draft(expr.left).raw = True
                 draft(expr.right).raw = True
         elif isinstance(expr, InList):
@@ -253,11 +255,16 @@ class _Predicate:
     def __init__(self, where: Expr) -> None:
         features, by_slot, origins = _features(_gather({"": where}))
         self.node = _Normaliser(features, by_slot).nnf(where, False)
-        self.encoders = tuple(_encoder(f, o, _missing_marker(str(i)))
-                              for i, (f, o) in enumerate(zip(features, origins, strict=True)))
+        self.encoders = tuple(
+            _encoder(f, o, _missing_marker(str(i)))
+            for i, (f, o) in enumerate(zip(features, origins, strict=True))
+        )
         # The common case, one test on one item field (kind == "detail"), skips the tree.
-        self.single = (self.encoders[self.node.feature], self.node.values
-                       ) if isinstance(self.node, _In) else None
+        self.single = (
+            (self.encoders[self.node.feature], self.node.values)
+            if isinstance(self.node, _In)
+            else None
+        )
 
     def __call__(self, item: Scalars, collections: Collections) -> bool:
         if self.single is not None:
@@ -449,8 +456,9 @@ class _Normaliser:
             return self.nnf(expr.part, not negate)
         if isinstance(expr, And | Or):
             conjunction = isinstance(expr, And) != negate  # De Morgan
-            return self.simplify(_Junction(conjunction,
-                                           tuple(self.nnf(p, negate) for p in expr.parts)))
+            return self.simplify(
+                _Junction(conjunction, tuple(self.nnf(p, negate) for p in expr.parts))
+            )
         raise CompileError(f"not a condition node: {expr!r}")
 
     def simplify(self, node: _Junction) -> _Node:
@@ -492,8 +500,9 @@ class _Normaliser:
         return parts[0] if len(parts) == 1 else _Junction(conj, tuple(parts))
 
 
-def _features(drafts: Mapping[str, _Draft]) -> tuple[
-        list[Feature], dict[tuple[str, str], int], list[Field | Count]]:
+def _features(
+    drafts: Mapping[str, _Draft],
+) -> tuple[list[Feature], dict[tuple[str, str], int], list[Field | Count]]:
     """Provisional (unnamed) features in canonical order, their index by (source, slot)
     and the node each reads."""
     slots: list[tuple[str, str, _Draft]] = []

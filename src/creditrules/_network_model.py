@@ -18,6 +18,7 @@ class Oversized(CompileError):
         super().__init__("; ".join(reasons.values()))
         self.reasons = reasons
 
+
 _MAX_STACK = 64
 _MAX_BETAS = 255  # at 256 the engine reads past its list and fires a phantom rule
 _MAX_NEXT_LIST = 128
@@ -123,8 +124,13 @@ def _most_at_once(tests: list[tuple[str, Any]], lo: int, hi: int) -> int:
             a, b, step = c, c, -1
             delta[lo] += 1
         else:
-            a, b = {"$eq": (c, c), "$lt": (lo, c - 1), "$lte": (lo, c),
-                    "$gt": (c + 1, hi), "$gte": (c, hi)}[op]
+            a, b = {
+                "$eq": (c, c),
+                "$lt": (lo, c - 1),
+                "$lte": (lo, c),
+                "$gt": (c + 1, hi),
+                "$gte": (c, hi),
+            }[op]
             step = 1
         a, b = max(a, lo), min(b, hi)
         if a <= b:
@@ -147,8 +153,11 @@ def _fits(bodies: list[Json], features: Mapping[str, Feature]) -> str | None:
     return model.problem()
 
 
-def _partition(rules: list[tuple[str, Json]], features: Mapping[str, Feature],
-               conditions: Mapping[str, tuple[str, ...]]) -> list[list[tuple[str, Json]]]:
+def _partition(
+    rules: list[tuple[str, Json]],
+    features: Mapping[str, Feature],
+    conditions: Mapping[str, tuple[str, ...]],
+) -> list[list[tuple[str, Json]]]:
     """Consecutive groups of rules, each within the engine's limits (usually just one).
 
     Adding a rule never lowers a limit's measure, so the longest fitting prefix is found by

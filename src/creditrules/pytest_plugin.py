@@ -30,20 +30,46 @@ _LOADED: dict[tuple[str, str | None, bool], Any] = {}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("creditrules", "creditrules fairness checks")
-    group.addoption("--creditrules", action="store_true", default=False,
-                    help="collect the ruleset files given as arguments (pytest --creditrules "
-                         "RULESET ...): a test item per fairness invariant of each")
-    group.addoption("--creditrules-max-examples", type=int, default=None, metavar="N",
-                    help="deals tried per invariant")
-    group.addoption("--creditrules-seed", type=int, default=None, metavar="S",
-                    help="repeat a run (failures print their seed)")
-    group.addoption("--creditrules-thorough", action="store_true", default=False,
-                    help="a long randomised run that keeps its example database")
-    group.addoption("--creditrules-engine", default=None, metavar="ENGINE",
-                    help="matching engine for the rulesets (durable or reference)")
-    group.addoption("--creditrules-allow-outside", action="store_true", default=False,
-                    help="let 'amends:' and a cases file's 'ruleset:' name files outside "
-                         "the referring file's directory")
+    group.addoption(
+        "--creditrules",
+        action="store_true",
+        default=False,
+        help="collect the ruleset files given as arguments (pytest --creditrules "
+        "RULESET ...): a test item per fairness invariant of each",
+    )
+    group.addoption(
+        "--creditrules-max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="deals tried per invariant",
+    )
+    group.addoption(
+        "--creditrules-seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="repeat a run (failures print their seed)",
+    )
+    group.addoption(
+        "--creditrules-thorough",
+        action="store_true",
+        default=False,
+        help="a long randomised run that keeps its example database",
+    )
+    group.addoption(
+        "--creditrules-engine",
+        default=None,
+        metavar="ENGINE",
+        help="matching engine for the rulesets (durable or reference)",
+    )
+    group.addoption(
+        "--creditrules-allow-outside",
+        action="store_true",
+        default=False,
+        help="let 'amends:' and a cases file's 'ruleset:' name files outside "
+        "the referring file's directory",
+    )
 
 
 def _load(path: Path, config: pytest.Config) -> Any:
@@ -65,8 +91,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     # Rulesets are collected like any test file (so counts, -k and deselection are right),
     # but only those named on the command line: a test folder may hold unfair examples.
-    if config.getoption("creditrules") and file_path.suffix in (".yaml", ".yml") \
-            and file_path.resolve() in _named(config):
+    if (
+        config.getoption("creditrules")
+        and file_path.suffix in (".yaml", ".yml")
+        and file_path.resolve() in _named(config)
+    ):
         collector = RulesetCollector.from_parent(parent, path=file_path)
         return collector
     return None
@@ -84,8 +113,7 @@ class CreditrulesFailure(Exception):
 class _Item(pytest.Item):
     """An item whose failure reads as its report, not as a traceback."""
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from creditrules.errors import CreditRulesError
 
         # A broken ruleset reads as its located problems, not as a trace through pytest.
@@ -102,8 +130,7 @@ class RulesetCollector(pytest.File):
         from creditrules.fairness import INVARIANTS
 
         for inv in INVARIANTS:
-            yield InvariantItem.from_parent(self, name=f"fairness::{inv.name}",
-                                            invariant=inv.name)
+            yield InvariantItem.from_parent(self, name=f"fairness::{inv.name}", invariant=inv.name)
 
 
 class InvariantItem(_Item):
@@ -119,17 +146,21 @@ class InvariantItem(_Item):
         config = self.config
         ruleset = _load(self.path, config)
         report = check_fairness(
-            ruleset, path=_shown(self.path), invariants=[self.invariant],
+            ruleset,
+            path=_shown(self.path),
+            invariants=[self.invariant],
             max_examples=config.getoption("creditrules_max_examples"),
             seed=config.getoption("creditrules_seed"),
             thorough=config.getoption("creditrules_thorough"),
-            profile=_profile())
+            profile=_profile(),
+        )
         result = report.results[0]
         if result.status == "not applicable":
             info = f" ({'; '.join(result.info)})" if result.info else ""
             # Reported at the ruleset, not at this line of the plugin.
-            raise pytest.skip.Exception(f"{self.invariant}: {result.reason}{info}",
-                                        _use_item_location=True)
+            raise pytest.skip.Exception(
+                f"{self.invariant}: {result.reason}{info}", _use_item_location=True
+            )
         if result.failed:
             raise CreditrulesFailure(report.text())
         for line in report.text().splitlines():
@@ -163,8 +194,10 @@ class CasesCollector(pytest.File):
 
         try:
             # Failures name the file as the user would (relative to where pytest runs).
-            cases = load_cases(_shown(self.path), allow_outside=bool(
-                self.config.getoption("creditrules_allow_outside")))
+            cases = load_cases(
+                _shown(self.path),
+                allow_outside=bool(self.config.getoption("creditrules_allow_outside")),
+            )
         except CasesError as exc:
             raise self.CollectError(str(exc)) from None
         for case in cases.cases:
