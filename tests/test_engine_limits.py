@@ -81,6 +81,14 @@ def test_an_and_of_30_ors_loads_and_matches() -> None:
     (note,) = rs.engine_notes
     assert (note.code, note.location) == ("engine-fallback", Location("r.yaml", 11, 5))
     assert "error code: 113" in note.message
+    # Beside other rules, only the refused one is set aside, and the rest stays in one
+    # engine ruleset (each extra one would cost every deal a call).
+    mixed = agree(
+        ruleset("amount > 500", ands, 'attributes.tier == "t1"'),
+        [*deals, deal("10.00", tier="t1")],
+    )
+    assert [n.message.split(":")[0] for n in mixed.engine_notes] == ["rule r1"]
+    assert len(mixed._evaluator.matcher._handles) == 1  # type: ignore[union-attr]
 
 
 def test_a_condition_of_200_tests_loads_and_matches() -> None:

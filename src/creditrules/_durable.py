@@ -111,29 +111,32 @@ class DurableMatcher:
     def _create(
         self, definition: dict[str, Any], handles: list[int], refused: dict[str, str]
     ) -> None:
-        """Create ``definition`` in the engine; if the engine refuses it (shapes it cannot
-        build, e.g. "error code 113" for many ``$or`` in one rule), halve it until each
-        refused rule is alone, and record those rules with the engine's reason."""
-        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        # Unique per instance: the same definition may be loaded any number of times.
-        name = f"creditrules-{next(_rulesets)}-{digest}"
+        """Create ``definition`` in the engine. If the engine refuses it (shapes it cannot
+        build, e.g. "error code 113" for many ``$or`` in one rule), find the rules it
+        refuses on their own by halving, record them with the engine's reason, and create
+        the rest as one ruleset (each extra ruleset costs every deal one more call)."""
         try:
-            handles.append(_engine.create_ruleset(name, text))
+            handles.append(_create_ruleset(definition))
             return
-        except Exception as exc:  # durable_rules_engine.error
+        except _Refused as refusal:
+            exc = refusal
             rules = sorted(r for r in definition if r != GUARD)
-            if len(rules) <= 1:
-                for rule in rules:
-                    refused[rule] = f"durable_rules refused it ({exc})"
-                if not rules:
-                    raise EngineError(f"durable_rules rejected the guard rule: {exc}") from exc
-                return
-        half = len(rules) // 2
-        for part in (rules[:half], rules[half:]):
-            self._create(
-                {**{r: definition[r] for r in part}, GUARD: definition[GUARD]}, handles, refused
-            )
+            if not rules:
+                raise EngineError(f"durable_rules rejected the guard rule: {exc}") from exc
+        found: dict[str, str] = {}
+        if len(rules) == 1:
+            found[rules[0]] = f"durable_rules refused it ({exc})"
+        else:  # the whole is known to be refused: try its halves
+            for part in (rules[: len(rules) // 2], rules[len(rules) // 2 :]):
+                _find_refused(definition, part, found)
+        if found:
+            refused.update(found)
+            rest = [r for r in rules if r not in found]
+            parts = [rest] if rest else []
+        else:  # refused only together: keep the halves apart
+            parts = [rules[: len(rules) // 2], rules[len(rules) // 2 :]]
+        for part in parts:
+            self._create(_subset(definition, part), handles, refused)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Engine handles are only valid in this process: rebuild elsewhere.
@@ -223,6 +226,41 @@ class DurableMatcher:
 #: in 16 bits and numbers as 64-bit values; encoded facts stay far below both.
 _MAX_TEXT = 1024
 _MAX_INT = 2**31
+
+
+class _Refused(Exception):
+    """durable_rules refused to create a ruleset."""
+
+
+def _create_ruleset(definition: dict[str, Any]) -> int:
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    # Unique per instance: the same definition may be loaded any number of times.
+    name = f"creditrules-{next(_rulesets)}-{digest}"
+    try:
+        handle: int = _engine.create_ruleset(name, text)
+    except Exception as exc:  # durable_rules_engine.error
+        raise _Refused(str(exc)) from exc
+    return handle
+
+
+def _subset(definition: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+    return {**{r: definition[r] for r in rules}, GUARD: definition[GUARD]}
+
+
+def _find_refused(definition: dict[str, Any], rules: list[str], found: dict[str, str]) -> None:
+    """Add to ``found`` the rules of ``rules`` the engine refuses on their own (trial
+    rulesets are deleted at once)."""
+    try:
+        _delete_rulesets(_engine, (_create_ruleset(_subset(definition, rules)),))
+        return
+    except _Refused as exc:
+        if len(rules) == 1:
+            found[rules[0]] = f"durable_rules refused it ({exc})"
+            return
+    half = len(rules) // 2
+    for part in (rules[:half], rules[half:]):
+        _find_refused(definition, part, found)
 
 
 def _check_fact(fact: dict[str, Any]) -> None:
