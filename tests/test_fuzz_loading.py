@@ -289,3 +289,65 @@ def test_symlink_loops_and_directories_are_located(tmp_path: Path) -> None:
     with pytest.raises(RulesetError) as info:
         creditrules.load(amendment, engine="reference")
     assert info.value.codes in (["unreadable"], ["path-outside"])
+
+
+PATH_PIECES = st.sampled_from(
+    [
+        "..",
+        ".",
+        "base.yaml",
+        "sub",
+        "link",
+        "loop",
+        "fifo",
+        "/",
+        "/dev/zero",
+        "/etc",
+        "~",
+        "secret.yaml",
+        "%2e%2e",
+        "\\..\\",
+        "nul\x00",
+        " ",
+        "a" * 300,
+        "é",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def maze(tmp_path_factory: Any) -> Path:
+    """A ruleset folder with a base, a subfolder, a link out, a link loop and a FIFO,
+    next to a secret file it must never read."""
+    root = tmp_path_factory.mktemp("maze")
+    (root / "secret.yaml").write_text("password: hunter2\n", encoding="utf-8")
+    folder = root / "agreement"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "base.yaml").write_text(
+        BASE.replace("WHEN", "amount > 1").replace("SHARE", "70%"), encoding="utf-8"
+    )
+    (folder / "link").symlink_to(root / "secret.yaml")
+    (folder / "loop").symlink_to(folder / "loop")
+    os.mkfifo(folder / "fifo")
+    return folder
+
+
+@given(pieces=st.lists(PATH_PIECES, min_size=1, max_size=5))
+def test_hostile_amends_paths_never_leave_the_folder(maze: Path, pieces: list[str]) -> None:
+    """Whatever ``amends:`` says, loading ends in a ruleset read from inside the folder or
+    in located problems; the secret outside is never read, and nothing hangs."""
+    name = "/".join(pieces).replace("//", "/")
+    amendment = maze / "amendment.yaml"
+    text = f'amends: "{_escaped(name)}"\nversion: "2"\neffective: {{from: 2026-06-01}}\n'
+    amendment.write_text(text, encoding="utf-8")
+    loaded: list[creditrules.Ruleset] = []
+    problems = refused(lambda: loaded.append(creditrules.load(amendment, engine="reference")))
+    if problems is None:
+        assert loaded[0].versions == ("1", "2")  # only base.yaml is a ruleset in reach
+        return
+    assert all(p.location is not None for p in problems)
+    assert "hunter2" not in " ".join(p.message for p in problems)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\x00", "\\0")

@@ -39,6 +39,10 @@ def read_source(path: Path, what: str, *, refused_at: Location | None = None) ->
     try:
         # Non-blocking, so opening a FIFO returns at once and fstat can refuse it.
         fd = os.open(path, flags)
+    except ValueError:  # an embedded NUL
+        raise SourceProblem(
+            Problem("unreadable", f"cannot read {what}: the path contains NUL", at)
+        ) from None
     except OSError as exc:
         raise SourceProblem(
             Problem("unreadable", f"cannot read {what}: {exc.strerror}", Location(str(path)))
@@ -84,6 +88,8 @@ def referenced_path(
     Unless ``allow_outside``, the file, with every symbolic link resolved, must lie inside
     the directory ``root`` (the directory of the file the caller asked for).
     """
+    if "\x00" in name:  # no file system takes it (Python raises ValueError)
+        raise SourceProblem(Problem("bad-value", f"{what}: a path cannot contain NUL", at))
     target = referrer.parent / name
     if allow_outside:
         return target
