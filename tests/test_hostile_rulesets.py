@@ -283,3 +283,13 @@ def test_plugin_reports_a_broken_ruleset_as_its_problems(pytester: pytest.Pytest
     )
     assert "_pytest" not in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(("char", "column"), [("\x00", 11), ("\x07", 11), ("\ufffe", 11)])
+def test_characters_yaml_refuses_are_located(char: str, column: int) -> None:
+    """A NUL or another character YAML does not allow is reported at its line and column,
+    not as an offset into the text."""
+    source = BASE.replace('version: "1"', f'version: "{char}"')
+    assert problems(creditrules.loads, source, source="r.yaml", engine="reference") == [
+        ("yaml-syntax", Location("r.yaml", 2, column))
+    ]

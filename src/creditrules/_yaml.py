@@ -179,6 +179,8 @@ def compose(text: str, file: str) -> Node | None:
             what = f"{exc.context}, {what}"
         raise RulesetError([Problem("yaml-syntax", f"YAML syntax error: {what}",
                                     _loc(file, mark))]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        raise RulesetError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:  # e.g. more than one document
         raise RulesetError([Problem("yaml-syntax", f"YAML error: {exc}", Location(file))]) from None
     if root is None:
@@ -213,6 +215,17 @@ def _check_events(text: str, file: str) -> None:
             depth += 1
     if problems:
         raise RulesetError(problems)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML refuses (NUL, other control characters), at its line and column
+    (PyYAML gives only an offset)."""
+    at = max(0, min(int(exc.position), len(text)))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return Problem("yaml-syntax", f"character U+{code:04X} is not allowed in YAML",
+                   Location(file, line, column))
 
 
 def _tag_problems(event: yaml.NodeEvent, loc: Location) -> list[Problem]:
