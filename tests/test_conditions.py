@@ -351,7 +351,8 @@ def test_multiline_positions_and_stripped_text() -> None:
             'amount == "100"',
             "type-mismatch",
             (1, 11),
-            'cannot compare amount (number) with "100" (text)',
+            'cannot compare amount (number) with "100" (text); remove the quotes: a number is '
+            "written bare (100); quoted, it is text",
         ),
         (
             "date < 2027",
@@ -421,7 +422,8 @@ def test_multiline_positions_and_stripped_text() -> None:
             'amount in [1, "2"]',
             "type-mismatch",
             (1, 15),
-            'cannot compare amount (number) with "2" (text)',
+            'cannot compare amount (number) with "2" (text); remove the quotes: a number is '
+            "written bare (2); quoted, it is text",
         ),
         (
             "count(reps) in [1]",
@@ -476,7 +478,7 @@ def test_multiline_positions_and_stripped_text() -> None:
             "date < 2027-02-30",
             "condition-syntax",
             (1, 8),
-            "invalid date '2027-02-30': day is out of range for month",
+            "invalid date '2027-02-30': February has 28 days in 2027",
         ),
         (
             "date < 2027-1-1",

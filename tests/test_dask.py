@@ -30,8 +30,9 @@ CARDIOZEN = ROOT / "rulesets" / "cardiozen.yaml"
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
+    # ":0": any free port (another run on the machine may hold the default, 8787).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
@@ -82,8 +83,9 @@ def test_chunks_cover_the_file_in_whole_lines(tmp_path: Path) -> None:
     parts = list(chunks(str(path), lines=2))
     assert [(c.start, c.end, c.line) for c in parts] == [(0, 5, 1), (5, 8, 3), (8, 9, 5)]
     lone = tmp_path / "cr.jsonl"
-    lone.write_bytes(b"a\rb\nc\n")  # a lone CR is a line break for the reader: no cutting
-    assert [(c.start, c.end, c.line) for c in chunks(str(lone), lines=1)] == [(0, 6, 1)]
+    lone.write_bytes(b"a\rb\nc\n")  # lines end at LF only, for the reader as here
+    assert [(c.start, c.end, c.line) for c in chunks(str(lone), lines=1)] == [(0, 4, 1),
+                                                                             (4, 6, 2)]
 
 
 def test_dask_dataframe_equals_pandas_single_process(client: Client) -> None:
@@ -131,3 +133,28 @@ def test_a_changed_ruleset_is_refused(client: Client, tmp_path: Path) -> None:
 
     with pytest.raises(RulesetError, match="changed during the run"):
         _ruleset(str(CARDIOZEN), None, "sha256:not-this-one")
+
+
+def test_dask_rejects_duplicates_and_hostile_lines_as_one_process(client: Client,
+                                                                   tmp_path: Path) -> None:
+    """Deal ids allocated by an earlier chunk are rejected as in one process; a byte that
+    is not UTF-8 or a mid-file byte order mark rejects its line only."""
+    deals = _deals_file(tmp_path, n=60)
+    lines = deals.read_bytes().splitlines(keepends=True)
+    lines += [lines[0], b"\xff\xfe not text\n", b"\xef\xbb\xbf" + lines[1], lines[40]]
+    deals.write_bytes(b"".join(lines))
+    single = tmp_path / "single.csv"
+    assert main(["allocate", str(BENCHMARK), str(deals), "-o", str(single),
+                 "--rejects", str(tmp_path / "single-rejects.jsonl")]) == 1
+    expected = [(r["line"], r["code"]) for r in map(
+        json.loads, (tmp_path / "single-rejects.jsonl").read_text().splitlines())]
+    assert expected[-4:] == [(65, "duplicate-id"), (66, "not-utf8"), (67, "unreadable"),
+                             (68, "duplicate-id")]
+    for chunk_lines in (1000, 7):
+        ledger, rejects = tmp_path / f"d{chunk_lines}.csv", tmp_path / f"r{chunk_lines}.jsonl"
+        result = allocate_files(BENCHMARK, [str(deals)], ledger, rejects, client=client,
+                                chunk_lines=chunk_lines)
+        assert ledger.read_bytes() == single.read_bytes()
+        assert rejects.read_bytes() == (tmp_path / "single-rejects.jsonl").read_bytes()
+        assert result.summary.rejected == len(expected)
+        assert not [p for p in tmp_path.iterdir() if ".incomplete-" in p.name]

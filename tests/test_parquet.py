@@ -344,7 +344,7 @@ def test_a_file_that_is_not_parquet_writes_nothing(
     bad = tmp_path / "deals.parquet"
     bad.write_text('{"id": "CZ-1"}\n', encoding="utf-8")
     ledger = tmp_path / "ledger.jsonl"
-    assert main(["allocate", str(CARDIOZEN), str(bad), "-o", str(ledger)]) == 2
+    assert main(["allocate", str(CARDIOZEN), str(bad), "-o", str(ledger)]) == 3
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: not a Parquet file")
     assert "Traceback" not in err
@@ -357,7 +357,7 @@ def test_a_missing_parquet_file_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ledger = tmp_path / "ledger.parquet"
     missing = tmp_path / "none.parquet"
-    assert main(["allocate", str(CARDIOZEN), str(missing), "-o", str(ledger)]) == 2
+    assert main(["allocate", str(CARDIOZEN), str(missing), "-o", str(ledger)]) == 3
     assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
     assert not ledger.exists()
 
@@ -383,7 +383,7 @@ def test_without_pyarrow_the_message_names_the_extra(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as if not installed
     for args in ([str(deals), "-o", str(tmp_path / "l.jsonl")],
                  [str(CARDIOZEN_DEALS), "-o", str(tmp_path / "l.parquet")]):
-        assert main(["allocate", str(CARDIOZEN), *args]) == 2
+        assert main(["allocate", str(CARDIOZEN), *args]) == 3
         assert capsys.readouterr().err == (
             "error: Parquet needs pyarrow, which is not installed: "
             "pip install 'creditrules[parquet]'\n")
@@ -486,8 +486,9 @@ def client() -> Iterator[Any]:
     pytest.importorskip("dask.dataframe")
     from distributed import Client, LocalCluster
 
+    # ":0": any free port (another run on the machine may hold the default, 8787).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 

@@ -3,6 +3,7 @@ it builds it (see :mod:`creditrules._conditions` for the grammar): :func:`parse`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import attrs
@@ -65,6 +66,25 @@ class _Scope:
 
     fields: Mapping[Path, Type]
     collection: str | None = None
+
+
+def _separator_hint(found: str, after: str) -> str:
+    """``amount > 1,000``: a thousands separator splits the number."""
+    if found == "," and after[-1:].isdigit():
+        return "; numbers take no thousands separator: write 1000 or 1_000"
+    return ""
+
+
+def _quotes_hint(subject: Field | Count, other: Literal | Field | Count) -> str:
+    """``date <= "2026-06-30"``: a quoted date or number is text; the quotes must go."""
+    if not isinstance(other, Literal) or other.type is not Type.TEXT:
+        return ""
+    value = str(other.value)
+    if subject.type is Type.DATE and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return f"; remove the quotes: a date is written bare ({value}); quoted, it is text"
+    if subject.type is Type.NUMBER and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return f"; remove the quotes: a number is written bare ({value}); quoted, it is text"
+    return ""
 
 
 def _tail(text: str, limit: int = 40) -> str:
@@ -140,10 +160,11 @@ class _Parser:
         if tok.kind != "end":
             if self._is(tok, "op", ")"):
                 raise self._error(SYNTAX, "unexpected ')' without a matching '('", tok.start)
+            after = self._slice(part.start, part.end)
             raise self._error(
                 SYNTAX,
-                f"unexpected {tok.text!r} after {_tail(self._slice(part.start, part.end))}; "
-                "expected 'and' or 'or'",
+                f"unexpected {tok.text!r} after {_tail(after)}; expected 'and' or 'or'"
+                + _separator_hint(tok.text, after),
                 tok.start,
             )
         return part.expr
@@ -261,6 +282,9 @@ class _Parser:
                 )
             else:
                 message = f"unknown field {tok.text!r}{suggest(tok.text, known)}"
+                if "." not in tok.text:
+                    # A bare word where text was meant: `territory == germany`.
+                    message += f'; if you meant the text {tok.text}, put it in quotes: "{tok.text}"'
         else:
             message = f"unknown field {tok.text!r} of {collection} items{suggest(tok.text, known)}"
             if path in self.schema.fields:
@@ -356,7 +380,8 @@ class _Parser:
     ) -> ConditionError:
         return self._error(
             TYPE_MISMATCH,
-            f"cannot compare {subject.text} ({subject.type}) with {other.text} ({other.type})",
+            f"cannot compare {subject.text} ({subject.type}) with {other.text} ({other.type})"
+            + _quotes_hint(subject, other),
             offset,
         )
 

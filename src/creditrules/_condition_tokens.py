@@ -12,6 +12,7 @@ import attrs
 
 from creditrules._ast import Pos
 from creditrules._dates import DATE_SHAPE, parse_iso_date
+from creditrules._wording import date_hint
 
 SYNTAX = "condition-syntax"
 UNKNOWN_FIELD = "unknown-field"
@@ -160,7 +161,9 @@ def _number_or_date(src: _Source, start: int) -> _Token:
         try:
             value = parse_iso_date(word)
         except ValueError as exc:
-            raise src.error(SYNTAX, f"invalid date {word!r}: {exc}", start) from None
+            raise src.error(
+                SYNTAX, f"invalid date {word!r}: {date_hint(word) or exc}", start
+            ) from None
         return _Token("date", word, start, end, value)
     if _NUMBER.fullmatch(word):
         return _Token("number", word, start, end, Decimal(word.replace("_", "")))

@@ -16,7 +16,9 @@ import attrs
 
 from creditrules import _conditions
 from creditrules._ast import Facts, Path, Type, Value
+from creditrules._clauses import clause_key
 from creditrules._dates import parse_iso_date
+from creditrules._deferred import Deferred
 from creditrules._expenses import PolicyEvaluator
 from creditrules._money import (
     MoneyError,
@@ -36,6 +38,7 @@ from creditrules._outcomes import (
     same_shares,
 )
 from creditrules._precedence import Precedence, rule_verdicts
+from creditrules._workings import work_out
 from creditrules.allocation import (
     Allocation,
     ExpenseShare,
@@ -168,17 +171,20 @@ class Evaluator:
                 expenses.append(share)
                 verdicts.extend(more)
         verdicts.sort(key=self.verdict_order)
-        amount = from_units(to_units(deal.amount, self.ruleset.unit), self.ruleset.unit)
-        return Allocation(deal.id, deal.date, amount, deal.currency, self.ref,
-                          tuple(credits), tuple(verdicts), tuple(policies),
-                          tuple(sorted(expenses, key=lambda e: e.expense)))
+        units = to_units(deal.amount, self.ruleset.unit)
+        return Allocation(deal.id, deal.date, from_units(units, self.ruleset.unit),
+                          deal.currency, self.ref, tuple(credits), tuple(verdicts),
+                          tuple(policies), tuple(sorted(expenses, key=lambda e: e.expense)),
+                          Deferred(work_out, rs, deal.id, deal.date, units, credits, acts))
 
-    def verdict_order(self, verdict: RuleVerdict) -> tuple[int, str, str, str]:
-        """Credit types in declared order, then policy topics, then expenses."""
+    def verdict_order(self, verdict: RuleVerdict) -> tuple[Any, ...]:
+        """Credit types in declared order, then policy topics, then expenses; within each,
+        rules in clause order (4.2(a) < 4.2(b) < 4.10), then by id and version."""
         group = self.type_order.get(verdict.type)
         if group is None:
             group = len(self.type_order) + (0 if verdict.type.startswith("policy:") else 1)
-        return (group, verdict.type, verdict.rule, verdict.version)
+        return (group, verdict.type, clause_key(verdict.clause), verdict.rule,
+                verdict.version)
 
     def share_expense(self, expense: Expense | Mapping[str, Any],
                       context: Mapping[str, Any]) -> ExpenseShare:

@@ -489,7 +489,7 @@ class FastPath(Numbers):
             expenses, expense_facts = self.expense.share(policy, stub, facts, raw_expenses,
                                                          credits, read_expense)
         return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
-                        facts, expense_facts)
+                        facts, expense_facts, acts)
 
     def _account(self, value: Any) -> tuple[str | None, str | None, bool, str | None,
                                             str | None]:

@@ -13,6 +13,7 @@ from creditrules._deferred import Deferred, deferred_reasons
 from creditrules._fast_plans import FastDeal, TypePlan, rep_points_of, round_units
 from creditrules._fast_read import BoundedCache, Decline
 from creditrules._money import TieBreak, fraction_text, from_units
+from creditrules._workings import work_out
 from creditrules.allocation import Allocation, PartnerCredit, RepCredit, RuleVerdict, TypeCredit
 from creditrules.batch import Row, expense_rows
 
@@ -204,7 +205,9 @@ class Numbers:
         verdicts = Deferred(self._explained if explain else self._verdicts, fd)
         return Allocation(fd.id, fd.day, decimal(fd.units), self.rs.currency,
                           self.ev.ref, tuple(credits), verdicts, fd.policy.policies,
-                          tuple(e for e, _ in fd.expenses))
+                          tuple(e for e, _ in fd.expenses),
+                          Deferred(work_out, self.rs, fd.id, fd.day, fd.units, credits,
+                                   fd.acts))
 
     def _explained(self, fd: FastDeal) -> tuple[RuleVerdict, ...]:
         """The verdicts with the reasons of each unmatched condition, deferred as
@@ -245,10 +248,10 @@ class Numbers:
             self.verdicts.put(key, found)
         if fd.expenses:
             # Expense verdicts sort after all others (Evaluator.verdict_order), by expense,
-            # rule and version; the expenses are already in id order.
+            # clause, rule and version.
             more = [RuleVerdict(v.rule, v.version, v.clause, f"expense:{share.expense}",
                                 v.status, v.text, v.by, v.reasons)
                     for share, vs in fd.expenses for v in vs]
-            more.sort(key=lambda v: (v.type, v.rule, v.version))
+            more.sort(key=ev.verdict_order)
             found = (*found, *more)
         return found

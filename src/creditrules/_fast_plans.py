@@ -160,14 +160,15 @@ class FastDeal:
     sharing conditions read.
     """
 
-    __slots__ = ("credits", "date", "day", "expense_facts", "expenses", "facts", "id",
+    __slots__ = ("acts", "credits", "date", "day", "expense_facts", "expenses", "facts", "id",
                  "policy", "segment", "types", "units")
 
     def __init__(self, deal_id: str, day: dt.date, units: int, segment: int,
                  types: tuple[TypePlan, ...], policy: PolicyPlan,
                  credits: list[tuple[TypePlan, list[Any], bool]],
                  expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
-                 facts: Facts, expense_facts: tuple[Facts, ...]) -> None:
+                 facts: Facts, expense_facts: tuple[Facts, ...],
+                 acts: list[tuple[str, frozenset[str], tuple[str, ...]]]) -> None:
         self.id = deal_id
         self.day = day
         self.date = day.isoformat()
@@ -180,6 +181,7 @@ class FastDeal:
         # What conditions read, kept for explanations (deferred: read only when asked).
         self.facts = facts
         self.expense_facts = expense_facts
+        self.acts = acts  # the participations, for the points table of an explanation
 
 
 def rep_points_of(weights: Mapping[str, int],

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from creditrules._ast import Type, Value
 from creditrules._dates import parse_iso_date
-from creditrules._money import MoneyError, parse_decimal, to_units
+from creditrules._money import MAX_AMOUNT_CHARS, MoneyError, parse_decimal, to_units
 
 __all__ = [
     "ACCOUNT_KEYS",
@@ -139,7 +139,8 @@ class Amounts:
     def read(self, value: Any) -> tuple[Decimal, int]:
         if type(value) is int:
             amount = Decimal(value)
-        elif type(value) is str and DECIMAL.fullmatch(value):
+        elif (type(value) is str and len(value) <= MAX_AMOUNT_CHARS
+              and DECIMAL.fullmatch(value)):
             # parse_decimal, its checks already made: exact text, "-0" as 0.
             amount = Decimal(value)
             if not amount:

@@ -26,6 +26,7 @@ from typing import Literal
 import attrs
 
 __all__ = [
+    "MAX_AMOUNT_CHARS",
     "MINOR_UNITS",
     "MoneyError",
     "TieBreak",
@@ -135,6 +136,11 @@ def _require_text(text: object, what: str) -> str:
     return text
 
 
+#: The longest amount text (or JSON integer) read: no real amount comes near it, and it
+#: keeps every later int/str conversion under Python's 4,300-digit limit.
+MAX_AMOUNT_CHARS = 1_000
+
+
 def parse_decimal(text: str) -> Decimal:
     """Parse strict decimal text: ``"1234.56"``, ``"-0.01"``, ``"+5"``, ``"10.50"``.
 
@@ -145,6 +151,9 @@ def parse_decimal(text: str) -> Decimal:
     does not depend on the ambient decimal context (string construction is always exact).
     """
     text = _require_text(text, "amount")
+    if len(text) > MAX_AMOUNT_CHARS:
+        raise MoneyError(f"an amount of {len(text):,} characters (the limit is "
+                         f"{MAX_AMOUNT_CHARS:,})")
     if not _DECIMAL_RE.fullmatch(text):
         raise MoneyError(
             f"{text!r} is not a plain decimal amount (digits with an optional sign and "

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from creditrules._dates import parse_iso_date
 from creditrules._money import MoneyError, parse_share
+from creditrules._wording import date_hint, percent_hint
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode
 from creditrules.errors import Location, Problem, suggest
 from creditrules.ruleset import DateRange, Partner
@@ -109,7 +110,9 @@ class _Reader:
         try:
             return parse_iso_date(s.text)
         except ValueError:
-            self.problem("bad-date", f"{what} must be a date YYYY-MM-DD, got {s.text!r}", s.loc)
+            hint = date_hint(s.text)
+            self.problem("bad-date", f"{what} must be a date YYYY-MM-DD, got {s.text!r}"
+                         + (f": {hint}" if hint else ""), s.loc)
             return None
 
     def share(
@@ -124,7 +127,8 @@ class _Reader:
             self.problem("bad-share", f"{what}: {exc}", s.loc)
             return None
         if limit is not None and value > limit:
-            self.problem("bad-share", f"{what} {s.text} is above {limit * 100}%", s.loc)
+            self.problem("bad-share", f"{what} {s.text} is above {limit * 100}%"
+                         + percent_hint(s.text), s.loc)
             return None
         return value
 

@@ -33,6 +33,7 @@ from creditrules._ruleset_builder import _intersect
 from creditrules._ruleset_builder import _RulesetBuilder as _RulesetBuilder
 from creditrules._ruleset_builder import condition_schema as condition_schema
 from creditrules._source_files import SourceProblem, read_source, referenced_path
+from creditrules._wording import clause_hint
 from creditrules._yaml import MapNode, Node, SeqNode, compose
 from creditrules.errors import Location, Problem, RulesetError, suggest
 from creditrules.ruleset import (
@@ -280,9 +281,11 @@ def _check_references(
         for target in rule.overrides:
             loc = locs.get(target, rule.location)
             if target not in by_id:
+                hint = clause_hint(target, {r.id: r.clause for r in rules.values()})
                 b.problem(
                     "unknown-rule",
-                    f"rule {rule.id} overrides unknown rule {target!r}" + suggest(target, by_id),
+                    f"rule {rule.id} overrides unknown rule {target!r}"
+                    + (hint or suggest(target, by_id)),
                     loc,
                 )
             elif rule.type not in by_id[target]:

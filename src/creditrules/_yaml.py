@@ -9,6 +9,7 @@ and absurd nesting.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -173,10 +174,7 @@ def compose(text: str, file: str) -> Node | None:
         _check_events(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = exc.problem or exc.context or "invalid YAML"
-        if exc.context and what.startswith("but "):
-            what = f"{exc.context}, {what}"
+        mark, what = _syntax_problem(exc, text)
         raise RulesetError([Problem("yaml-syntax", f"YAML syntax error: {what}",
                                     _loc(file, mark))]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
@@ -190,6 +188,109 @@ def compose(text: str, file: str) -> Node | None:
     if problems:
         raise RulesetError(problems)
     return node
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _key_column(line: str) -> int:
+    """Where the first key of a line starts: after any list dashes (``  - id: a`` -> 4)."""
+    column = _indent(line)
+    while line[column : column + 2] == "- ":
+        column += 2
+        column += _indent(line[column:])
+    return column
+
+
+def _line_above(lines: list[str], row: int) -> tuple[int, str | None]:
+    """The nearest line above ``row`` with content (comments and blank lines skipped), and
+    its row."""
+    for above_row in range(min(row, len(lines)) - 1, -1, -1):
+        above = lines[above_row]
+        if above.strip() and not above.lstrip().startswith("#"):
+            return above_row, above
+    return -1, None
+
+
+class _At:
+    """A parser-style mark (0-based line and column) of our own."""
+
+    def __init__(self, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+
+
+def _unclosed_quote(lines: list[str]) -> tuple[int, int] | None:
+    """The first line whose value opens a quote it does not close (a quoted text may run
+    over several lines, so the parser complains only where it finally ends)."""
+    for row, line in enumerate(lines):
+        value = line.split("#", 1)[0] if '"' not in line else line
+        start = value.find('"')
+        if start >= 0 and value.replace('\\"', "").count('"') % 2:
+            return row, start
+        stripped = re.sub(r"^\s*(- )*([^:'\"]+:\s+)?", "", value)
+        if stripped.startswith("'") and stripped.replace("''", "").count("'") % 2:
+            return row, len(value) - len(stripped)
+    return None
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple[_Mark | None, str]:
+    """The parser's complaint in an author's terms, with the fix: where it is and what to
+    do, rather than the grammar's view (``mapping values are not allowed here``)."""
+    mark = exc.problem_mark or exc.context_mark
+    what = exc.problem or exc.context or "invalid YAML"
+    if exc.context and what.startswith("but "):
+        what = f"{exc.context}, {what}"
+    if mark is None:
+        return mark, what
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    above_row, above = _line_above(lines, mark.line)
+    more = above is not None and _indent(line) > _key_column(above) \
+        and not above.rstrip().endswith((":", "|", ">", "|-", ">-"))
+    if "'\\t'" in what or "\t" in what:
+        return mark, ("a tab ('\\t') cannot indent YAML or separate a key from its value: "
+                      "use spaces")
+    opened = _unclosed_quote(lines[: mark.line + 1])
+    if opened is not None and not what.startswith("found unexpected end of stream"):
+        row, column = opened
+        return _At(row, column), (f"the quote opened at line {row + 1} is not closed on that "
+                                  "line, so the text runs on to the next quote: close it")
+    if what == "mapping values are not allowed here":
+        if ": " in line[: mark.column] or line[: mark.column].rstrip().endswith(":"):
+            return mark, ("a colon followed by a space starts a new key, so this text reads "
+                          "as a second key on one line: put the text in quotes "
+                          "(text: \"Note: ...\"), or write it as a block (text: >-, then the "
+                          "text on the next lines, indented)")
+        if more:
+            assert above is not None
+            return mark, (f"this line is indented more than the key above it (line "
+                          f"{above_row + 1}): line it up with that key, at column "
+                          f"{_key_column(above) + 1}")
+    if what.startswith("expected <block end>") and above is not None:
+        column = _key_column(above)
+        where = mark.line + 1
+        if _indent(line) > column:
+            return mark, (f"line {where} is indented more than the key above it: line it "
+                          f"up with that key, at column {column + 1}, or indent it under a "
+                          "key that ends with a colon")
+        if above.lstrip().startswith("- ") and _indent(line) == _indent(above):
+            return mark, (f"line {where} lines up with the '-' of the list item above but "
+                          "does not start a new item: indent it to line up with the item's "
+                          f"first key (column {column + 1}), or start a new item with '- '")
+        return mark, (f"line {where} is indented less than the key above it but does not "
+                      "line up with any key of the level above: line it up with the key "
+                      f"above (column {column + 1}) or with its parent")
+    if what == "found unexpected end of stream" and exc.context \
+            and "quoted scalar" in exc.context:
+        return exc.context_mark, "this quote is never closed: add the closing quote"
+    if what == "could not find expected ':'":
+        start = exc.context_mark or mark
+        return start, ("this line has no colon: each entry of a mapping is 'key: value'; if "
+                       "it continues the text above, put that text in quotes or write it "
+                       "as a block (>-)")
+    return mark, what
 
 
 def _check_events(text: str, file: str) -> None:

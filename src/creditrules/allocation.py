@@ -16,19 +16,24 @@ from typing import Any
 import attrs
 
 from creditrules._deferred import Deferred, resolve
-from creditrules._money import fraction_text, percent_text
+from creditrules._money import fraction_text
+from creditrules._readable import number_reading, percent_reading
 
 __all__ = [
     "Allocation",
+    "CreditWorkings",
     "ExpensePart",
     "ExpenseShare",
     "Limit",
     "PartnerCredit",
+    "PointsRow",
     "PolicyDecision",
     "RepCredit",
+    "RoundingLine",
     "RuleVerdict",
     "RulesetRef",
     "TypeCredit",
+    "Workings",
 ]
 
 
@@ -84,8 +89,8 @@ class TypeCredit:
         return next((p.share for p in self.partners if p.partner == partner), Fraction(0))
 
     def amount_of(self, partner: str) -> Decimal:
-        """The partner's rounded amount (0 when it gets none)."""
-        return next((p.amount for p in self.partners if p.partner == partner), Decimal(0))
+        """The partner's rounded amount (0, to the unit, when it gets none)."""
+        return next((p.amount for p in self.partners if p.partner == partner), abs(self.amount) * 0)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -122,7 +127,8 @@ class RuleVerdict:
     # The reasons, or what explains them on first read (Deferred): compared, hashed
     # and shown as the reasons themselves.
     _reasons: tuple[str, ...] | Deferred[tuple[str, ...]] = attrs.field(
-        default=(), alias="reasons", eq=resolve, repr=lambda r: repr(resolve(r)))
+        default=(), alias="reasons", eq=resolve, repr=lambda r: repr(resolve(r))
+    )
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -131,9 +137,13 @@ class RuleVerdict:
         return resolve(self._reasons)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "version": self.version,
-                                "clause": self.clause, "type": self.type,
-                                "status": self.status}
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "version": self.version,
+            "clause": self.clause,
+            "type": self.type,
+            "status": self.status,
+        }
         if self.by:
             data["by"] = list(self.by)
         if self.reasons:
@@ -184,9 +194,14 @@ class PolicyDecision:
         return next((lim for lim in self.limits if lim.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "rule": self.rule, "clause": self.clause,
-                "governs": self.governs, "partner": self.partner,
-                "limits": [lim.to_dict() for lim in self.limits]}
+        return {
+            "topic": self.topic,
+            "rule": self.rule,
+            "clause": self.clause,
+            "governs": self.governs,
+            "partner": self.partner,
+            "limits": [lim.to_dict() for lim in self.limits],
+        }
 
 
 @attrs.frozen
@@ -198,8 +213,11 @@ class ExpensePart:
     amount: Decimal
 
     def to_dict(self) -> dict[str, Any]:
-        return {"partner": self.partner, "share": fraction_text(self.share),
-                "amount": str(self.amount)}
+        return {
+            "partner": self.partner,
+            "share": fraction_text(self.share),
+            "amount": str(self.amount),
+        }
 
 
 @attrs.frozen
@@ -235,13 +253,20 @@ class ExpenseShare:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "expense": self.expense, "kind": self.kind, "amount": str(self.amount),
-            "paid_by": self.paid_by, "attendees": self.attendees,
+            "expense": self.expense,
+            "kind": self.kind,
+            "amount": str(self.amount),
+            "paid_by": self.paid_by,
+            "attendees": self.attendees,
             "policy": self.policy.to_dict(),
             "cap": None if self.cap is None else str(self.cap),
-            "covered": str(self.covered), "excess": str(self.excess),
-            "excess_bearer": self.excess_bearer, "disallowed": self.disallowed,
-            "rule": self.rule, "clause": self.clause, "method": self.method,
+            "covered": str(self.covered),
+            "excess": str(self.excess),
+            "excess_bearer": self.excess_bearer,
+            "disallowed": self.disallowed,
+            "rule": self.rule,
+            "clause": self.clause,
+            "method": self.method,
             "parts": [p.to_dict() for p in self.parts],
             "violations": list(self.violations),
         }
@@ -260,6 +285,109 @@ class RulesetRef:
 
 
 @attrs.frozen
+class PointsRow:
+    """One line of a by-contribution points table: a partner's activities of one kind.
+
+    ``points = count x weight x normalise``; ``count`` is the number of activities of that
+    kind the partner took part in (once per activity, however many of its reps were there).
+    """
+
+    partner: str
+    activity: str
+    count: int
+    weight: Fraction
+    normalise: Fraction
+    points: Fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partner": self.partner,
+            "activity": self.activity,
+            "count": self.count,
+            "weight": fraction_text(self.weight),
+            "normalise": fraction_text(self.normalise),
+            "points": fraction_text(self.points),
+        }
+
+
+@attrs.frozen
+class RoundingLine:
+    """How one partner's exact amount was rounded to the currency unit.
+
+    ``exact`` is the amount before rounding (a Fraction of the currency); ``odd_unit`` says
+    the partner took one unit more than its exact amount rounded towards zero (the largest
+    remainder method hands out the units the rounding down left over); ``reason`` says why.
+    """
+
+    partner: str
+    exact: Fraction
+    amount: Decimal
+    odd_unit: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partner": self.partner,
+            "exact": fraction_text(self.exact),
+            "amount": str(self.amount),
+            "odd_unit": self.odd_unit,
+            "reason": self.reason,
+        }
+
+
+@attrs.frozen
+class CreditWorkings:
+    """What a reader needs to check one credit type by hand: the points table behind a
+    by-contribution split (empty for fixed splits, or when nothing was recorded) with each
+    partner's points, and the rounding of every partner's amount."""
+
+    type: str
+    points: tuple[PointsRow, ...]
+    partner_points: tuple[tuple[str, Fraction], ...]
+    rounding: tuple[RoundingLine, ...]
+    unit: Decimal
+
+    @property
+    def total_points(self) -> Fraction:
+        return sum((p for _, p in self.partner_points), Fraction(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.type,
+            "unit": str(self.unit),
+            "rounding": [r.to_dict() for r in self.rounding],
+        }
+        if self.points:
+            data["points"] = [r.to_dict() for r in self.points]
+            data["partner_points"] = {p: fraction_text(v) for p, v in self.partner_points}
+            data["total_points"] = fraction_text(self.total_points)
+        return data
+
+
+@attrs.frozen
+class Workings:
+    """The parts of an explanation worked out only when read: every partner of the
+    agreement by name, and each credit type's points table and rounding."""
+
+    partners: tuple[tuple[str, str], ...]  # (id, name) in the agreement's order
+    credits: tuple[CreditWorkings, ...]
+
+    def name(self, partner: str) -> str:
+        """``Name (id)``, or the id alone for a partner the agreement does not name."""
+        found = next((n for p, n in self.partners if p == partner), None)
+        return partner if found is None or found == partner else f"{found} ({partner})"
+
+    def credit(self, type_name: str) -> CreditWorkings | None:
+        return next((c for c in self.credits if c.type == type_name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partners": [{"id": p, "name": n} for p, n in self.partners],
+            "credits": [c.to_dict() for c in self.credits],
+        }
+
+
+@attrs.frozen
 class Allocation:
     """The credit of one deal under one ruleset, with the reason for it."""
 
@@ -272,23 +400,37 @@ class Allocation:
     # Every rule's verdict, or what lists them on first read (Deferred): compared, hashed and
     # shown as the verdicts themselves.
     _verdicts: tuple[RuleVerdict, ...] | Deferred[tuple[RuleVerdict, ...]] = attrs.field(
-        alias="verdicts", eq=resolve, repr=lambda v: repr(resolve(v)))
+        alias="verdicts", eq=resolve, repr=lambda v: repr(resolve(v))
+    )
     policies: tuple[PolicyDecision, ...] = ()
     expenses: tuple[ExpenseShare, ...] = ()
+    # The points tables and rounding steps, worked out when an explanation is read (None
+    # for an allocation built by hand): derived from the rest, so not compared.
+    _workings: Workings | Deferred[Workings] | None = attrs.field(
+        default=None, alias="workings", eq=False, repr=False
+    )
 
     @property
     def verdicts(self) -> tuple[RuleVerdict, ...]:
         """What each rule did for this deal, in a stable order: credit types as declared,
-        then policy topics, then expenses."""
+        then policy topics, then expenses; within each, rules in clause order."""
         return resolve(self._verdicts)
+
+    @property
+    def workings(self) -> Workings | None:
+        """Every partner by name, and each credit type's points table (by-contribution
+        splits) and rounding step: what a reader needs to check the credit by hand."""
+        found = self._workings
+        return found.get() if isinstance(found, Deferred) else found
 
     def credit(self, type_name: str) -> TypeCredit | None:
         """The credit of the given type, or ``None`` when no rule of it applied."""
         return next((c for c in self.credits if c.type == type_name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Canonical JSON-ready data: money as decimal strings, shares as exact strings."""
-        return {
+        """Canonical JSON-ready data: money as decimal strings, shares as exact strings;
+        ``workings`` holds the partners' names, points tables and rounding steps."""
+        data = {
             "deal": self.deal_id,
             "date": self.date.isoformat(),
             "amount": str(self.amount),
@@ -299,28 +441,53 @@ class Allocation:
             "expenses": [e.to_dict() for e in self.expenses],
             "explanation": [v.to_dict() for v in self.verdicts],
         }
+        workings = self.workings
+        if workings is not None:
+            data["workings"] = workings.to_dict()
+        return data
 
     def explain(self) -> str:
-        """A readable account of the deal: which clauses gave what, and why."""
+        """A readable account of the deal a lawyer can check by hand: which clauses gave
+        what and why, every partner by name (0% too), shares as percentages (with the exact
+        fraction where the decimal does not terminate), the points table behind each
+        by-contribution split and how each amount was rounded."""
+        workings = self.workings
+        name = workings.name if workings is not None else str
         lines = [
             f"Deal {self.deal_id} of {self.date.isoformat()}: {self.amount} {self.currency}",
             f"Ruleset {self.ruleset.id} version {self.ruleset.version} ({self.ruleset.hash})",
         ]
+        if workings is not None:
+            lines.append("Partners: " + "; ".join(name(p) for p, _ in workings.partners))
         for credit in self.credits:
-            total = percent_text(credit.total)
+            total = percent_reading(credit.total)
             kind = "declared overlay total" if credit.declared else "total"
-            rules = ", ".join(f"{r} (clause {c})" for r, c in zip(credit.rules, credit.clauses,
-                                                                  strict=True))
+            rules = ", ".join(
+                f"{r} (clause {c})" for r, c in zip(credit.rules, credit.clauses, strict=True)
+            )
             lines.append("")
             outcome = _OUTCOMES.get(credit.outcome, credit.outcome)
-            lines.append(f"{credit.type} credit: {kind} {total} = {credit.amount} "
-                         f"{self.currency}, {outcome} under {rules}")
+            lines.append(
+                f"{credit.type} credit: {kind} {total} = {credit.amount} "
+                f"{self.currency}, {outcome} under {rules}"
+            )
             if credit.note:
                 lines.append(f"  note: {credit.note}")
-            for p in credit.partners:
-                lines.append(f"  {p.partner}: {percent_text(p.share)} = {p.amount}")
-                for r in p.reps:
-                    lines.append(f"    rep {r.rep}: {percent_text(r.share)} = {r.amount}")
+            shown = (
+                [p for p, _ in workings.partners]
+                if workings is not None
+                else [p.partner for p in credit.partners]
+            )
+            for pid in shown:
+                line = next((p for p in credit.partners if p.partner == pid), None)
+                lines.append(
+                    f"  {name(pid)}: {percent_reading(credit.share(pid))} = {credit.amount_of(pid)}"
+                )
+                for r in line.reps if line is not None else ():
+                    lines.append(f"    rep {r.rep}: {percent_reading(r.share)} = {r.amount}")
+            found = workings.credit(credit.type) if workings is not None else None
+            if found is not None:
+                lines.extend(_workings_lines(found, credit, self.currency))
         for decision in self.policies:
             lines.append("")
             lines.append(f"{decision.topic} policy: {describe_decision(decision)}")
@@ -328,7 +495,7 @@ class Allocation:
             lines.append("")
             lines.extend(describe_expense(expense, self.currency))
         lines.append("")
-        lines.append("Rules:")
+        lines.append("Rules (in clause order):")
         for v in self.verdicts:
             head = f"  [{v.status}] {v.rule} (clause {v.clause}, {v.type})"
             if v.by:
@@ -339,6 +506,43 @@ class Allocation:
             for reason in v.reasons:
                 lines.append(f"      because {reason}")
         return "\n".join(lines) + "\n"
+
+
+def _workings_lines(workings: CreditWorkings, credit: TypeCredit, currency: str) -> list[str]:
+    """The points table (by-contribution splits) and the rounding step of one credit."""
+    lines: list[str] = []
+    if workings.points:
+        total = workings.total_points
+        lines.append(f"  points (clause {', '.join(credit.clauses)}): count x weight x normalise")
+        lines.append(
+            f"    {'partner':<12} {'activity':<16} {'count':>5} {'weight':>7} "
+            f"{'normalise':>9} {'points':>8}"
+        )
+        for row in workings.points:
+            lines.append(
+                f"    {row.partner:<12} {row.activity:<16} {row.count:>5} "
+                f"{fraction_text(row.weight):>7} {fraction_text(row.normalise):>9} "
+                f"{number_reading(row.points):>8}"
+            )
+        for pid, points in workings.partner_points:
+            share = credit.total * points / total
+            lines.append(
+                f"    {pid} total {number_reading(points)} of "
+                f"{number_reading(total)} points: share "
+                f"{percent_reading(credit.total)} x {number_reading(points)} / "
+                f"{number_reading(total)} = {percent_reading(share)}"
+            )
+    if any(line.exact != line.amount for line in workings.rounding):
+        lines.append(
+            f"  rounding to {workings.unit} {currency} (largest remainder: each "
+            "amount rounded down, the units left over to the largest remainders)"
+        )
+        for line in workings.rounding:
+            lines.append(
+                f"    {line.partner}: exact {number_reading(line.exact)} -> "
+                f"{line.amount}: {line.reason}"
+            )
+    return lines
 
 
 def describe_decision(decision: PolicyDecision) -> str:
@@ -361,19 +565,27 @@ def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
         f"{expense.paid_by}, {expense.attendees} attendee(s)",
         f"  governed by {describe_decision(expense.policy)}",
     ]
-    relevant = [lim for lim in expense.policy.limits
-                if lim.name.split(".")[1:2] == [expense.kind] or "." not in lim.name]
+    relevant = [
+        lim
+        for lim in expense.policy.limits
+        if lim.name.split(".")[1:2] == [expense.kind] or "." not in lim.name
+    ]
     if not any(lim.name.split(".")[1:2] == [expense.kind] for lim in relevant):
-        lines.append(f"  {expense.kind} is not listed by the governing policy, so it is not "
-                     "allowed")
+        lines.append(
+            f"  {expense.kind} is not listed by the governing policy, so it is not allowed"
+        )
     if relevant:
-        lines.append("  limits: " + "; ".join(
-            f"{_limit_text(lim)} (from {', '.join(lim.source)})" for lim in relevant))
-    lines.append(f"  {cap}; covered {expense.covered}, shared "
-                 f"({expense.method.replace('_', ' ')}) by {expense.rule} "
-                 f"(clause {expense.clause})")
+        lines.append(
+            "  limits: "
+            + "; ".join(f"{_limit_text(lim)} (from {', '.join(lim.source)})" for lim in relevant)
+        )
+    lines.append(
+        f"  {cap}; covered {expense.covered}, shared "
+        f"({expense.method.replace('_', ' ')}) by {expense.rule} "
+        f"(clause {expense.clause})"
+    )
     for part in expense.parts:
-        lines.append(f"    {part.partner}: {percent_text(part.share)} = {part.amount}")
+        lines.append(f"    {part.partner}: {percent_reading(part.share)} = {part.amount}")
     if expense.excess:
         tail = " (disallowed)" if expense.disallowed else ""
         lines.append(f"  excess {expense.excess} borne by {expense.excess_bearer}{tail}")

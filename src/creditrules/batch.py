@@ -30,7 +30,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -45,8 +45,11 @@ if TYPE_CHECKING:
     from creditrules.ruleset import Ruleset
 
 __all__ = [
+    "DUPLICATE_POLICIES",
     "LEDGER_COLUMNS",
+    "NUMERIC_COLUMNS",
     "BatchAllocator",
+    "LedgerRows",
     "LedgerSink",
     "LedgerWriter",
     "Rejection",
@@ -54,6 +57,7 @@ __all__ = [
     "Summary",
     "allocate_many",
     "ledger_rows",
+    "neutralise",
     "run_batch",
 ]
 
@@ -75,6 +79,11 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 )
 
 Row = tuple[str | None, ...]
+
+#: What :class:`BatchAllocator` does with a deal id already allocated in the run.
+DUPLICATE_POLICIES = ("reject", "allow")
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen
@@ -156,6 +165,8 @@ def _text(value: Any) -> str | None:
 
 
 def _record_id(data: Any) -> str | None:
+    if isinstance(data, Deal):
+        return data.id
     return _text(data.get("id")) if isinstance(data, Mapping) else None
 
 
@@ -174,21 +185,59 @@ class BatchAllocator:
     Also keeps the counts and totals of a :class:`Summary`.
 
     ``fast=False`` forces the plain path (for comparison; the results are the same).
+
+    ``duplicates`` says what becomes of a record whose deal id was already allocated by this
+    allocator: ``"reject"`` (what a batch run does: :func:`run_batch`, :func:`allocate_many`)
+    rejects it (code ``duplicate-id``, naming the first line), so no deal is credited
+    twice; ``"allow"`` (the default here, a record at a time) allocates it again. Only
+    allocated deals count: a rejected record does not claim its id. The ids are kept for
+    the allocator's life (about a hundred bytes each).
     """
 
-    def __init__(self, ruleset: Ruleset, *, fast: bool = True) -> None:
+    def __init__(self, ruleset: Ruleset, *, fast: bool = True,
+                 duplicates: str = "allow") -> None:
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                             f"not {duplicates!r}")
         self.ruleset = ruleset
         evaluator = ruleset._evaluator
         assert evaluator is not None
         self.fast: FastPath | None = evaluator.fast_path() if fast else None
         self.summary = Summary(ruleset)
+        #: deal id -> the line it was allocated from (None: duplicates allowed).
+        self.seen: dict[str, int] | None = {} if duplicates == "reject" else None
 
     def _unpack(self, item: Item, line: int) -> tuple[int, Any] | Rejection:
         if isinstance(item, BadRecord):
-            return Rejection(item.line, item.deal_id, "unreadable", item.reason)
+            return Rejection(item.line, item.deal_id, item.code, item.reason)
         if isinstance(item, Record):
-            return item.line, item.data
-        return line, item
+            line, data = item.line, item.data
+        else:
+            data = item
+        if self.seen is not None:
+            deal_id = _record_id(data)
+            first = None if deal_id is None else self.seen.get(deal_id)
+            if first is not None:
+                return Rejection(line, deal_id, "duplicate-id",
+                                 f"deal {deal_id!r} was already allocated from line {first}")
+        return line, data
+
+    def _claim(self, line: int, deal_id: str) -> None:
+        if self.seen is not None:
+            self.seen.setdefault(deal_id, line)
+
+    def _guarded(self, line: int, data: Any, work: Callable[[], _T]) -> _T | Rejection:
+        """``work()``, or, if creditrules fails on this record with an unexpected error
+        (a bug), its rejection (code ``internal-error``): one record never ends the run."""
+        try:
+            return work()
+        except CreditRulesError as exc:
+            return _rejection(line, data, exc)
+        except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError,
+                MemoryError) as exc:
+            return Rejection(line, _record_id(data), "internal-error",
+                             f"creditrules failed on this record ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); please report it")
 
     def allocation(self, item: Item, line: int = 0) -> Allocation | Rejection:
         """The allocation of one record (as ``Ruleset.allocate(..., explain=False)``), or
@@ -198,15 +247,19 @@ class BatchAllocator:
             self.summary.reject(unpacked)
             return unpacked
         line, data = unpacked
-        fd = self.fast.compute(data) if self.fast is not None else None
-        if fd is not None:
-            assert self.fast is not None
-            result: Allocation | Rejection = self.fast.allocation(fd)
-        else:
-            result = self._plain(line, data)
+        fast = self.fast
+
+        def work() -> Allocation | Rejection:
+            fd = fast.compute(data) if fast is not None else None
+            if fd is not None:
+                assert fast is not None
+                return fast.allocation(fd)
+            return self._plain(line, data)
+        result = self._guarded(line, data, work)
         if isinstance(result, Rejection):
             self.summary.reject(result)
         else:
+            self._claim(line, result.deal_id)
             self.summary.add_allocation(result)
         return result
 
@@ -219,43 +272,49 @@ class BatchAllocator:
             return unpacked
         line, data = unpacked
         fast = self.fast
-        fd = fast.compute(data) if fast is not None else None
-        if fd is not None:
-            assert fast is not None
-            self.summary.add_fast(fd)
-            return fast.rows(fd)
-        result = self._plain(line, data)
+
+        def work() -> tuple[FastDeal, list[Row]] | Allocation | Rejection:
+            fd = fast.compute(data) if fast is not None else None
+            if fd is not None:
+                assert fast is not None
+                return fd, fast.rows(fd)
+            return self._plain(line, data)
+        result = self._guarded(line, data, work)
         if isinstance(result, Rejection):
             self.summary.reject(result)
             return result
+        if isinstance(result, tuple):
+            fd, rows = result
+            self._claim(line, fd.id)
+            self.summary.add_fast(fd)
+            return rows
+        self._claim(line, result.deal_id)
         self.summary.add_allocation(result)
         return ledger_rows(result)
 
-    def _plain(self, line: int, data: Any) -> Allocation | Rejection:
-        try:
-            if not isinstance(data, Deal | Mapping):
-                raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
-                                code="bad-record")
-            deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
-            # The plain path itself: the fast path has declined this record.
-            evaluator = self.ruleset._evaluator
-            assert evaluator is not None
-            return evaluator.allocate(deal, explain=False, fast=False)
-        except CreditRulesError as exc:
-            return _rejection(line, data, exc)
+    def _plain(self, line: int, data: Any) -> Allocation:
+        if not isinstance(data, Deal | Mapping):
+            raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
+                            code="bad-record")
+        deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
+        # The plain path itself: the fast path has declined this record.
+        evaluator = self.ruleset._evaluator
+        assert evaluator is not None
+        return evaluator.allocate(deal, explain=False, fast=False)
 
 
-def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True
-                  ) -> Iterator[Allocation | Rejection]:
+def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True,
+                  duplicates: str = "reject") -> Iterator[Allocation | Rejection]:
     """Allocate each deal, lazily and in input order: an :class:`Allocation` (as
     ``ruleset.allocate(deal, explain=False)`` gives) or a :class:`Rejection`.
 
     ``deals`` may hold deal mappings, :class:`~creditrules.model.Deal` objects, or the
     :class:`~creditrules.records.Record` and :class:`~creditrules.records.BadRecord` items
     of :func:`~creditrules.records.read_records` (whose line numbers are kept; otherwise a
-    rejection's ``line`` is the position, from 1).
+    rejection's ``line`` is the position, from 1). A deal id already allocated is rejected
+    (``duplicate-id``) unless ``duplicates="allow"``: see :class:`BatchAllocator`.
     """
-    allocator = BatchAllocator(ruleset, fast=fast)
+    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
     for line, item in enumerate(deals, start=1):
         yield allocator.allocation(item, line)
 
@@ -341,10 +400,36 @@ class Summary:
 _JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
 
 
+#: Ledger columns that hold numbers (decimal or fraction text): a leading ``-`` is a sign.
+NUMERIC_COLUMNS = frozenset({"share", "amount", "partner_share", "partner_amount"})
+
+#: What a spreadsheet may take for the start of a formula in a CSV cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_COLUMNS = tuple(i for i, c in enumerate(LEDGER_COLUMNS) if c not in NUMERIC_COLUMNS)
+
+
+def neutralise(row: Row) -> Row:
+    """``row`` for a CSV file: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return gets a leading ``'``, so that a spreadsheet shows it as text
+    instead of running it as a formula (as the OWASP guidance on CSV injection advises).
+    The numeric columns (:data:`NUMERIC_COLUMNS`) are left alone: ``-12.50`` stays a
+    number."""
+    for i in _TEXT_COLUMNS:
+        cell = row[i]
+        if cell and cell.startswith(_FORMULA_START):
+            return tuple("'" + v if v and j in _TEXT_SET and v.startswith(_FORMULA_START)
+                         else v for j, v in enumerate(row))
+    return row
+
+
+_TEXT_SET = frozenset(_TEXT_COLUMNS)
+
+
 class LedgerWriter:
     """Writes ledger rows as JSON Lines (an object per row, keys in column order) or CSV
-    (a header, then a line per row; an empty cell for no value). The same rows always give
-    the same bytes."""
+    (a header, then a line per row; an empty cell for no value; text cells that a
+    spreadsheet would run as a formula neutralised: see :func:`neutralise`). The same rows
+    always give the same bytes."""
 
     def __init__(self, stream: IO[str], fmt: str) -> None:
         if fmt not in ("jsonl", "csv"):
@@ -366,7 +451,7 @@ class LedgerWriter:
     def write(self, rows: list[Row]) -> None:
         self.header()
         if self._csv is not None:
-            self._csv.writerows(rows)
+            self._csv.writerows(map(neutralise, rows))
         else:
             self.stream.write("".join(self.line(row) for row in rows))
 
@@ -432,17 +517,35 @@ class LedgerSink(Protocol):
     def write(self, rows: list[Row]) -> None: ...
 
 
+class LedgerRows:
+    """A ledger sink that keeps the rows in a list (for a DataFrame, or a test)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def header(self) -> None:
+        """Nothing to do: a list has no header."""
+
+    def write(self, rows: list[Row]) -> None:
+        self.rows.extend(rows)
+
+
 def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
               rejects: IO[str] | Callable[[Rejection], object] | None, *, fast: bool = True,
-              progress: Progress | None = None, first_line: int = 1) -> Summary:
+              progress: Progress | None = None, first_line: int = 1,
+              duplicates: str = "reject", seen: dict[str, int] | None = None) -> Summary:
     """Allocate every record, writing ledger rows and rejections as it goes.
 
     ``rejects`` is a text stream (one JSON line per rejection), a function called with each
     :class:`Rejection`, or None (counted only). Line numbers come from the records when they
     are :class:`~creditrules.records.Record` items, else count from ``first_line``. Returns
     the :class:`Summary`; ``summary.read == summary.allocated + summary.rejected``.
+    ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line), when given,
+    holds ids already allocated (by an earlier part of the run) and receives this run's.
     """
-    allocator = BatchAllocator(ruleset, fast=fast)
+    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    if seen is not None and allocator.seen is not None:
+        allocator.seen = seen
     summary = allocator.summary
     ledger.header()
     check_every = 1024

@@ -1,7 +1,14 @@
 """The ``creditrules`` command: a thin shell over the public API.
 
-Exit status: 0 success; 1 the run finished but some records were rejected (or, for checks,
-an invariant or case failed); 2 the ruleset or the command line is wrong (nothing written).
+Exit status (the same for every command; see docs/how-to/batch.md):
+
+* 0: success, every record allocated;
+* 1: the run finished but some records were rejected (or, for checks, an invariant or a
+  case failed);
+* 2: the command line or the ruleset is wrong (nothing written);
+* 3: an input or output failed (a deals file that cannot be read, an output that cannot be
+  written, a full disk, standard output closed early): no output file was replaced;
+* 130 / 143: interrupted by SIGINT / SIGTERM: no output file was replaced.
 """
 
 from __future__ import annotations
@@ -9,10 +16,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import creditrules
 from creditrules._money import percent_text
@@ -34,27 +43,67 @@ from creditrules.ruleset import ENGINES
 __all__ = ["main"]
 
 
+#: Exit statuses (see the module docstring).
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+
+
+class _UsageError(CreditRulesError):
+    """Options that cannot go together, or an output the command cannot write there."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the run unwinds as for SIGINT."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         status: int = args.run(args)
         return status
     except RulesetError as exc:
         for problem in exc.problems:
             print(f"{problem} [{problem.code}]", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_IO
     except CreditRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output closed early (| head): not an error
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (silences the exit flush)
-        return 0
+        return EXIT_USAGE
     except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
-        return 2
+        if isinstance(exc, BrokenPipeError):
+            with contextlib.suppress(OSError):  # silences the flush at exit
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        _say(f"error: {exc.filename or 'input/output'}: {exc.strerror or exc}"
+             + ("; the output is incomplete" if exc.filename in _STREAMS else ""))
+        return EXIT_IO
+    except (KeyboardInterrupt, _Terminated) as exc:
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        _say(f"creditrules: interrupted ({name})"
+             + ("; no output file was replaced" if args.run is _allocate else ""))
+        return EXIT_SIGINT if name == "SIGINT" else EXIT_SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+_STREAMS = ("<stdout>", "<stderr>")
+
+
+def _say(text: str) -> None:
+    """A line on standard error, if it is still open."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
                         "ledger rows")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress line, even on a terminal")
+    p.add_argument("--duplicate-ids", choices=("reject", "allow"), default="reject",
+                   help="a deal id already allocated in the run: reject the record "
+                        "(default; the reject names the first line) or allocate it again")
     engine_arg(p)
     p.set_defaults(run=_allocate)
 
@@ -143,15 +195,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("cases", type=Path, help="the worked examples (e.g. RULESET-cases.yaml)")
     engine_arg(p)
     p.set_defaults(run=_test)
+    _document_commands(sub, engine_arg)
     return parser
 
 
 @contextlib.contextmanager
-def _open_in(name: str) -> Iterator[IO[str]]:
+def _open_in(name: str) -> Iterator[IO[bytes]]:
+    # Bytes: the reader decodes each record on its own (a bad byte rejects one record).
     if name == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
     else:
-        with open(name, encoding="utf-8", newline="") as stream:
+        with open(name, "rb") as stream:
             yield stream
 
 
@@ -161,22 +215,14 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
     any output is opened."""
     if fmt == "parquet":
         if name == "-":
-            raise InputError("Parquet cannot be read from standard input (the format needs "
+            raise _UsageError("Parquet cannot be read from standard input (the format needs "
                              "to seek): name the file")
         return read_parquet(name)
     return read_records(stack.enter_context(_open_in(name)), fmt)
 
 
-@contextlib.contextmanager
-def _open_out(name: str | None, default: IO[str]) -> Iterator[IO[str]]:
-    if name is None or name == "-":
-        yield default
-    else:
-        with open(name, "w", encoding="utf-8", newline="\n") as stream:
-            yield stream
-
-
 def _allocate(args: argparse.Namespace) -> int:
+    from creditrules._output import AtomicOutputs, NamedStream
     from creditrules.batch import (
         LedgerSink,
         LedgerWriter,
@@ -187,24 +233,42 @@ def _allocate(args: argparse.Namespace) -> int:
         write_rejection,
     )
 
-    # The ruleset and the input are opened first: a mistake in either writes nothing.
+    # The ruleset, the input and every output are opened first: a mistake in any of them
+    # writes nothing. Output files are written beside their names and renamed at the end.
     ruleset = _load_ruleset(args)
     fmt = args.format or guess_format(args.deals)
     ledger_format = args.ledger_format or guess_ledger_format(args.output)
+    output = None if args.output in (None, "-") else args.output
+    rejects = None if args.rejects in (None, "-") else args.rejects
     if ledger_format == "parquet":
-        if args.output is None or args.output == "-":
-            raise InputError("a Parquet ledger is written to a file: give -o LEDGER.parquet")
+        if output is None:
+            raise _UsageError("a Parquet ledger is written to a file: give -o LEDGER.parquet")
         if args.allocations:
-            raise InputError("--allocations writes JSON Lines, not a Parquet ledger")
+            raise _UsageError("--allocations writes JSON Lines, not a Parquet ledger")
         need_pyarrow()
+    for path in (output, rejects):
+        if path is not None and args.deals != "-" and os.path.exists(path) \
+                and os.path.samefile(path, args.deals):
+            raise _UsageError(f"{path} is the deals file: writing it would replace the input")
     progress = None if args.no_progress else tty_progress(sys.stderr)
+    # Write errors on the standard streams name them (a file object's errors name nothing).
+    stdout = cast(IO[str], NamedStream(sys.stdout, "<stdout>"))
+    stderr = cast(IO[str], NamedStream(sys.stderr, "<stderr>"))
     with contextlib.ExitStack() as stack:
         records = _read_deals(stack, args.deals, fmt)
+        files = stack.enter_context(AtomicOutputs())
+        try:
+            out = stdout
+            if output is not None and ledger_format != "parquet":
+                out = files.text(output)
+            rej = stderr if rejects is None else files.text(rejects)
+            parquet_out = files.binary(output) if ledger_format == "parquet" and output \
+                else None
+        except ValueError as exc:  # one file named for two outputs
+            raise _UsageError(str(exc)) from None
         if args.allocations:
-            out = stack.enter_context(_open_out(args.output, sys.stdout))
-            rej = stack.enter_context(_open_out(args.rejects, sys.stderr))
             summary = Summary(ruleset)
-            for result in ruleset.allocate_many(records):
+            for result in ruleset.allocate_many(records, duplicates=args.duplicate_ids):
                 if isinstance(result, Rejection):
                     summary.reject(result)
                     write_rejection(rej, result)
@@ -213,21 +277,23 @@ def _allocate(args: argparse.Namespace) -> int:
                     out.write(dumps(result.to_dict()) + "\n")
         else:
             sink: LedgerSink
-            if ledger_format == "parquet":
+            if parquet_out is not None:
                 from creditrules.parquet import ParquetLedgerWriter
 
-                sink = stack.enter_context(ParquetLedgerWriter(args.output))
+                sink = stack.enter_context(ParquetLedgerWriter(parquet_out))
             else:
-                sink = LedgerWriter(stack.enter_context(_open_out(args.output, sys.stdout)),
-                                    ledger_format)
-            rej = stack.enter_context(_open_out(args.rejects, sys.stderr))
-            summary = run_batch(ruleset, records, sink, rej, progress=progress)
+                sink = LedgerWriter(out, ledger_format)
+            summary = run_batch(ruleset, records, sink, rej,
+                                progress=progress, duplicates=args.duplicate_ids)
+        # Standard output is not renamed into place: its last bytes must reach it now, so
+        # that a full disk or a closed pipe is seen before success is claimed.
+        stdout.flush()
     print(f"creditrules: {summary.read} read, {summary.allocated} allocated, "
           f"{summary.rejected} rejected (ruleset {ruleset.id} {ruleset.version}, engine "
           f"{ruleset.engine})", file=sys.stderr)
     for line in summary.lines()[1:]:
         print(line, file=sys.stderr)
-    return 1 if summary.rejected else 0
+    return EXIT_REJECTED if summary.rejected else EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -335,6 +401,143 @@ def _test(args: argparse.Namespace) -> int:
 def _load_ruleset(args: argparse.Namespace) -> creditrules.Ruleset:
     return creditrules.load(args.ruleset, engine=args.engine,
                             allow_outside=args.allow_outside)
+
+
+# -- the agreement as people read it: init, schema, render, diff ---------------------------
+
+
+def _document_commands(sub: Any, engine_arg: Any) -> None:
+    p = sub.add_parser("init", help="write a commented starter agreement with deals and cases",
+                       description="Write NAME.yaml (a commented starter agreement: two "
+                       "partners, a default split, an exception with 'overrides', a policy and "
+                       "a sharing rule), NAME-deals.jsonl, NAME-cases.yaml and the editor "
+                       "schema, which pass validate, check and test as written. Never "
+                       "overwrites a file.")
+    p.add_argument("name", help="the ruleset id and file name stem (e.g. medco-deviceco)")
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
+    p.set_defaults(run=_init)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of rulesets (or cases files)",
+                       description="Print a JSON Schema (2020-12) of the ruleset format, or "
+                       "with --cases of the cases file, for YAML editors: key completion, "
+                       "descriptions and typos flagged as you type.")
+    p.add_argument("--cases", action="store_true", help="the cases file's schema")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write to FILE")
+    p.set_defaults(run=_schema)
+
+    p = sub.add_parser("render", help="the agreement as a document (HTML or Markdown)",
+                       description="Render the agreement for people who do not read YAML: "
+                       "parties and term, each clause in order with its condition in plain "
+                       "words and its outcome as a table, precedence and effective dates as "
+                       "pictures and in words, the partners' policies side by side, fairness "
+                       "exemptions and the content hash. -o FILE.html gives one "
+                       "self-contained, printable HTML file; FILE.md gives Markdown. "
+                       "Amendments given after the ruleset are rendered as amended.")
+    p.add_argument("ruleset", type=Path)
+    p.add_argument("amendments", type=Path, nargs="*",
+                   help="amendments of RULESET, in order (each amends the one before)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="FILE.html or FILE.md")
+    engine_arg(p)
+    p.set_defaults(run=_render)
+
+    p = sub.add_parser("diff", help="what changed between two versions of an agreement",
+                       description="What changed from OLD to NEW, by clause: rules added, "
+                       "removed, reworded, given a new condition or outcome, re-dated, "
+                       "re-prioritised; precedence; policies limit by limit. NEW may be an "
+                       "amendment of OLD. With --deals, a what-if on those deals: each deal "
+                       "whose credit changes, and totals per credit type and partner. Exit "
+                       "status: 0 nothing changed, 1 something changed, 2 error.")
+    p.add_argument("old", type=Path, help="the earlier ruleset")
+    p.add_argument("new", type=Path, help="the later ruleset, or an amendment of OLD")
+    p.add_argument("--deals", default=None, help="deals file (.jsonl, .json, .csv, .parquet)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    engine_arg(p)
+    p.set_defaults(run=_diff)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_starter
+
+    schemas = {name: text for name, text in _schema_files().items()
+               if not (args.dir / name).exists()}  # the same text: keep one already there
+    for path in write_starter(args.name, args.dir, schemas):
+        print(f"wrote {path}")
+    print(f"next: creditrules validate {args.dir / (args.name + '.yaml')}", file=sys.stderr)
+    return 0
+
+
+def _schema_files() -> dict[str, str]:
+    """The editor schemas, by the file names the starter files' modelines name."""
+    from creditrules._schema_json import cases_schema, ruleset_schema
+
+    return {"creditrules-ruleset.schema.json": _json_text(ruleset_schema()),
+            "creditrules-cases.schema.json": _json_text(cases_schema())}
+
+
+def _json_text(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_atomically
+
+    files = _schema_files()
+    text = files["creditrules-cases.schema.json" if args.cases
+                 else "creditrules-ruleset.schema.json"]
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(args.output, text)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from creditrules._starter import write_atomically
+    from creditrules.render import render_html, render_markdown
+
+    suffix = args.output.suffix.lower()
+    if suffix not in (".html", ".htm", ".md"):
+        raise InputError(f"{args.output}: the output must end in .html or .md")
+    files = [args.ruleset, *args.amendments]
+    loaded = [creditrules.load(path, engine=args.engine) for path in files]
+    final = loaded[-1]
+    for i in range(1, len(files)):
+        earlier, later = loaded[i - 1], loaded[i]
+        if earlier.id != later.id or earlier.version not in later.versions:
+            raise InputError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
+                             f"{', '.join(later.versions)})")
+    text = render_markdown(final) if suffix == ".md" else render_html(final)
+    write_atomically(args.output, text)
+    print(f"wrote {args.output} ({final.id} {final.version})", file=sys.stderr)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from creditrules.diff import diff_rulesets, what_if
+
+    old = creditrules.load(args.old, engine=args.engine)
+    new = creditrules.load(args.new, engine=args.engine)
+    found = diff_rulesets(old, new)
+    result = None
+    if args.deals is not None:
+        with contextlib.ExitStack() as stack:
+            records = [r for r in _read_deals(stack, args.deals, guess_format(args.deals))
+                       if isinstance(r, Record)]
+            result = what_if(old, new, (r.data for r in records))
+    if args.json:
+        data = found.to_dict()
+        if result is not None:
+            data["what_if"] = result.to_dict()
+        print(dumps(data))
+    else:
+        sys.stdout.write(found.text())
+        if result is not None:
+            sys.stdout.write(result.text(new.currency))
+    changed = found.changed or (result is not None and bool(result.changed))
+    return 1 if changed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -216,6 +216,8 @@ class _DealReader:
         raw = obj.get("attendees")
         attendees: list[Attendee] = []
         if isinstance(raw, int) and not isinstance(raw, bool):
+            if raw > 10_000:  # checked before the list is built
+                raise self.fail(where + ".attendees", "more than 10,000 attendees")
             attendees = [Attendee() for _ in range(raw)]
         else:
             for j, entry in enumerate(self.seq(raw, where + ".attendees")):

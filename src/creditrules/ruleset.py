@@ -306,16 +306,17 @@ class Ruleset:
         assert self._evaluator is not None
         return self._evaluator.allocate(deal, explain=explain)
 
-    def allocate_many(self, deals: Iterable[Any], *, fast: bool = True
-                      ) -> Iterator[Allocation | Rejection]:
+    def allocate_many(self, deals: Iterable[Any], *, fast: bool = True,
+                      duplicates: str = "reject") -> Iterator[Allocation | Rejection]:
         """Allocate many deals, lazily and in input order: for each, its
         :class:`~creditrules.allocation.Allocation` (as ``allocate(deal, explain=False)``
         gives) or a :class:`~creditrules.batch.Rejection` saying why not; a bad deal never
-        stops the stream. See :func:`creditrules.batch.allocate_many`.
+        stops the stream, and a deal id already allocated is rejected unless
+        ``duplicates="allow"``. See :func:`creditrules.batch.allocate_many`.
         """
         from creditrules.batch import allocate_many
 
-        return allocate_many(self, deals, fast=fast)
+        return allocate_many(self, deals, fast=fast, duplicates=duplicates)
 
     @property
     def content_hash(self) -> str:

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import dask.dataframe as dd
@@ -40,6 +40,7 @@ import pandas as pd
 from dask.delayed import delayed
 
 import creditrules
+from creditrules._output import AtomicOutputs
 from creditrules.batch import (
     LEDGER_COLUMNS,
     LedgerSink,
@@ -115,25 +116,24 @@ def chunks(path: str, fmt: str | None = None, lines: int = CHUNK_LINES) -> Itera
             yield Chunk(path, first, end, row, fmt)
         return
     size = os.path.getsize(path)
-    if fmt != "jsonl" or _lone_cr(path):
+    if fmt != "jsonl":
         yield Chunk(path, 0, size, 1, fmt)
         return
     with open(path, "rb") as stream:
         start, line, count = 0, 1, 0
         position = 0
-        for raw in stream:
+        # Lines end at LF only, as the reader splits them; read in bounded pieces, so that
+        # an enormous line (which the reader rejects) is never held whole.
+        for raw in iter(lambda: stream.readline(1 << 20), b""):
             position += len(raw)
+            if not raw.endswith(b"\n"):
+                continue
             count += 1
             if count == lines:
                 yield Chunk(path, start, position, line, fmt)
                 start, line, count = position, line + lines, 0
         if position > start or line == 1:
             yield Chunk(path, start, position, line, fmt)
-
-
-def _lone_cr(path: str) -> bool:
-    with open(path, "rb") as stream:
-        return any(raw.count(b"\r") != raw.count(b"\r\n") for raw in stream)
 
 
 @attrs.frozen
@@ -148,38 +148,50 @@ class ChunkResult:
     rejected: int
     totals: dict[tuple[str, str, str], int]
     rejects_by_code: dict[str, int]
+    #: The deal ids allocated, with their lines (to find duplicates across chunks).
+    ids: dict[str, int] = attrs.field(factory=dict)
 
 
 def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chunk: Chunk,
-                   ledger_format: str, part: str) -> ChunkResult:
+                   ledger_format: str, part: str, seen: dict[str, int] | None = None
+                   ) -> ChunkResult:
     """Allocate one chunk in this process (the task each Dask worker runs), writing its
-    ledger rows to ``part + ".ledger"`` and its rejects to ``part + ".rejects"``."""
+    ledger rows to ``part + ".ledger"`` and its rejects to ``part + ".rejects"``. A deal id
+    in ``seen`` (id -> line; the ids allocated by earlier chunks) is a duplicate."""
     ruleset = _ruleset(ruleset_path, engine, content_hash)
     if chunk.format == "parquet":
         # Rows keep the file's own numbers: no renumbering.
         return _allocate_records(ruleset, read_parquet(chunk.path, row_groups=range(
-            chunk.start, chunk.end)), ledger_format, part)
+            chunk.start, chunk.end)), ledger_format, part, seen)
     with open(chunk.path, "rb") as stream:
         stream.seek(chunk.start)
         data = stream.read(chunk.end - chunk.start)
-    text = io.StringIO(data.decode("utf-8"), newline="")  # as the command line reads
+    line = chunk.line
+    if chunk.start:
+        # A blank line first (skipped, and counted back below), so that a byte order mark
+        # opening a later chunk is read as the one-process run reads it: mid-file.
+        data = b"\n" + data
+        line -= 1
+    records = read_records(io.BytesIO(data), chunk.format)  # bytes, as the command line
     del data
-    records = read_records(text, chunk.format)
-    if chunk.line != 1:
-        records = _renumber(records, chunk.line - 1)
-    return _allocate_records(ruleset, records, ledger_format, part)
+    if line != 1:
+        records = _renumber(records, line - 1)
+    return _allocate_records(ruleset, records, ledger_format, part, seen)
 
 
 def _allocate_records(ruleset: Ruleset, records: Iterator[Any], ledger_format: str,
-                      part: str) -> ChunkResult:
+                      part: str, seen: dict[str, int] | None) -> ChunkResult:
     ledger, rejects = part + ".ledger", part + ".rejects"
+    ids: dict[str, int] = {} if seen is None else seen
+    before = set(ids)
     with open(ledger, "w", encoding="utf-8", newline="\n") as out, \
             open(rejects, "w", encoding="utf-8", newline="\n") as rej:
         writer = LedgerWriter(out, ledger_format)
         writer.started = True  # the caller writes the CSV header once, not per chunk
-        summary = run_batch(ruleset, records, writer, rej)
+        summary = run_batch(ruleset, records, writer, rej, seen=ids)
+    mine = {k: v for k, v in ids.items() if k not in before} if before else ids
     return ChunkResult(ledger, rejects, summary.read, summary.allocated, summary.rejected,
-                       summary.totals, summary.rejects_by_code)
+                       summary.totals, summary.rejects_by_code, mine)
 
 
 def _renumber(records: Iterator[Any], offset: int) -> Iterator[Any]:
@@ -230,44 +242,64 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
                              dir=os.path.dirname(os.path.abspath(ledger_path)))
     try:
         with contextlib.ExitStack() as stack:
-            out = _ledger_out(stack, ledger_path, fmt)
-            rej = stack.enter_context(open(rejects, "w", encoding="utf-8", newline="\n"))
+            # Written beside their names, renamed in only when the whole run succeeded.
+            files = stack.enter_context(AtomicOutputs())
+            out = _ledger_out(stack, files, ledger_path, fmt)
+            rej = files.text(rejects)
             # Workers write Parquet ledger rows as JSON Lines parts; the rows are then
             # written here, in order, so the row groups fall as in one process.
             part_format = "jsonl" if fmt == "parquet" else fmt
-            pending: deque[Any] = deque()
+            pending: deque[tuple[Chunk, str, Any]] = deque()
+            seen: dict[str, int] = {}  # deal id -> line, over every chunk written
+
+            def write_next() -> None:
+                chunk, part, future = pending.popleft()
+                result = future.result()
+                if not seen.keys().isdisjoint(result.ids):
+                    # A deal allocated by an earlier chunk: this chunk again, here, with the
+                    # ids seen so far, so that the copy is rejected as in one process.
+                    for name in (result.ledger, result.rejects):
+                        os.remove(name)
+                    result = allocate_chunk(path, ruleset.engine, content_hash, chunk,
+                                            part_format, part, seen)
+                else:
+                    seen.update(result.ids)
+                _write(result, out, rej, summary)
+
             for chunk in todo:
                 part = os.path.join(parts, f"{count:08d}")
-                pending.append(client.submit(allocate_chunk, path, ruleset.engine,
-                                             content_hash, chunk, part_format, part,
-                                             pure=False))
+                pending.append((chunk, part, client.submit(
+                    allocate_chunk, path, ruleset.engine, content_hash, chunk, part_format,
+                    part, pure=False)))
                 count += 1
                 while len(pending) >= window:
-                    _write(pending.popleft().result(), out, rej, summary)
+                    write_next()
             while pending:
-                _write(pending.popleft().result(), out, rej, summary)
+                write_next()
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return FilesResult(summary, count)
 
 
-def _ledger_out(stack: contextlib.ExitStack, path: str, fmt: str) -> Callable[[str], None]:
+def _ledger_out(stack: contextlib.ExitStack, files: AtomicOutputs, path: str, fmt: str
+                ) -> Callable[[str], None]:
     """Opens the ledger (a text file with its CSV header, or a Parquet ledger writer) and
     returns what appends a worker's ledger part to it."""
     if fmt == "parquet":
         from creditrules.parquet import ParquetLedgerWriter
 
-        sink = stack.enter_context(ParquetLedgerWriter(path))
+        sink = stack.enter_context(ParquetLedgerWriter(files.binary(path)))
         return lambda part: _feed(part, sink)
-    out = stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
+    out = files.text(path)
     LedgerWriter(out, fmt).header()
     out.flush()
     return lambda part: _copy(part, out)
 
 
-def _copy(part: str, stream: io.TextIOWrapper) -> None:
+def _copy(part: str, stream: IO[str]) -> None:
+    stream.flush()
     with open(part, "rb") as src:
-        shutil.copyfileobj(src, stream.buffer)
+        shutil.copyfileobj(src, stream.buffer)  # type: ignore[attr-defined]
     os.remove(part)
 
 
@@ -284,7 +316,7 @@ def _row(line: str) -> Row:
     return tuple(data[column] for column in LEDGER_COLUMNS)
 
 
-def _write(result: ChunkResult, add_ledger: Callable[[str], None], rej: io.TextIOWrapper,
+def _write(result: ChunkResult, add_ledger: Callable[[str], None], rej: IO[str],
            summary: Summary) -> None:
     add_ledger(result.ledger)
     _copy(result.rejects, rej)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from creditrules.batch import LEDGER_COLUMNS, Rejection, Row, run_batch
+from creditrules.batch import LEDGER_COLUMNS, LedgerRows, Rejection, Row, run_batch
 from creditrules.records import BadRecord, Record
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ def records_from_frame(frame: pd.DataFrame, *, first_line: int = 1
         except (ValueError, RecursionError) as exc:
             deal = record.get("id")
             yield BadRecord(line, f"column {name}: {exc}" if "column" not in str(exc)
-                            else str(exc), None if deal is None else str(deal))
+                            else str(exc), None if deal is None else str(deal),
+                            getattr(exc, "code", "unreadable"))  # duplicate-key, too-large
             continue
         yield Record(line, record)
 
@@ -92,24 +93,11 @@ def rejects_frame(rejections: list[Rejection]) -> pd.DataFrame:
     return frame.astype({"line": "int64"})
 
 
-class _Collect:
-    """A ledger writer that keeps the rows (for a DataFrame)."""
-
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-
-    def header(self) -> None:
-        pass
-
-    def write(self, rows: list[Row]) -> None:
-        self.rows.extend(rows)
-
-
 def allocate_frame(ruleset: Ruleset, frame: pd.DataFrame, *, first_line: int = 1,
                    fast: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Allocate every deal row of ``frame``: ``(ledger, rejects)`` DataFrames, rows in input
     order. ``first_line`` numbers the first row in the rejects (default 1)."""
-    ledger = _Collect()
+    ledger = LedgerRows()
     rejects: list[Rejection] = []
     run_batch(ruleset, records_from_frame(frame, first_line=first_line), ledger,
               rejects.append, fast=fast)
