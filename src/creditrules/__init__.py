@@ -22,6 +22,7 @@ from creditrules.allocation import (
     RuleVerdict,
     TypeCredit,
 )
+from creditrules.analysis import Analysis, Finding, analyse
 from creditrules.batch import Rejection, Summary
 from creditrules.errors import (
     AllocationError,
@@ -33,6 +34,7 @@ from creditrules.errors import (
     NoApplicableRuleError,
     Problem,
     RulesetError,
+    UsageError,
 )
 from creditrules.fairness import (
     Counterexample,
@@ -59,6 +61,7 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "AmbiguityError",
+    "Analysis",
     "Attendee",
     "Counterexample",
     "CreditRule",
@@ -72,6 +75,7 @@ __all__ = [
     "ExpenseShare",
     "FairnessExemption",
     "FairnessReport",
+    "Finding",
     "InvariantResult",
     "Lead",
     "Limit",
@@ -90,7 +94,9 @@ __all__ = [
     "RulesetRef",
     "Summary",
     "TypeCredit",
+    "UsageError",
     "__version__",
+    "analyse",
     "check_fairness",
     "load",
     "loads",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
@@ -301,16 +302,30 @@ def _sorted_literals(source: str, values: Iterable[Value]) -> tuple[Value, ...]:
 # Conditions -> negation normal form over feature sets
 
 
-@attrs.frozen
-class Ranges:
+class Ranges(AbstractSet[int]):
     """A set of integers as sorted, disjoint, non-adjacent inclusive runs ``(a, b)``.
 
     Atoms over a feature with thousands of literals (``amount >= 4000`` among 5,000
     thresholds) denote thousands of encoded values; as runs they cost what they are
-    written with, which keeps compiling large rulesets linear.
+    written with, which keeps compiling large rulesets linear. It is a read-only set
+    (``collections.abc.Set``), so code written for frozensets of values keeps working.
     """
 
-    runs: tuple[tuple[int, int], ...]
+    __slots__ = ("runs",)
+
+    def __init__(self, runs: tuple[tuple[int, int], ...]) -> None:
+        self.runs = runs
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ranges):
+            return self.runs == other.runs  # runs are canonical
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.runs)
+
+    def __repr__(self) -> str:
+        return f"Ranges({self.runs!r})"
 
     @classmethod
     def of(cls, values: Iterable[int]) -> Ranges:
@@ -345,7 +360,17 @@ class Ranges:
         for a, b in self.runs:
             yield from range(a, b + 1)
 
-    def __or__(self, other: Ranges) -> Ranges:
+    def __iter__(self) -> Iterator[int]:
+        return self.points()
+
+    @classmethod
+    def _from_iterable(cls, values: Iterable[int]) -> Ranges:  # type: ignore[override]
+        # The Set mixin builds results of operations with other kinds of sets through this.
+        return cls.of(values)
+
+    def __or__(self, other: AbstractSet[Any]) -> Ranges:
+        if not isinstance(other, Ranges):
+            return Ranges.of([*self, *other])
         merged: list[tuple[int, int]] = []
         for a, b in sorted(self.runs + other.runs):
             if merged and a <= merged[-1][1] + 1:
@@ -354,7 +379,9 @@ class Ranges:
                 merged.append((a, b))
         return Ranges(tuple(merged))
 
-    def __and__(self, other: Ranges) -> Ranges:
+    def __and__(self, other: AbstractSet[Any]) -> Ranges:
+        if not isinstance(other, Ranges):
+            return Ranges.of(v for v in other if v in self)
         out: list[tuple[int, int]] = []
         i = j = 0
         x, y = self.runs, other.runs

@@ -18,7 +18,7 @@ import secrets
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["AtomicOutputs", "NamedStream", "named_error"]
+__all__ = ["AtomicOutputs", "NamedStream", "named_error", "write_text"]
 
 
 def named_error(exc: OSError, name: str) -> OSError:
@@ -176,3 +176,9 @@ class AtomicOutputs:
                 self.discard()  # whatever a failed commit left
         else:
             self.discard()
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """One UTF-8 text file, written whole under its name or not at all."""
+    with AtomicOutputs() as outputs:
+        outputs.text(path).write(text)

@@ -26,7 +26,7 @@ from typing import IO, Any, cast
 import creditrules
 from creditrules._money import percent_text
 from creditrules.allocation import describe_expense
-from creditrules.errors import CreditRulesError, DealError, RulesetError
+from creditrules.errors import CreditRulesError, DealError, RulesetError, UsageError
 from creditrules.records import (
     BadRecord,
     InputError,
@@ -168,10 +168,26 @@ def _parser() -> argparse.ArgumentParser:
     engine_arg(p)
     p.set_defaults(run=_share)
 
-    p = sub.add_parser("validate", help="check a ruleset and summarise it")
+    p = sub.add_parser("validate", help="check a ruleset and summarise it",
+                       description="Load a ruleset, summarise it and analyse it: gaps and "
+                       "ambiguity (errors) fail it; warnings fail it under --strict.")
     p.add_argument("ruleset", type=Path)
+    p.add_argument("--strict", action="store_true",
+                   help="fail on analysis warnings (and undecided findings) too")
     engine_arg(p)
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("lint", help="analyse rulesets: gaps, overlaps, dead rules, slips",
+                       description="Analyse each ruleset (an amendment with its base) and "
+                       "print every finding, located, with its fix and a witness deal that "
+                       "reproduces it. Exit status 1 when a ruleset has errors (with "
+                       "--strict: warnings or undecided findings too).")
+    p.add_argument("rulesets", type=Path, nargs="+", metavar="RULESET")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on warnings (and undecided findings) too")
+    engine_arg(p)
+    p.set_defaults(run=_lint)
 
     p = sub.add_parser("check", help="check a ruleset against the fairness invariants")
     p.add_argument("ruleset", type=Path)
@@ -344,7 +360,9 @@ def _share(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     ruleset = _load_ruleset(args)
-    print(f"{args.ruleset}: ok")
+    analysis = creditrules.analyse(ruleset)
+    passes = analysis.passes(strict=args.strict)
+    print(f"{args.ruleset}: {'ok' if passes else 'fails: ' + analysis.summary()}")
     for note in ruleset.engine_notes:
         print(f"  note: {note} [{note.code}]")
     print(f"  ruleset {ruleset.id} version {ruleset.version} ({ruleset.content_hash})")
@@ -365,7 +383,26 @@ def _validate(args: argparse.Namespace) -> int:
     if ruleset.expense_rules:
         print(f"  expense sharing: {len(ruleset.expense_rules)} rule(s)")
     print(f"  engine: {ruleset.engine}")
-    return 0
+    if analysis.findings:
+        print(f"  analysis: {analysis.summary()} (creditrules lint shows each with a "
+              "witness deal)")
+        for finding in analysis.findings:
+            print(f"    {finding}")
+    return 0 if passes else 1
+
+
+def _lint(args: argparse.Namespace) -> int:
+    analyses = [creditrules.analyse(creditrules.load(path, engine=args.engine))
+                for path in args.rulesets]
+    if args.json:
+        data = [a.to_dict() for a in analyses]
+        print(dumps(data[0] if len(data) == 1 else data))
+    else:
+        for path, analysis in zip(args.rulesets, analyses, strict=True):
+            for finding in analysis.findings:
+                print(finding.text())
+            print(f"{path}: {analysis.summary()}")
+    return 0 if all(a.passes(strict=args.strict) for a in analyses) else 1
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -482,7 +519,7 @@ def _json_text(data: Any) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from creditrules._starter import write_atomically
+    from creditrules._output import write_text
 
     files = _schema_files()
     text = files["creditrules-cases.schema.json" if args.cases
@@ -490,27 +527,27 @@ def _schema(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        write_atomically(args.output, text)
+        write_text(args.output, text)
     return 0
 
 
 def _render(args: argparse.Namespace) -> int:
-    from creditrules._starter import write_atomically
+    from creditrules._output import write_text
     from creditrules.render import render_html, render_markdown
 
     suffix = args.output.suffix.lower()
     if suffix not in (".html", ".htm", ".md"):
-        raise InputError(f"{args.output}: the output must end in .html or .md")
+        raise UsageError(f"{args.output}: the output must end in .html or .md")
     files = [args.ruleset, *args.amendments]
     loaded = [creditrules.load(path, engine=args.engine) for path in files]
     final = loaded[-1]
     for i in range(1, len(files)):
         earlier, later = loaded[i - 1], loaded[i]
         if earlier.id != later.id or earlier.version not in later.versions:
-            raise InputError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
+            raise UsageError(f"{files[i]} does not amend {files[i - 1]} (its versions: "
                              f"{', '.join(later.versions)})")
     text = render_markdown(final) if suffix == ".md" else render_html(final)
-    write_atomically(args.output, text)
+    write_text(args.output, text)
     print(f"wrote {args.output} ({final.id} {final.version})", file=sys.stderr)
     return 0
 

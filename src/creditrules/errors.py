@@ -8,7 +8,8 @@
     ├── AllocationError              amend the agreement: the ruleset gives no single answer
     │   ├── AmbiguityError           two applicable rules disagree, no precedence between them
     │   └── NoApplicableRuleError    no rule covers the deal and there is no default
-    └── EngineError                  the matching engine is unavailable or misbehaved
+    ├── EngineError                  the matching engine is unavailable or misbehaved
+    └── UsageError                   fix the call: an argument the command cannot take
 
 Bugs in creditrules itself stay outside this tree, so ``except CreditRulesError`` never
 hides one. Fairness violations are data in a report, never exceptions.
@@ -31,6 +32,7 @@ __all__ = [
     "NoApplicableRuleError",
     "Problem",
     "RulesetError",
+    "UsageError",
     "suggest",
 ]
 
@@ -142,3 +144,8 @@ def suggest(word: str, known: Iterable[str]) -> str:
     if close:
         text += f"; did you mean {close[0]!r}?"
     return text
+
+
+class UsageError(CreditRulesError):
+    """An argument the command cannot take: a name that is no id, a file it will not
+    overwrite, an output of the wrong kind. Fix the call."""

@@ -25,6 +25,7 @@ from creditrules.errors import EngineError, Location, Problem
 from creditrules.policy import EntertainmentPolicy, ExpenseRule, PolicyRule, Topic
 
 if TYPE_CHECKING:
+    from creditrules._acknowledgements import Acknowledgement
     from creditrules._evaluate import Evaluator
     from creditrules.allocation import Allocation, ExpenseShare
     from creditrules.batch import Rejection
@@ -244,6 +245,8 @@ class Ruleset:
     expense_rules: tuple[ExpenseRule, ...] = attrs.field(default=(), kw_only=True)
     # Declared waivers of soft fairness invariants (``fairness: {exemptions: [...]}``).
     fairness: tuple[FairnessExemption, ...] = attrs.field(default=(), kw_only=True)
+    # Clause-cited acknowledgements of analysis warnings (``analysis: {acknowledge: ...}``).
+    acknowledgements: tuple[Acknowledgement, ...] = attrs.field(default=(), kw_only=True)
     engine_name: str = attrs.field(default="reference", kw_only=True)
     _evaluator: Evaluator | None = attrs.field(default=None, init=False, repr=False)
 
@@ -361,6 +364,11 @@ class Ruleset:
             "fairness": {"exemptions": sorted(
                 (e.to_dict() for e in self.fairness),
                 key=lambda d: json.dumps(d, sort_keys=True))},
+            # Only when declared, so that rulesets without any keep their hash.
+            **({"analysis": {"acknowledge": sorted(
+                (a.to_dict() for a in self.acknowledgements),
+                key=lambda d: json.dumps(d, sort_keys=True))}} if self.acknowledgements
+               else {}),
         }
 
     def share_expense(self, expense: Expense | Mapping[str, Any],

@@ -1,0 +1,268 @@
+"""The static analysis: each finding kind on a small ruleset (tests/analysis/*.yaml), with
+its location and its witness deal worked by hand; every witness reproduced by allocate on
+each engine; the bundled agreements clean; acknowledgements; the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import creditrules
+from creditrules.analysis import FINDINGS, Finding, reproduce
+from creditrules.cli import main
+from creditrules.errors import RulesetError
+
+HERE = Path(__file__).parent / "analysis"
+BUNDLED = Path(__file__).parent.parent / "rulesets"
+
+
+def _deal(**fields: Any) -> dict[str, Any]:
+    """A witness deal: the analysis's defaults (id, first day, 1000.00 USD) and ``fields``."""
+    return {"id": "W-1", "date": "2026-01-01", "amount": "1000.00", "currency": "USD", **fields}
+
+
+# (file, code, location, witness or None): the values worked by hand from each file.
+EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
+    # Units 100-499 / 500-1,499 / 1,500-4,999 / >5,000: below 100 (99, the nearest whole
+    # number), no unit count at all, and exactly 5,000 fall through.
+    "tier-gap.yaml": [
+        ("gap", "tier-gap.yaml:15:5", _deal(attributes={"units": "99"})),
+        ("gap", "tier-gap.yaml:15:5", _deal()),
+        ("gap", "tier-gap.yaml:23:5", _deal(attributes={"units": "5000"})),
+    ],
+    # A named account of Acme's in EMEA: 70/30 under 4.2 against 40/60 under 4.3.
+    "overlap.yaml": [
+        (
+            "ambiguity",
+            "overlap.yaml:20:5",
+            _deal(account={"named": True, "owner": "acme", "territory": "emea"}),
+        ),
+    ],
+    "dead.yaml": [("dead-condition", "dead.yaml:17:5", None)],
+    # Every hospital sale is also an institution's, and 4.3 overrides 4.2; retail is never
+    # an institution, so 4.4's override of 4.3 never matters.
+    "always-overridden.yaml": [
+        (
+            "always-overridden",
+            "always-overridden.yaml:18:5",
+            _deal(account={"segment": "hospital"}),
+        ),
+        ("override-unused", "always-overridden.yaml:27:5", None),
+    ],
+    # Amendment 1 retires 4.1 from 2027-01-01; its new 4.1 starts 2027-01-02. On
+    # 2027-01-01 only 4.2 (amount < 0) is in force: a sale of 0 (the boundary) is undecided.
+    "amended-gap.yaml": [
+        ("gap", "amended-gap.yaml:8:5", _deal(date="2027-01-01", amount="0")),
+        ("window-gap", "amended-gap.yaml:8:5", None),
+    ],
+    # Three activities of another kind, none a joint call: 4.2 and 4.5 both apply.
+    "counts.yaml": [
+        (
+            "ambiguity",
+            "counts.yaml:22:5",
+            _deal(
+                activities=[{"kind": "other", "reps": ["acme-w", "beta-w"]}] * 3,
+                reps=[{"id": "acme-w", "partner": "acme"}, {"id": "beta-w", "partner": "beta"}],
+            ),
+        ),
+    ],
+    "shares.yaml": [
+        ("share-without-percent", "shares.yaml:20:19", None),
+        ("share-without-percent", "shares.yaml:24:21", None),
+    ],
+    "weights.yaml": [("unused-weight", "weights.yaml:14:24", None)],
+    "literals.yaml": [
+        ("thousands-separator", "literals.yaml:19:5", None),
+        ("near-miss-literal", "literals.yaml:28:5", None),
+    ],
+    "partners.yaml": [("unused-partner", "partners.yaml:9:3", None)],
+    # A deal with no registration at all gets 4.2's 70% for Beta.
+    "negated.yaml": [("negated-optional", "negated.yaml:19:5", _deal())],
+    "never-in-force.yaml": [("never-in-force", "never-in-force.yaml:16:5", None)],
+    "policies.yaml": [
+        ("limit-direction", "policies.yaml:20:28", None),
+        ("category-cap-above-general", "policies.yaml:26:21", None),
+        ("governs-text", "policies.yaml:33:5", None),
+        ("equally-text", "policies.yaml:46:5", None),
+    ],
+    "acknowledged.yaml": [],
+    # An expense on an unowned account outside hospitals and clinics: no rule says whose
+    # entertainment policy governs; an owned clinic gets Acme's and the owner's; a deal
+    # off the Marketplace gets no discounts decision.
+    "policy-gaps.yaml": [
+        (
+            "gap",
+            "policy-gaps.yaml:34:5",
+            _deal(
+                expenses=[
+                    {
+                        "amount": "0.01",
+                        "attendees": 1,
+                        "id": "E1",
+                        "kind": "meal",
+                        "paid_by": "acme",
+                    }
+                ]
+            ),
+        ),
+        (
+            "ambiguity",
+            "policy-gaps.yaml:46:5",
+            _deal(account={"owner": "acme", "segment": "clinic"}),
+        ),
+        ("policy-gap", "policy-gaps.yaml:53:5", _deal(attributes={"marketplace": False})),
+    ],
+}
+
+
+def _analyse(name: str, engine: str = "reference") -> creditrules.Analysis:
+    return creditrules.analyse(creditrules.load(HERE / name, engine=engine))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_finding_is_located_with_its_witness(name: str) -> None:
+    """Each small ruleset gives exactly its findings, at their places, with the witness
+    deal worked by hand."""
+    analysis = _analyse(name)
+    got = [(f.code, str(f.location).replace(f"{HERE}/", ""), f.witness) for f in analysis]
+    assert got == EXPECTED[name]
+    assert all(f.code in FINDINGS and f.severity == FINDINGS[f.code] for f in analysis)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_witness_reproduces_on_each_engine(name: str, engine: str) -> None:
+    """The solver proposes, allocate confirms: each witness shows its finding on this
+    engine (a witness that does not is a bug in the analysis)."""
+    ruleset = creditrules.load(HERE / name, engine=engine)
+    for finding in creditrules.analyse(ruleset):
+        assert finding.severity != "unknown", finding.text()
+        assert reproduce(ruleset, finding) is None, finding.text()
+
+
+def test_a_gap_witness_raises_no_applicable_rule() -> None:
+    ruleset = creditrules.load(HERE / "tier-gap.yaml", engine="reference")
+    with pytest.raises(creditrules.NoApplicableRuleError):
+        ruleset.allocate(_deal(attributes={"units": "5000"}))
+    assert ruleset.allocate(_deal(attributes={"units": "5001"})).credits[0].rules == ("tier-4",)
+
+
+def test_an_ambiguity_witness_raises_ambiguity_error() -> None:
+    ruleset = creditrules.load(HERE / "overlap.yaml", engine="reference")
+    [finding] = creditrules.analyse(ruleset)
+    assert finding.witness is not None
+    with pytest.raises(creditrules.AmbiguityError) as info:
+        ruleset.allocate(finding.witness)
+    assert set(info.value.rules) == {"named-accounts", "emea-territory"}
+
+
+def test_messages_say_what_and_how_to_fix() -> None:
+    [percent, overlay] = _analyse("shares.yaml")
+    assert "0.7 is 70%" in percent.message
+    assert percent.fix == "write 70%"
+    assert "10 is 1000%" in overlay.message
+    assert "10% if 10% is meant" in overlay.fix
+    [weight] = _analyse("weights.yaml")
+    assert "'joint_calls'" in weight.message
+    assert weight.fix == "rename it 'joint_call'"
+    [separator, near] = _analyse("literals.yaml")
+    assert "read as 1" in separator.message
+    assert "write 1000" in separator.fix
+    assert "'devicecoo'" in near.message
+    assert near.fix == "write 'deviceco' if that is meant"
+    [window] = [f for f in _analyse("amended-gap.yaml") if f.code == "window-gap"]
+    assert window.message.endswith("not on 2027-01-01")
+
+
+@pytest.mark.parametrize(
+    "name", ["cardiozen.yaml", "cloudbridge.yaml", "cloudbridge-amendment-1.yaml"]
+)
+def test_the_bundled_agreements_are_clean(name: str) -> None:
+    analysis = creditrules.analyse(creditrules.load(BUNDLED / name, engine="reference"))
+    assert list(analysis) == [], [f.text() for f in analysis]
+
+
+def test_an_acknowledgement_silences_its_warning_and_counts_in_the_hash() -> None:
+    analysis = _analyse("acknowledged.yaml")
+    assert analysis.passes(strict=True)
+    assert [f.code for f in analysis.acknowledged] == ["negated-optional"]
+    text = (HERE / "acknowledged.yaml").read_text()
+    plain = text[: text.index("analysis:")]
+    with_ack = creditrules.loads(text, source=str(HERE / "acknowledged.yaml"))
+    without = creditrules.loads(plain, source=str(HERE / "acknowledged.yaml"))
+    assert with_ack.content_hash != without.content_hash
+    assert [f.code for f in creditrules.analyse(without)] == ["negated-optional"]
+
+
+def test_errors_cannot_be_acknowledged() -> None:
+    text = (HERE / "tier-gap.yaml").read_text() + (
+        "analysis:\n  acknowledge:\n    - {finding: gap, clause: '3.1(a)', reason: later}\n"
+        "    - {finding: negated-optionl, clause: '9.9', reason: typo}\n"
+    )
+    with pytest.raises(RulesetError) as info:
+        creditrules.loads(text, source="tiers.yaml")
+    assert info.value.codes == ["bad-acknowledgement", "bad-acknowledgement", "unknown-clause"]
+    assert "did you mean 'negated-optional'?" in str(info.value)
+
+
+def test_finding_text_and_data() -> None:
+    [finding] = _analyse("negated.yaml")
+    assert isinstance(finding, Finding)
+    assert finding.text().splitlines()[-1] == (
+        '  witness: {"amount": "1000.00", "currency": "USD", "date": "2026-01-01", "id": "W-1"}'
+    )
+    data = finding.to_dict()
+    assert data["code"] == "negated-optional"
+    assert data["clause"] == "4.2"
+    assert data["location"].endswith("negated.yaml:19:5")
+
+
+# -- the commands ----------------------------------------------------------------------------
+def test_lint_prints_findings_with_witnesses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", str(HERE / "tier-gap.yaml"), "--engine", "reference"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("[gap]") == 3
+    assert '"attributes": {"units": "5000"}' in out
+    assert out.rstrip().endswith("3 error(s), 0 warning(s), 0 unknown, 0 acknowledged")
+
+
+def test_lint_json_and_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(HERE / "negated.yaml")
+    assert main(["lint", path, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in data["findings"]] == ["negated-optional"]
+    assert main(["lint", path, "--strict"]) == 1
+
+
+def test_validate_fails_on_errors_and_on_warnings_when_strict(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["validate", str(HERE / "overlap.yaml")]) == 1
+    assert "fails: 1 error(s)" in capsys.readouterr().out
+    assert main(["validate", str(HERE / "negated.yaml")]) == 0
+    assert main(["validate", str(HERE / "negated.yaml"), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "[negated-optional]" in out
+    assert main(["validate", str(BUNDLED / "cardiozen.yaml"), "--strict"]) == 0
+
+
+def test_the_planted_cardiozen_gap_and_overlap(engine: str) -> None:
+    """The bundled agreement with 4.1 limited to deals with recorded effort, and a new
+    East territory rule: every gap is a deal without activities, and the new rule
+    overlaps 4.2(a), 4.2(b) and 4.2(c), which nothing orders against it."""
+    ruleset = creditrules.load(HERE / "cardiozen-planted.yaml", engine=engine)
+    analysis = creditrules.analyse(ruleset)
+    assert {f.code for f in analysis} == {"gap", "ambiguity"}
+    gaps = [f for f in analysis if f.code == "gap"]
+    assert gaps
+    assert all("count(activities) < 1" in f.message for f in gaps)
+    assert all(f.witness is not None and "activities" not in f.witness for f in gaps)
+    assert sorted(f.rules for f in analysis if f.code == "ambiguity") == [
+        ("beta-sourced", "east-territory"),
+        ("east-territory", "hospital-tenders"),
+        ("east-territory", "named-accounts"),
+    ]
+    for finding in analysis:
+        assert reproduce(ruleset, finding) is None, finding.text()
