@@ -186,9 +186,7 @@ def test_the_engine_fact_carries_only_short_values() -> None:
 
     compiled = compile_conditions({r.key: r.when for r in ruleset.rules if r.when})
     hostile = Deal.from_mapping(
-        deal(
-            billing="a" * 70000, shipping="b" * 70000, low="9" * 900, high="1", start="2026-01-01"
-        )
+        deal(billing="a" * 70000, shipping="b" * 70000, low="9" * 900, high="1", start="2026-01-01")
     )
     types = {a.name: a.type for a in ruleset.attributes}
     assert types["billing"] is Type.TEXT

@@ -111,8 +111,11 @@ class _Reader:
             return parse_iso_date(s.text)
         except ValueError:
             hint = date_hint(s.text)
-            self.problem("bad-date", f"{what} must be a date YYYY-MM-DD, got {s.text!r}"
-                         + (f": {hint}" if hint else ""), s.loc)
+            self.problem(
+                "bad-date",
+                f"{what} must be a date YYYY-MM-DD, got {s.text!r}" + (f": {hint}" if hint else ""),
+                s.loc,
+            )
             return None
 
     def share(
@@ -127,8 +130,11 @@ class _Reader:
             self.problem("bad-share", f"{what}: {exc}", s.loc)
             return None
         if limit is not None and value > limit:
-            self.problem("bad-share", f"{what} {s.text} is above {limit * 100}%"
-                         + percent_hint(s.text), s.loc)
+            self.problem(
+                "bad-share",
+                f"{what} {s.text} is above {limit * 100}%" + percent_hint(s.text),
+                s.loc,
+            )
             return None
         return value
 

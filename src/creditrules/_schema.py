@@ -49,12 +49,38 @@ __all__ = ["condition_schema", "read_ruleset"]
 _MAX_AMENDMENT_DEPTH = 16
 _MAX_UNIT_TEXT = 40
 
-_TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
-             "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
-             "topics", "policies", "policy_precedence", "expense_sharing", "fairness",
-             "analysis")
-_AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence",
-                   "fairness", "analysis")
+_TOP_KEYS = (
+    "ruleset",
+    "version",
+    "title",
+    "effective",
+    "currency",
+    "rounding",
+    "partners",
+    "attributes",
+    "credit_types",
+    "contribution",
+    "rep_credit",
+    "precedence",
+    "credit",
+    "topics",
+    "policies",
+    "policy_precedence",
+    "expense_sharing",
+    "fairness",
+    "analysis",
+)
+_AMENDMENT_KEYS = (
+    "amends",
+    "version",
+    "title",
+    "effective",
+    "credit",
+    "retire",
+    "precedence",
+    "fairness",
+    "analysis",
+)
 
 
 def _read_text(path: Path, text: str | None, *, refused_at: Location | None = None) -> str:
@@ -146,20 +172,29 @@ def _build(
     # Declared fairness exemptions, of the base file and each amendment (fairness.py).
     from creditrules.fairness import read_exemptions
 
-    clauses = sorted({r.clause for r in rules.values()}
-                     | {r.clause for r in sections.policy_rules}
-                     | {r.clause for r in sections.expense_rules})
-    exemptions = tuple(e for node in [root, *(a for a, _ in amendments)]
-                       for e in read_exemptions(b, node.get("fairness"), clauses,
-                                                sorted(b.partners)))
+    clauses = sorted(
+        {r.clause for r in rules.values()}
+        | {r.clause for r in sections.policy_rules}
+        | {r.clause for r in sections.expense_rules}
+    )
+    exemptions = tuple(
+        e
+        for node in [root, *(a for a, _ in amendments)]
+        for e in read_exemptions(b, node.get("fairness"), clauses, sorted(b.partners))
+    )
     # Acknowledged analysis warnings, of the base file and each amendment (analysis.py).
     from creditrules._acknowledgements import read_acknowledgements
 
-    rule_ids = sorted({r.id for r in rules.values()} | {r.id for r in sections.policy_rules}
-                      | {r.id for r in sections.expense_rules})
-    acknowledgements = tuple(a for node in [root, *(a for a, _ in amendments)]
-                             for a in read_acknowledgements(b, node.get("analysis"), clauses,
-                                                            rule_ids))
+    rule_ids = sorted(
+        {r.id for r in rules.values()}
+        | {r.id for r in sections.policy_rules}
+        | {r.id for r in sections.expense_rules}
+    )
+    acknowledgements = tuple(
+        a
+        for node in [root, *(a for a, _ in amendments)]
+        for a in read_acknowledgements(b, node.get("analysis"), clauses, rule_ids)
+    )
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
@@ -175,11 +210,18 @@ def _build(
         credit_types=tuple(b.types.values()),
         rules=tuple(sorted(rules.values(), key=lambda r: r.key)),
         precedence=tuple(sorted(precedence, key=lambda p: (p.type, str(p.effective)))),
-        rep_credit=rep_credit, contribution=b.contribution,
-        source=file, versions=tuple(versions), engine_name=b.engine,
-        topics=sections.topics, policies=sections.policies,
-        policy_rules=sections.policy_rules, expense_rules=sections.expense_rules,
-        fairness=exemptions, acknowledgements=acknowledgements)
+        rep_credit=rep_credit,
+        contribution=b.contribution,
+        source=file,
+        versions=tuple(versions),
+        engine_name=b.engine,
+        topics=sections.topics,
+        policies=sections.policies,
+        policy_rules=sections.policy_rules,
+        expense_rules=sections.expense_rules,
+        fairness=exemptions,
+        acknowledgements=acknowledgements,
+    )
 
 
 def _rounding(
