@@ -62,7 +62,8 @@ KNOWN_FINDINGS: dict[str, dict[str, str]] = {
     "cloudbridge": {},
     "cloudbridge-amendment-1": {},
 }
-WAIVED = {"cardiozen": {"equal-treatment", "scale"}, "cloudbridge": {"equal-treatment"},
+WAIVED = {"cardiozen": {"equal-treatment", "scale", "resource-monotonicity", "additivity"},
+          "cloudbridge": {"equal-treatment"},
           "cloudbridge-amendment-1": {"equal-treatment"}}
 
 
@@ -81,12 +82,20 @@ def test_bundled_ruleset_passes_every_applicable_invariant(name: str) -> None:
         assert r.status in F.STATUSES
         assert r.tried > 0 or r.status == "not applicable"
         if r.status == "waived":
-            # Still run, still shown: the clause that permits it and its counterexample.
+            # Still run, still shown: every waived finding, with the exemption waiving it.
             assert r.exemption is not None
             assert r.counterexample is not None
+            assert r.waived
+            assert all(w.exemption.invariant == r.name for w in r.waived)
+    # Every declared exemption waived something: none is stale.
+    assert report.stale == ()
+    # Relabelling the partners in the agreement and the deal together is tested; exchanging
+    # them in a deal alone is not (they are not declared interchangeable), and why is said.
     symmetry = report.result("symmetry")
-    assert symmetry.status == "not applicable"
-    assert any("4.1" in line for line in symmetry.info)
+    assert symmetry.status == "held"
+    assert symmetry.tried > 0
+    assert any("not declared interchangeable" in line and "4.1" in line
+               for line in symmetry.info)
     # Every rule of the agreement was reached by some generated deal.
     assert report.unreached == ()
 
@@ -102,19 +111,34 @@ def test_a_rule_no_deal_reaches_is_reported() -> None:
 
 def test_bundled_waivers_are_the_declared_clauses() -> None:
     ruleset = creditrules.load(RULESETS / "cardiozen.yaml")
-    assert {(e.invariant, e.clause, e.partner) for e in ruleset.fairness} == {
-        ("equal-treatment", "4.1", "beta"), ("equal-treatment", "4.2(c)", "beta"),
-        ("scale", "4.2(c)", None)}
+    assert {(e.invariant, e.clause, e.rules, e.partners) for e in ruleset.fairness} == {
+        ("equal-treatment", "4.1", ("by-contribution",), ("beta",)),
+        ("equal-treatment", "4.2(c)", ("hospital-tenders",), ("beta",)),
+        ("equal-treatment", "8.1", ("joint-events",), ("acme",)),
+        *((name, "4.2(c)", ("beta-sourced", "by-contribution", "hospital-tenders",
+                            "named-accounts"), ("acme", "beta"))
+          for name in ("scale", "resource-monotonicity", "additivity"))}
     # 4.1 normalises Acme by 0.25: one detail each gives Acme 0.25 / 1.25 = 20%.
     report = check(RULESETS / "cardiozen.yaml", "equal-treatment")
     result = report.result("equal-treatment")
     assert result.status == "waived"
-    assert result.exemption is not None
-    assert result.exemption.clause == "4.1"
-    assert result.counterexample is not None
-    assert result.counterexample.deal == minimal(activities=[
+    by_rule = {w.exemption.rules: w for w in result.waived}
+    four_one = by_rule[("by-contribution",)]
+    assert four_one.exemption.clause == "4.1"
+    assert four_one.counterexample.deal == minimal(activities=[
         {"kind": "detail", "partner": "acme"}, {"kind": "detail", "partner": "beta"}])
-    assert "acme gets 20% and beta 80%" in result.counterexample.message
+    assert "acme gets 20% and beta 80%" in four_one.counterexample.message
+    # The tender split, 40/60, on a hospital deal of 250,000.00 (the threshold itself).
+    tender = by_rule[("hospital-tenders",)]
+    assert tender.counterexample.deal == {**minimal(account={"segment": "hospital"}),
+                                          "amount": "250000.00"}
+    assert "acme gets 40% and beta 60%" in tender.counterexample.message
+    # Listed in the report, grouped by exemption, with its bound.
+    text = report.text()
+    assert "equal-treatment waived (1 finding) by the exemption for clause 4.1, rules " \
+           "by-contribution" in text
+    assert "bound: concerning beta only, by at most 20%, on deals where account.segment " \
+           '== "hospital"' in text
 
 
 # -- each invariant against its unfair ruleset --------------------------------------------------
@@ -202,21 +226,57 @@ def test_monotonicity_catches_a_threshold_that_lowers_credit() -> None:
     assert "from 100% to 40%" in cx.message
 
 
-def test_symmetry_reports_the_clauses_that_break_it_as_information() -> None:
-    # Acme's accounts give Acme 70%, Beta's give Beta 60%: the smallest deal is an Acme
-    # account; exchanged, Beta gets 60%.
+def test_symmetry_relabels_the_agreement_and_reports_its_asymmetries() -> None:
+    # Relabelled in the file and the deal together, the one-sided agreement is symmetric
+    # (Acme's 70% becomes Beta's): held. Exchanging the partners in a deal alone is not
+    # tested, and the clauses that treat them differently are named.
     result = check(UNFAIR / "one-sided.yaml", "symmetry").result("symmetry")
-    assert result.status == "not applicable"
-    assert not result.failed
+    assert result.status == "held"
     assert result.info == (
-        "clause 2 (acme-owned): has no counterpart with acme and beta exchanged",
-        "clause 3 (beta-owned): has no counterpart with acme and beta exchanged")
+        "acme and beta exchanged in the agreement and the deal together only: not declared "
+        "interchangeable; the terms treat them differently: clause 2 (acme-owned): has no "
+        "counterpart with acme and beta exchanged; clause 3 (beta-owned): has no "
+        "counterpart with acme and beta exchanged",)
+
+
+def test_symmetry_of_declared_interchangeable_partners() -> None:
+    # Declared interchangeable, the partners must be exchangeable in a deal alone: Acme's
+    # accounts give Acme 70%, Beta's give Beta 60%. The smallest deal is an Acme account.
+    text = (UNFAIR / "one-sided.yaml").read_text(encoding="utf-8")
+    ruleset = creditrules.loads(text + "fairness:\n  interchangeable: [[acme, beta]]\n")
+    assert ruleset.interchangeable == (("acme", "beta"),)
+    result = check_fairness(ruleset, invariants=["symmetry"], max_examples=20,
+                            seed=0).result("symmetry")
+    assert result.status == "violated"
     cx = result.counterexample
     assert cx is not None
     assert cx.deal == minimal(account={"owner": "acme"})
     assert cx.related == (("acme and beta exchanged", minimal(account={"owner": "beta"})),)
     assert cx.message == ("acme gets 70% of revenue credit, but with acme and beta "
                           "exchanged beta gets 60%")
+    assert result.info == ("acme and beta are declared interchangeable: exchanged in deals "
+                           "alone",)
+
+
+class IgnoresNames(F.Subject):
+    """A broken engine whose result depends on the partners' names: relabelling the
+    agreement has no effect on it."""
+
+    def relabelled(self, p: str, q: str) -> creditrules.Ruleset | None:
+        return self.ruleset
+
+
+def test_symmetry_relabelling_catches_a_result_that_depends_on_names() -> None:
+    # Relabelled in the deal, but not (wrongly) in the agreement: an Acme account becomes
+    # a Beta account, credited 60% to Beta rather than Acme's 70%.
+    subject = IgnoresNames(creditrules.load(UNFAIR / "one-sided.yaml"), UNFAIR / "one-sided.yaml")
+    result = run(subject, "symmetry")
+    assert result.status == "violated"
+    cx = result.counterexample
+    assert cx is not None
+    assert cx.deal == minimal(account={"owner": "acme"})
+    assert cx.message == ("acme gets 70% of revenue credit, but with acme and beta exchanged "
+                          "in the agreement and the deal beta gets 60%")
 
 
 SYMMETRIC = """
@@ -234,11 +294,11 @@ credit:
 
 
 def test_symmetric_terms_hold_symmetry_and_equal_treatment() -> None:
-    ruleset = creditrules.loads(SYMMETRIC)
+    ruleset = creditrules.loads(SYMMETRIC + "fairness:\n  interchangeable: [[acme, beta]]\n")
     assert F.asymmetries(ruleset, "acme", "beta") == []
     report = check_fairness(ruleset, invariants=["symmetry", "equal-treatment"],
                             max_examples=20, seed=0)
-    assert [(r.status, r.info) for r in report.results] == [("held", ()), ("held", ())]
+    assert [r.status for r in report.results] == ["held", "held"]
 
 
 # -- exemptions --------------------------------------------------------------------------------
@@ -248,37 +308,85 @@ def _unequal(exemption: str) -> creditrules.Ruleset:
     return creditrules.loads(text + exemption, source=str(UNFAIR / "unequal-weights.yaml"))
 
 
-@pytest.mark.parametrize(("exemption", "status"), [
-    ("", "waived"),                   # the clause alone covers it
-    ("partner: beta", "waived"),      # Beta is the one favoured
-    ("partner: acme", "violated"),    # narrowed to the other side
-    ("bound: 50%", "waived"),         # 2/3 - 1/3 = 1/3 is within 50%
-    ("bound: 30%", "violated"),       # ... but not within 30%
-    ("field: partners", "waived"),
-    ("field: reps", "violated"),
+@pytest.mark.parametrize(("bound", "extra", "status"), [
+    ("{partners: [beta], at_most: 50%}", "", "waived"),      # Beta favoured by 1/3 <= 50%
+    ("{partners: [acme], at_most: 50%}", "", "violated"),    # narrowed to the other side
+    ("{partners: [beta], at_most: 30%}", "", "violated"),    # 2/3 - 1/3 = 1/3 > 30%
+    ("{partners: [beta], at_most: 50%, when: 'amount >= 1'}", "", "violated"),  # not 0.01
+    ("{partners: [beta], at_most: 50%, when: 'count(activities) >= 0'}", "", "waived"),
+    ("{partners: [beta], at_most: 50%}", ", field: partners", "waived"),
+    ("{partners: [beta], at_most: 50%}", ", field: reps", "violated"),
 ])
-def test_an_exemption_waives_only_what_it_covers(exemption: str, status: str) -> None:
+def test_an_exemption_waives_only_what_its_bound_covers(bound: str, extra: str,
+                                                        status: str) -> None:
+    # The smallest departure: one detail each, Acme 1/3 and Beta 2/3 of a 0.01 deal.
     block = ("\nfairness:\n  exemptions:\n    - {invariant: equal-treatment, clause: \"1\", "
-             f"reason: Acme is normalised{', ' + exemption if exemption else ''}}}\n")
+             f"rules: [effort], bound: {bound}, reason: Acme is normalised{extra}}}\n")
     ruleset = _unequal(block)
     result = check_fairness(ruleset, invariants=["equal-treatment"], max_examples=20,
                             seed=0).result("equal-treatment")
     assert result.status == status
     assert result.counterexample is not None  # a waived departure is still shown
     assert (result.exemption is not None) == (status == "waived")
+    assert bool(result.waived) == (status == "waived")
 
 
-def test_waiver_matches_invariant_clause_partner_field_and_bound() -> None:
-    e = creditrules.FairnessExemption("scale", "4.2(c)", "threshold", partner="acme",
-                                      field="amount", bound=F_(1, 10))
-    finding = F.Finding("x", rules=(("r", "4.2(c)"),), partners=("acme",),
-                        fields=("amount", "revenue"), magnitude=F_(1, 10))
-    assert waiver([e], "scale", finding) is e
-    assert waiver([e], "equal-treatment", finding) is None
-    assert waiver([e], "scale", attrs.evolve(finding, rules=(("r", "4.1"),))) is None
-    assert waiver([e], "scale", attrs.evolve(finding, partners=("beta",))) is None
-    assert waiver([e], "scale", attrs.evolve(finding, fields=("revenue",))) is None
-    assert waiver([e], "scale", attrs.evolve(finding, magnitude=F_(11, 100))) is None
+def test_an_exemption_covers_only_its_rules() -> None:
+    # A rule added later that cites the exempted clause is not covered: the exemption names
+    # rule "effort", and the new rule "acme-cut" (clause 1 too) favours Beta 90/10.
+    text = (UNFAIR / "unequal-weights.yaml").read_text(encoding="utf-8").replace(
+        "credit:\n", "credit:\n  - {id: acme-cut, clause: \"1\", when: amount >= 100, "
+        "overrides: [effort], split: {acme: 10%, beta: 90%}}\n")
+    ruleset = creditrules.loads(text + "fairness:\n  exemptions:\n    - {invariant: "
+                                "equal-treatment, clause: \"1\", rules: [effort], bound: "
+                                "{partners: [beta], at_most: 50%}, reason: normalised}\n")
+    result = check_fairness(ruleset, invariants=["equal-treatment"], profile="ci"
+                            ).result("equal-treatment")
+    assert result.status == "violated"
+    cx = result.counterexample
+    assert cx is not None
+    assert cx.rules == (("acme-cut", "1"),)
+    assert cx.deal == {**minimal(), "amount": "100.00"}
+    assert [w.exemption.rules for w in result.waived] == [("effort",)]
+
+
+def test_a_stale_exemption_is_reported() -> None:
+    ruleset = creditrules.loads(BASE + "fairness:\n  exemptions:\n    - {invariant: scale, "
+                                "clause: '1', rules: [a], bound: {partners: [acme], "
+                                "at_most: 10%}, reason: r}\n")
+    report = check_fairness(ruleset, invariants=["scale"], max_examples=10, seed=0)
+    assert report.ok
+    assert [e.rules for e in report.stale] == [("a",)]
+    assert "stale exemptions (they waived nothing in this run):\n  scale, clause 1 (rules a)" \
+        in report.text()
+    assert report.to_dict()["stale"][0]["rules"] == ["a"]
+
+
+def test_waiver_matches_invariant_rules_partners_bound_and_deals() -> None:
+    from creditrules._conditions import parse
+    from creditrules._ruleset_builder import condition_schema
+
+    rs = creditrules.loads(BASE)
+    when = parse('amount >= 10', condition_schema(frozenset({"acme", "beta"}), {}))
+    e = creditrules.FairnessExemption("scale", "4.2(c)", "threshold", ("r",), ("acme",),
+                                      F_(1, 10), when, "amount >= 10", field="amount")
+    deal = {**minimal(), "amount": "10.00"}
+    finding = F.Finding("x", deals=(("deal", deal),), rules=(("r", "4.2(c)"),),
+                        partners=("acme",), fields=("amount", "revenue"),
+                        magnitude=F_(1, 10))
+    assert waiver([e], "scale", finding, rs) is e
+    assert waiver([e], "equal-treatment", finding, rs) is None
+    # Produced by another rule, even one citing the same clause.
+    assert waiver([e], "scale", attrs.evolve(finding, rules=(("r2", "4.2(c)"),)), rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, rules=(("r", "4.2(c)"), ("r2", "4.1"))),
+                  rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, partners=("beta",)), rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, partners=("acme", "beta")), rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, fields=("revenue",)), rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, magnitude=F_(11, 100)), rs) is None
+    assert waiver([e], "scale", attrs.evolve(finding, magnitude=None), rs) is None
+    small = attrs.evolve(finding, deals=(("deal", {**deal, "amount": "9.99"}),))
+    assert waiver([e], "scale", small, rs) is None
 
 
 BASE = """ruleset: t
@@ -291,14 +399,28 @@ credit:
 """
 
 
+_BOUND = "bound: {partners: [acme], at_most: 10%}"
+
+
 @pytest.mark.parametrize(("item", "code"), [
-    ("{invariant: conservation, clause: '1', reason: r}", "hard-invariant"),
-    ("{invariant: equal-treatmnt, clause: '1', reason: r}", "unknown-invariant"),
-    ("{invariant: scale, clause: '9', reason: r}", "unknown-clause"),
-    ("{invariant: scale, clause: '1', reason: r, partner: acm}", "unknown-partner"),
-    ("{invariant: scale, clause: '1'}", "missing-key"),
-    ("{invariant: scale, clause: '1', reason: r, bound: lots}", "bad-share"),
-    ("{invariant: scale, clause: '1', reason: r, why: x}", "unknown-key"),
+    (f"{{invariant: conservation, clause: '1', rules: [a], {_BOUND}, reason: r}}",
+     "hard-invariant"),
+    (f"{{invariant: equal-treatmnt, clause: '1', rules: [a], {_BOUND}, reason: r}}",
+     "unknown-invariant"),
+    (f"{{invariant: scale, clause: '9', rules: [a], {_BOUND}, reason: r}}", "unknown-clause"),
+    (f"{{invariant: scale, clause: '1', rules: [b], {_BOUND}, reason: r}}", "unknown-rule"),
+    ("{invariant: scale, clause: '1', rules: [a], reason: r, bound: {partners: [acm], "
+     "at_most: 10%}}", "unknown-partner"),
+    (f"{{invariant: scale, clause: '1', rules: [a], {_BOUND}}}", "missing-key"),
+    (f"{{invariant: scale, clause: '1', {_BOUND}, reason: r}}", "missing-key"),
+    ("{invariant: scale, clause: '1', rules: [a], reason: r}", "missing-bound"),
+    ("{invariant: scale, clause: '1', rules: [a], reason: r, bound: 10%}", "missing-bound"),
+    ("{invariant: scale, clause: '1', rules: [a], reason: r, bound: {partners: [acme], "
+     "at_most: lots}}", "bad-share"),
+    ("{invariant: scale, clause: '1', rules: [a], reason: r, bound: {partners: [acme], "
+     "at_most: 10%, when: 'amount >'}}", "condition-syntax"),
+    (f"{{invariant: scale, clause: '1', rules: [a], {_BOUND}, reason: r, why: x}}",
+     "unknown-key"),
 ])
 def test_exemptions_are_checked_when_the_ruleset_loads(item: str, code: str) -> None:
     with pytest.raises(creditrules.RulesetError) as err:
@@ -307,25 +429,41 @@ def test_exemptions_are_checked_when_the_ruleset_loads(item: str, code: str) -> 
     assert all(p.location is not None and p.location.line == 10 for p in err.value.problems)
 
 
+def test_an_exemption_rule_must_cite_its_clause(tmp_path: Path) -> None:
+    text = BASE.replace("default: true}", "default: true}\n  - {id: b, clause: '2', when: "
+                        "amount >= 10, split: {acme: 60%, beta: 40%}}")
+    with pytest.raises(creditrules.RulesetError) as err:
+        creditrules.loads(text + "fairness:\n  exemptions:\n    - {invariant: scale, clause: "
+                          f"'1', rules: [b], {_BOUND}, reason: r}}\n")
+    assert err.value.codes == ["clause-mismatch"]
+    assert "none of the rules b cites clause '1'" in str(err.value)
+
+
 def test_an_amendment_may_declare_exemptions(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
     (tmp_path / "a1.yaml").write_text(
         "amends: base.yaml\nversion: '2'\neffective: {from: 2026-06-01}\ncredit:\n"
         "  - {id: b, clause: '2', when: amount >= 10, split: {acme: 60%, beta: 40%}}\n"
-        "fairness:\n  exemptions:\n    - {invariant: scale, clause: '2', reason: r}\n",
-        encoding="utf-8")
+        "fairness:\n  exemptions:\n    - {invariant: scale, clause: '2', rules: [b, a], "
+        f"{_BOUND}, reason: r}}\n", encoding="utf-8")
     amended = creditrules.load(tmp_path / "a1.yaml")
-    assert [(e.invariant, e.clause) for e in amended.fairness] == [("scale", "2")]
+    assert [(e.invariant, e.clause, e.rules) for e in amended.fairness] == [
+        ("scale", "2", ("a", "b"))]
 
 
 def test_exemptions_are_part_of_the_agreement_hash() -> None:
     plain = creditrules.loads(BASE)
     waived = creditrules.loads(BASE + "fairness:\n  exemptions:\n    - {invariant: scale, "
-                               "clause: '1', reason: r, bound: 10%}\n")
-    assert waived.fairness[0].bound == F_(1, 10)
+                               "clause: '1', rules: [a], reason: r, bound: {partners: [acme], "
+                               "at_most: 10%, when: 'amount >= 5'}}\n")
+    assert waived.fairness[0].at_most == F_(1, 10)
     assert plain.content_hash != waived.content_hash
     assert waived.canonical()["fairness"] == {"exemptions": [
-        {"invariant": "scale", "clause": "1", "reason": "r", "bound": "0.1"}]}
+        {"invariant": "scale", "clause": "1", "rules": ["a"], "reason": "r",
+         "bound": {"partners": ["acme"], "at_most": "0.1", "when": "amount >= 5"}}]}
+    classes = creditrules.loads(BASE + "fairness:\n  interchangeable: [[beta, acme]]\n")
+    assert classes.canonical()["fairness"]["interchangeable"] == [["acme", "beta"]]
+    assert classes.content_hash != plain.content_hash
 
 
 # -- invariants no ruleset can break: hand-built allocations and broken engines ---------------

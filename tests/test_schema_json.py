@@ -94,7 +94,9 @@ def _keys(schema: dict[str, Any], *path: str) -> set[str]:
     return set(node["properties"])
 
 
-def _probe_ruleset(text: str, inserts: list[tuple[str, str]], source: Path) -> dict[str, set[str]]:
+def _probe_ruleset(
+    text: str, inserts: list[tuple[str, str]], source: Path, probes: int | None = None
+) -> dict[str, set[str]]:
     for anchor, replacement in inserts:
         assert anchor in text, anchor
         text = text.replace(anchor, replacement, 1)
@@ -102,7 +104,8 @@ def _probe_ruleset(text: str, inserts: list[tuple[str, str]], source: Path) -> d
     with pytest.raises(creditrules.RulesetError) as info:
         creditrules.load(source, engine="reference")
     found = dict(_known(p.message) for p in info.value.problems if p.code == "unknown-key")
-    assert len(found) == len(inserts) + 1, found
+    # One probe per insert unless told (an insert may probe two nested places), plus the top.
+    assert len(found) == (len(inserts) if probes is None else probes) + 1, found
     return found
 
 
@@ -137,9 +140,15 @@ def test_the_schema_has_exactly_the_keys_the_loader_accepts(tmp_path: Path) -> N
             ("    governs: stricter\n", f"    governs: stricter\n    {p}\n"),
             ("    excess: payer\n", f"    excess: payer\n    {p}\n"),
             ("fairness:\n", f"fairness:\n  {p}\n"),
-            ("      partner: beta\n", f"      partner: beta\n      {p}\n"),
+            ("      rules: [by-contribution]\n", f"      rules: [by-contribution]\n      {p}\n"),
+            (
+                "      bound: {partners: [beta], at_most: 60%}\n",
+                f"      bound: {{partners: [beta], at_most: 60%, {p}}}\n",
+            ),
+            ("credit:\n", f"analysis:\n  {p}\n  acknowledge:\n    - {{{p}}}\n\ncredit:\n"),
         ],
         tmp_path / "probe.yaml",
+        probes=15,
     )
     schema = ruleset_schema()
     top = ("else", "properties")
@@ -165,6 +174,13 @@ def test_the_schema_has_exactly_the_keys_the_loader_accepts(tmp_path: Path) -> N
     assert found["fairness"] == _keys(schema, *top, "fairness")
     assert found["a fairness exemption"] == _keys(
         schema, *top, "fairness", "properties", "exemptions", "items"
+    )
+    assert found["an exemption's bound"] == _keys(
+        schema, *top, "fairness", "properties", "exemptions", "items", "properties", "bound"
+    )
+    assert found["analysis"] == _keys(schema, *top, "analysis")
+    assert found["an acknowledgement"] == _keys(
+        schema, *top, "analysis", "properties", "acknowledge", "items"
     )
 
     topics = _probe_ruleset(

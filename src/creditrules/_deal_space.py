@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -85,6 +86,7 @@ class DealSpace:
             path for expr in _conditions_of(ruleset) for path in _conditions.field_paths(expr))
         self._expense_setup()
         self._strategies: dict[Any, st.SearchStrategy[Any]] = {}
+        self._boundary: list[Deal] | None = None
 
     def _cached(self, key: Any, make: Any) -> st.SearchStrategy[Any]:
         # Building (and validating) a strategy costs more than drawing from it: build once.
@@ -463,24 +465,102 @@ class DealSpace:
         every rule whose condition the targets solve, whatever the random draws do."""
         out: list[Deal] = []
         for target in self.targets:
-            deal: Deal = {"id": _DEAL_ID, "date": self.first_day.isoformat(),
-                          "amount": self.amount_text(10_000), "currency": self.ruleset.currency}
-            self.aim(deal, target, owners=(None, *self.partners))
-            source = target.values.get(("lead", "source"))
-            if isinstance(source, str) and source in self.partners:
-                deal["lead"] = {"source": source}
-            reps: list[dict[str, Any]] = []
-            finish(deal, reps, self.aimed_blocks(target, reps))
-            wants_expense = target.expense or any(p[0] == "expense" for p in target.values)
-            if wants_expense and self.with_expenses:
-                expense: dict[str, Any] = {
-                    "id": "E1", "kind": (self.expense_kinds or ("meal",))[0],
-                    "amount": self.amount_text(10_000), "paid_by": self.partners[0],
-                    "attendees": 1}
-                self.aim_expense(expense, target)
-                self.add_expenses(deal, [expense])
+            deal = self.aimed_deal(target, 10_000)
             if deal not in out:
                 out.append(deal)
+        return out
+
+    def aimed_deal(self, target: Target | None, units: int) -> Deal:
+        """The plainest deal of ``units`` currency units on the agreement's first day,
+        aimed at ``target`` (its fields, lead, counted items and expense)."""
+        deal: Deal = {"id": _DEAL_ID, "date": self.first_day.isoformat(),
+                      "amount": self.amount_text(units), "currency": self.ruleset.currency}
+        if target is None:
+            return deal
+        self.aim(deal, target, owners=(None, *self.partners))
+        source = target.values.get(("lead", "source"))
+        if isinstance(source, str) and source in self.partners:
+            deal["lead"] = {"source": source}
+        reps: list[dict[str, Any]] = []
+        finish(deal, reps, self.aimed_blocks(target, reps))
+        wants_expense = target.expense or any(p[0] == "expense" for p in target.values)
+        if wants_expense and self.with_expenses:
+            expense: dict[str, Any] = {
+                "id": "E1", "kind": (self.expense_kinds or ("meal",))[0],
+                "amount": self.amount_text(10_000), "paid_by": self.partners[0],
+                "attendees": 1}
+            self.aim_expense(expense, target)
+            self.add_expenses(deal, [expense])
+        return deal
+
+    def boundary_deals(self) -> list[Deal]:
+        """Deterministic deals at every boundary the conditions draw: the plainest deal
+        (one currency unit, the first day) and one aimed at each rule, each tried with the
+        amount at every threshold, one unit below and one above (a unit of currency and a
+        whole one), with every count threshold's items one below, at and one above
+        (upper bounds included), and with each number or date literal of a declared
+        attribute; the plainest deal also on each day around every rule's window. Tried
+        whatever the random draws do, smallest first."""
+        if self._boundary is None:
+            self._boundary = self._boundaries()
+        return self._boundary
+
+    def _boundaries(self) -> list[Deal]:
+        from creditrules._ruleset_mining import count_bounds
+
+        lits = self.literals
+        negative = any(isinstance(v, Decimal) and v < 0 for v in lits.of(("amount",)))
+        signs = (1, -1) if negative else (1,)
+        bounds = count_bounds(self.ruleset)
+        attributes = [(name, v) for name, typ in self.attributes
+                      if typ in (Type.NUMBER, Type.DATE)
+                      for v in lits.of(("attributes", name))]
+        plain, *_ = bases = self.boundary_bases()
+        out: dict[str, Deal] = {}
+
+        def add(deal: Deal) -> None:
+            if str(deal["amount"]).startswith("-"):
+                deal.pop("expenses", None)  # a credit note carries none
+            out.setdefault(json.dumps(deal, sort_keys=True), deal)
+
+        for base in bases:
+            add(base)
+            for units in self.thresholds:
+                for sign in signs:
+                    add({**base, "amount": self.amount_text(sign * units)})
+            for bound in bounds:
+                for k in (bound.n - 1, bound.n, bound.n + 1):
+                    if 0 <= k <= _MAX_REPEAT:
+                        add(self.with_items(base, bound.collection, bound.values, k))
+            for name, value in attributes:
+                add({**base, "attributes": {**base.get("attributes", {}),
+                                            name: _json_value(value)}})
+        for day in self.days:
+            add({**plain, "date": day.isoformat()})
+        return list(out.values())
+
+    def boundary_bases(self) -> list[Deal]:
+        """The plainest deal (one currency unit, the first day), then the plainest deal
+        aimed at each rule (see :meth:`aimed_deal`), without repeats."""
+        out: dict[str, Deal] = {}
+        for target in (None, *self.targets):
+            deal = self.aimed_deal(target, 1)
+            out.setdefault(json.dumps(deal, sort_keys=True), deal)
+        return list(out.values())
+
+    def with_items(self, deal: Deal, collection: str, values: Mapping[Path, Value],
+                    k: int) -> Deal:
+        """``deal`` with ``k`` more items of ``collection`` having ``values``."""
+        reps = [dict(r) for r in deal.get("reps", ())]
+        blocks = self.aimed_blocks(Target("", {}, ((collection, values, k),)), reps) \
+            if k else []
+        out = {**deal}
+        acts = [*deal.get("activities", ()),
+                *(b.activity() for b in blocks for _ in range(b.repeat))]
+        if acts:
+            out["activities"] = acts
+        if reps:
+            out["reps"] = reps
         return out
 
     def aimed_blocks(self, target: Target, reps: list[dict[str, Any]]) -> list[Block]:

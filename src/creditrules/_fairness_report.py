@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from creditrules._money import percent_text
 from creditrules.allocation import Allocation
 from creditrules.ruleset import FairnessExemption
 
@@ -68,6 +69,18 @@ class Counterexample:
 
 
 @attrs.frozen
+class Waived:
+    """A finding a declared exemption waives: the exemption and the counterexample."""
+
+    exemption: FairnessExemption
+    counterexample: Counterexample
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exemption": self.exemption.to_dict(),
+                "counterexample": self.counterexample.to_dict()}
+
+
+@attrs.frozen
 class InvariantResult:
     """The outcome of one invariant on one ruleset.
 
@@ -76,6 +89,8 @@ class InvariantResult:
     symmetry counterexample of an asymmetric ruleset is attached as information).
     ``tried`` is the number of generated deals tried before the first failure (or in all);
     ``undecided`` how many of them the agreement did not decide (see ``coverage``).
+    ``findings`` lists every distinct violation found (the first, ``counterexample``, is
+    shrunk), ``waived`` every distinct finding an exemption waives, with that exemption.
     """
 
     name: str
@@ -88,6 +103,8 @@ class InvariantResult:
     reason: str = ""
     info: tuple[str, ...] = ()
     undecided: int = 0
+    findings: tuple[Counterexample, ...] = ()
+    waived: tuple[Waived, ...] = ()
     seconds: float = attrs.field(default=0.0, eq=False)
 
     @property
@@ -107,6 +124,10 @@ class InvariantResult:
             data["exemption"] = self.exemption.to_dict()
         if self.counterexample is not None:
             data["counterexample"] = self.counterexample.to_dict()
+        if self.findings:
+            data["findings"] = [c.to_dict() for c in self.findings]
+        if self.waived:
+            data["waived"] = [w.to_dict() for w in self.waived]
         return data
 
 
@@ -124,7 +145,18 @@ class FairnessReport:
     results: tuple[InvariantResult, ...]
     # Rules (rule, clause) whose condition no generated deal met: a blind spot to look at.
     unreached: tuple[tuple[str, str], ...] = ()
+    # Exemptions of the invariants checked that waived nothing in this run.
+    stale: tuple[FairnessExemption, ...] = ()
     seconds: float = attrs.field(default=0.0, eq=False)
+
+    def waivers(self) -> list[tuple[FairnessExemption, list[Waived]]]:
+        """Every waived finding, grouped by the exemption that waives it (in the order the
+        ruleset declares them)."""
+        groups: dict[FairnessExemption, list[Waived]] = {}
+        for r in self.results:
+            for w in r.waived:
+                groups.setdefault(w.exemption, []).append(w)
+        return list(groups.items())
 
     @property
     def ok(self) -> bool:
@@ -147,6 +179,7 @@ class FairnessReport:
             "derandomize": self.derandomize, "ok": self.ok,
             "invariants": [r.to_dict() for r in self.results],
             "unreached": [{"rule": r, "clause": c} for r, c in self.unreached],
+            "stale": [e.to_dict() for e in self.stale],
         }
 
     def save(self, directory: str | os.PathLike[str]) -> list[Path]:
@@ -181,10 +214,28 @@ class FairnessReport:
                 tail += f"; {r.reason}"
             lines.append(f"  {status:<15} {r.name:<{width}}  {kind}  {tail}\n")
         for r in self.results:
-            if r.counterexample is None or (r.status == "held" and not verbose):
+            if r.counterexample is None or (r.status == "held" and not verbose) \
+                    or r.status == "waived":
                 continue
             lines.append("\n")
             lines.append(_describe_result(r))
+            for cx in r.findings[1:]:
+                lines.append(_describe(cx, f"{r.name} (VIOLATED, another)"))
+        # What a result without a counterexample has to say (the tie-break counts, which
+        # partners symmetry exchanged and how).
+        for r in self.results:
+            if r.info and r.counterexample is None:
+                lines.append(f"\n{r.name}:\n" + "".join(f"  {line}\n" for line in r.info))
+        for exemption, found in self.waivers():
+            lines.append("\n")
+            lines.append(_describe_exemption(exemption, len(found)))
+            for w in found:
+                lines.append(_describe(w.counterexample, "  waived", indent="    "))
+        if self.stale:
+            lines.append("\nstale exemptions (they waived nothing in this run):\n")
+            for e in self.stale:
+                lines.append(f"  {e.invariant}, clause {e.clause} (rules "
+                             f"{', '.join(e.rules)}): {e.reason}\n")
         if self.unreached:
             lines.append("\nno generated deal reached these rules (their invariants are "
                          "untested there): " + ", ".join(f"{r} (clause {c})"
@@ -203,20 +254,28 @@ def _describe_result(r: InvariantResult) -> str:
     assert cx is not None
     label = {"violated": "VIOLATED", "waived": "waived", "not applicable": "information",
              "held": "held"}[r.status]
-    out = [f"{r.name} ({label}): {cx.message}\n"]
-    if r.exemption is not None:
-        e = r.exemption
-        out.append(f"  waived by the exemption for clause {e.clause}: {e.reason}\n")
-    for line in r.info:
-        out.append(f"  {line}\n")
+    info = "".join(f"  {line}\n" for line in r.info)
+    return _describe(cx, f"{r.name} ({label})", extra=info)
+
+
+def _describe(cx: Counterexample, head: str, *, indent: str = "  ", extra: str = "") -> str:
+    out = [f"{head}: {cx.message}\n", extra]
     if cx.rules:
-        out.append("  rules: " + ", ".join(f"{rid} (clause {c})" for rid, c in cx.rules)
+        out.append(f"{indent}rules: " + ", ".join(f"{rid} (clause {c})" for rid, c in cx.rules)
                    + "\n")
-    out.append(f"  deal: {_dumps(cx.deal)}\n")
+    out.append(f"{indent}deal: {_dumps(cx.deal)}\n")
     for label_, deal in cx.related:
-        out.append(f"  {label_}: {_dumps(deal)}\n")
-    out.append(f"  replay: {cx.replay}\n")
+        out.append(f"{indent}{label_}: {_dumps(deal)}\n")
+    out.append(f"{indent}replay: {cx.replay}\n")
     return "".join(out)
+
+
+def _describe_exemption(e: FairnessExemption, n: int) -> str:
+    where = f", on deals where {e.when_text}" if e.when_text else ""
+    return (f"{e.invariant} waived ({n} finding{'s' if n != 1 else ''}) by the exemption for "
+            f"clause {e.clause}, rules {', '.join(e.rules)}: {e.reason}\n"
+            f"  bound: concerning {', '.join(e.partners)} only, by at most "
+            f"{percent_text(e.at_most)}{where}\n")
 
 
 def _dumps(data: Any) -> str:

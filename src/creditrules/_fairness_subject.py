@@ -24,6 +24,7 @@ class Subject:
         self.unit = ruleset.unit
         self._variants: list[tuple[str, Ruleset]] | None = None
         self._spaces: Any = None
+        self._relabelled: dict[tuple[str, str], Ruleset | None] = {}
 
     @property
     def replay_path(self) -> str:
@@ -71,12 +72,37 @@ class Subject:
                 for n in (1, 2):
                     rnd = random.Random(n)  # noqa: S311 - a reproducible shuffle, not a secret
                     self._variants.append((f"rules and keys of the file reordered ({n})",
-                                           _permuted(path, rnd, self.ruleset.engine)))
+                                           _rewritten(path, rnd, self.ruleset.engine)))
             if self.ruleset.engine != "reference" and path is not None:
                 from creditrules.ruleset import load
 
                 self._variants.append(("reference engine", load(path, engine="reference")))
         return self._variants
+
+
+    def relabelled(self, p: str, q: str) -> Ruleset | None:
+        """The same agreement with partners ``p`` and ``q`` exchanged throughout its file(s)
+        (partner keys and values, and partner literals in conditions); ``None`` when the
+        ruleset has no file to rewrite."""
+        if (p, q) not in self._relabelled:
+            path = self.path or _reloadable(self.ruleset)
+            self._relabelled[(p, q)] = None if path is None else _rewritten(
+                path, None, self.ruleset.engine, _renamer({p: q, q: p}))
+        return self._relabelled[(p, q)]
+
+
+def _renamer(sigma: Mapping[str, str]) -> Any:
+    import re
+
+    names = "|".join(re.escape(k) for k in sorted(sigma))
+    literal = re.compile(rf"""(["'])({names})\1""")
+
+    def rename(text: str, condition: bool) -> str:
+        if condition:
+            return literal.sub(lambda m: m.group(1) + sigma[m.group(2)] + m.group(1), text)
+        return sigma.get(text, text)
+
+    return rename
 
 
 # Loading the reordered files is the slow part of determinism: once per agreement.
@@ -105,9 +131,11 @@ def _keep_order(path: tuple[str, ...]) -> bool:
         ("rounding", "tie_break"), ("credit_types",))
 
 
-def _permuted(path: Path, rnd: random.Random, engine: str) -> Ruleset:
+def _rewritten(path: Path, rnd: random.Random | None, engine: str, rename: Any = None
+               ) -> Ruleset:
     """Load ``path`` after rewriting it (and its base, for an amendment) with every mapping's
-    keys and every unordered list shuffled."""
+    keys and every unordered list shuffled by ``rnd`` (when given), and every scalar passed
+    through ``rename(text, in_a_condition)`` (when given)."""
     from creditrules._yaml import MapNode, compose
     from creditrules.ruleset import load
 
@@ -118,7 +146,7 @@ def _permuted(path: Path, rnd: random.Random, engine: str) -> Ruleset:
         while current is not None:
             root = compose(current.read_text(encoding="utf-8"), str(current))
             target = tmp / current.name
-            target.write_text("".join(_emit(root, 0, rnd, ())), encoding="utf-8")
+            target.write_text("".join(_emit(root, 0, rnd, (), rename)), encoding="utf-8")
             first = first or target
             base = root.get("amends") if isinstance(root, MapNode) else None
             current = (current.parent / base.text
@@ -127,36 +155,41 @@ def _permuted(path: Path, rnd: random.Random, engine: str) -> Ruleset:
         return load(first, engine=engine)
 
 
-def _scalar(node: Any) -> str:
+def _scalar(node: Any, rename: Any = None, path: tuple[str, ...] = ()) -> str:
+    text = node.text
+    if rename is not None and text:
+        text = rename(text, bool(path) and path[-1] == "when")
     if node.quoted:
-        return json.dumps(node.text, ensure_ascii=False)
-    return node.text if node.text else "~"
+        return json.dumps(text, ensure_ascii=False)
+    return text if text else "~"
 
 
-def _emit(node: Any, indent: int, rnd: random.Random, path: tuple[str, ...]) -> Iterator[str]:
+def _emit(node: Any, indent: int, rnd: random.Random | None, path: tuple[str, ...],
+          rename: Any = None) -> Iterator[str]:
     """Block-style YAML for a composed node, shuffling keys and unordered lists."""
     from creditrules._yaml import MapNode, SeqNode
 
     pad = " " * indent
     if isinstance(node, MapNode):
         items = list(node.items)
-        if not _keep_order(path):
+        if rnd is not None and not _keep_order(path):
             rnd.shuffle(items)
         for key, value in items:
-            name = _scalar(key)
-            yield from _emit_entry(f"{pad}{name}:", value, indent, rnd, (*path, key.text))
+            name = _scalar(key, rename)
+            yield from _emit_entry(f"{pad}{name}:", value, indent, rnd, (*path, key.text),
+                                   rename)
     elif isinstance(node, SeqNode):
         elements = list(node.items)
-        if not _keep_order(path):
+        if rnd is not None and not _keep_order(path):
             rnd.shuffle(elements)
         for item in elements:
-            yield from _emit_entry(f"{pad}-", item, indent, rnd, path)
+            yield from _emit_entry(f"{pad}-", item, indent, rnd, path, rename)
     else:
-        yield f"{pad}{_scalar(node)}\n"
+        yield f"{pad}{_scalar(node, rename, path)}\n"
 
 
-def _emit_entry(head: str, value: Any, indent: int, rnd: random.Random,
-                path: tuple[str, ...]) -> Iterator[str]:
+def _emit_entry(head: str, value: Any, indent: int, rnd: random.Random | None,
+                path: tuple[str, ...], rename: Any = None) -> Iterator[str]:
     from creditrules._yaml import MapNode, SeqNode
 
     if isinstance(value, MapNode):
@@ -164,12 +197,12 @@ def _emit_entry(head: str, value: Any, indent: int, rnd: random.Random,
             yield f"{head} {{}}\n"
         else:
             yield f"{head}\n"
-            yield from _emit(value, indent + 2, rnd, path)
+            yield from _emit(value, indent + 2, rnd, path, rename)
     elif isinstance(value, SeqNode):
         if not value.items:
             yield f"{head} []\n"
         else:
             yield f"{head}\n"
-            yield from _emit(value, indent + 2, rnd, path)
+            yield from _emit(value, indent + 2, rnd, path, rename)
     else:
-        yield f"{head} {_scalar(value)}\n"
+        yield f"{head} {_scalar(value, rename, path)}\n"

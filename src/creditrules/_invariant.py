@@ -23,7 +23,9 @@ HARD_INVARIANTS = ("coverage", "conservation", "declared-totals", "rounding-boun
                    "determinism", "idempotence", "refund-mirrors-sale", "caps-respected",
                    "forbidden-kinds", "policy-precedence")
 SOFT_INVARIANTS = ("non-negativity", "null-player", "equal-treatment", "monotonicity",
-                   "scale", "symmetry")
+                   "scale", "symmetry", "resource-monotonicity", "population-monotonicity",
+                   "additivity", "irrelevant-participants", "volume-neutrality",
+                   "tie-break-drift")
 
 
 # =========================================================================================
@@ -118,7 +120,36 @@ class Invariant:
         return (("deal", example),)
 
     def check(self, subject: Subject, example: Any) -> Finding | None:
-        raise NotImplementedError
+        found = self.findings(subject, example)
+        return found[0] if found else None
+
+    def findings(self, subject: Subject, example: Any) -> list[Finding]:
+        """Every distinct way the example breaks the invariant (each credit type, each
+        party); an invariant defines this or :meth:`check`."""
+        if type(self).check is Invariant.check:
+            raise NotImplementedError
+        found = self.check(subject, example)
+        return [] if found is None else [found]
+
+    def once(self, subject: Subject) -> tuple[list[Finding], int, tuple[str, ...]] | None:
+        """For an invariant checked over one fixed run of deals rather than searched: its
+        findings, the number of deals tried and what to report either way (``None``: the
+        invariant is searched)."""
+        return None
+
+    def boundary(self, subject: Subject) -> list[Any]:
+        """Deterministic examples tried whatever the seed: by default one per boundary
+        deal of the ruleset (each literal and threshold its conditions compare with, one
+        below, at and one above), see :meth:`DealSpace.boundary_deals`."""
+        from creditrules.strategies import space
+
+        return [e for deal in space(subject.ruleset).boundary_deals()
+                for e in self.from_deal(subject, deal)]
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        """The examples built on one given deal (a seed deal, a boundary deal); ``[]``
+        for an invariant whose examples a deal alone cannot make."""
+        return [deal]
 
     @property
     def summary(self) -> str:
@@ -129,14 +160,12 @@ class Invariant:
 class AllocationInvariant(Invariant):
     """An invariant of each allocation on its own (checkable on hand-built allocations)."""
 
-    def check(self, subject: Subject, example: Any) -> Finding | None:
+    def findings(self, subject: Subject, example: Any) -> list[Finding]:
         allocation = subject.allocate(example)
-        found = self.violations(allocation, subject.ruleset, example)
-        if not found:
-            return None
-        rules = found[0].rules or subject.credit_rules(allocation)
-        return attrs.evolve(found[0], deals=(("deal", example),),
-                            allocations=(("allocation", allocation),), rules=rules)
+        return [attrs.evolve(f, deals=(("deal", example),),
+                             allocations=(("allocation", allocation),),
+                             rules=f.rules or subject.credit_rules(allocation))
+                for f in self.violations(allocation, subject.ruleset, example)]
 
     def violations(self, allocation: Allocation, ruleset: Ruleset,
                    deal: Mapping[str, Any] | None = None) -> list[Finding]:

@@ -39,62 +39,108 @@ _PARTNER_FIELDS = frozenset({("account", "owner"), ("lead", "source"), ("activit
 
 
 class Symmetry(Invariant):
-    """Anonymity: exchanging two partners' names throughout a deal (account owner, lead,
-    reps, activities, expenses) exchanges their exact credit shares, when the ruleset's
-    terms are symmetric under that exchange. For an asymmetric ruleset the check reports
-    which clauses break the symmetry, with an example, as information."""
+    """Anonymity, two ways. Relabelling: exchanging two partners' names in the agreement
+    and in the deal together (account owner, lead, reps, activities, expenses) exchanges
+    their exact credit shares: no result depends on a partner's name. Interchangeability:
+    for partners the ruleset declares ``interchangeable`` (``fairness: {interchangeable:
+    [[a, b]]}``), exchanging them in the deal alone exchanges their exact credit shares.
+    Every other pair is reported as not tested that way, with the clauses that treat the
+    two differently."""
 
     name = "symmetry"
     title = "symmetry: relabelling the partners relabels the result"
     hard = False
 
+    def _modes(self, subject: Subject) -> list[tuple[str, str, str]]:
+        partners = subject.partners
+        pairs = [(p, q) for i, p in enumerate(partners) for q in partners[i + 1:]]
+        modes = []
+        if subject.relabelled(*pairs[0]) is not None if pairs else False:
+            modes += [("agreement", p, q) for p, q in pairs]
+        modes += [("deal", p, q) for p, q in pairs if _interchangeable(subject, p, q)]
+        return modes
+
+    def applies(self, subject: Subject) -> str | None:
+        if len(subject.partners) < 2:
+            return "the ruleset has one partner"
+        if not self._modes(subject):
+            return ("the ruleset has no file to relabel and declares no interchangeable "
+                    "partners")
+        return None
+
     def information(self, subject: Subject) -> tuple[str, ...]:
-        breaks: list[str] = []
+        lines: list[str] = []
         partners = subject.partners
         for i, p in enumerate(partners):
             for q in partners[i + 1:]:
-                breaks += asymmetries(subject.ruleset, p, q)
-        return tuple(dict.fromkeys(breaks))
+                if _interchangeable(subject, p, q):
+                    lines.append(f"{p} and {q} are declared interchangeable: exchanged in "
+                                 "deals alone")
+                    continue
+                why = asymmetries(subject.ruleset, p, q)
+                lines.append(f"{p} and {q} exchanged in the agreement and the deal together "
+                             "only: not declared interchangeable"
+                             + (f"; the terms treat them differently: {'; '.join(why)}"
+                                if why else ""))
+        return tuple(lines)
 
     def examples(self, subject: Subject) -> SearchStrategy[Any]:
         from hypothesis import strategies as st
 
         from creditrules.strategies import deals
 
-        partners = subject.partners
-        pairs = [(p, q) for i, p in enumerate(partners) for q in partners[i + 1:]]
-        return st.tuples(st.sampled_from(pairs), deals(subject.ruleset))
+        return st.tuples(st.sampled_from(self._modes(subject)), deals(subject.ruleset))
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        return [(mode, deal) for mode in self._modes(subject)]
+
+    def boundary(self, subject: Subject) -> list[Any]:
+        from creditrules.strategies import space
+
+        return [e for d in space(subject.ruleset).boundary_bases()
+                for e in self.from_deal(subject, d)]
 
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
-        (p, q), deal = example
-        return (("deal", deal), (f"{p} and {q} exchanged", relabel(deal, {p: q, q: p})))
+        (mode, p, q), deal = example
+        where = " in the agreement and the deal" if mode == "agreement" else ""
+        return (("deal", deal), (f"{p} and {q} exchanged{where}",
+                                 relabel(deal, {p: q, q: p})))
 
-    def check(self, subject: Subject, example: Any) -> Finding | None:
-        (p, q), deal = example
+    def findings(self, subject: Subject, example: Any) -> list[Finding]:
+        (mode, p, q), deal = example
         sigma = {p: q, q: p}
         mirror = relabel(deal, sigma)
         a = subject.allocate(deal)
-        b = subject.allocate(mirror)
+        b = subject.allocate(mirror, subject.relabelled(p, q) if mode == "agreement"
+                             else None)
         deals = self.deals_of(example)
         allocations = (("deal", a), ("exchanged", b))
         sa, sb = _shares(a), _shares(b)
+        where = " in the agreement and the deal" if mode == "agreement" else ""
         if sorted(sa) != sorted(sb):
-            return Finding(f"the deal gets {', '.join(sa) or 'no'} credit, the exchanged deal "
-                           f"{', '.join(sb) or 'none'}", deals=deals, allocations=allocations,
-                           rules=subject.credit_rules(a, b), partners=(p, q))
+            return [Finding(f"the deal gets {', '.join(sa) or 'no'} credit, the exchanged "
+                            f"deal {', '.join(sb) or 'none'}", deals=deals,
+                            allocations=allocations, rules=subject.credit_rules(a, b),
+                            partners=(p, q), fields=(mode,))]
+        out = []
         for type_name, shares in sa.items():
             for x in subject.partners:
                 mine = shares.get(x, Fraction(0))
-                theirs = sb[type_name].get(sigma.get(x, x), Fraction(0))
+                y = sigma.get(x, x)
+                theirs = sb[type_name].get(y, Fraction(0))
                 if mine != theirs:
-                    y = sigma.get(x, x)
-                    return Finding(
+                    out.append(Finding(
                         f"{x} gets {_pct(mine)} of {type_name} credit, but with {p} and {q} "
-                        f"exchanged {y} gets {_pct(theirs)}", deals=deals,
+                        f"exchanged{where} {y} gets {_pct(theirs)}", deals=deals,
                         allocations=allocations,
                         rules=subject.credit_rules(a, b, types=[type_name]), partners=(p, q),
-                        fields=(type_name,), magnitude=abs(mine - theirs))
-        return None
+                        fields=(mode, type_name), magnitude=abs(mine - theirs)))
+                    break  # the exchanged partner's difference is the same departure
+        return out
+
+
+def _interchangeable(subject: Subject, p: str, q: str) -> bool:
+    return any(p in c and q in c for c in subject.ruleset.interchangeable)
 
 
 def relabel(deal: Mapping[str, Any], sigma: Mapping[str, str]) -> dict[str, Any]:
@@ -262,9 +308,49 @@ class EqualTreatment(Invariant):
     def deals_of(self, example: Twins) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("deal", example.deal),)
 
-    def check(self, subject: Subject, example: Twins) -> Finding | None:
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        """On the deal's own fields (its date, amount, account, attributes), each pair of
+        partners as twins: neither owning the account nor sourcing the lead, with no
+        activity, with one activity each of every kind, with one expense of each kind paid
+        by each, and with one joint activity of every kind by a rep of each."""
+        from creditrules.strategies import Twins, space
+
+        sp = space(subject.ruleset)
+        kinds = sp.kinds
+        partners = subject.partners
+        out = []
+        for i, p in enumerate(partners):
+            for q in partners[i + 1:]:
+                plain = {k: v for k, v in deal.items()
+                         if k not in ("reps", "activities", "expenses", "lead")}
+                lead = deal.get("lead", {})
+                if lead.get("source") not in (p, q, None):
+                    plain["lead"] = {"source": lead["source"]}
+                if deal.get("account", {}).get("owner") in (p, q):
+                    plain["account"] = {k: v for k, v in deal["account"].items()
+                                        if k != "owner"}
+                out.append(Twins(plain, "partners", (p, q)))
+                out += [Twins({**plain, "activities": [{"kind": k, "partner": p},
+                                                       {"kind": k, "partner": q}]},
+                              "partners", (p, q)) for k in kinds]
+                # Mirrored expenses, one of each kind paid by each twin, on equal effort.
+                if sp.with_expenses and kinds:
+                    work = [{"kind": kinds[0], "partner": x} for x in (p, q)]
+                    out += [Twins(sp.add_expenses({**plain, "activities": work}, [
+                        {"id": f"E{n}", "kind": kind, "amount": sp.amount_text(10_000),
+                         "paid_by": x, "attendees": 1} for n, x in ((1, p), (2, q))]),
+                        "partners", (p, q)) for kind in sp.expense_kinds]
+                # A joint activity of both is its own mirror image.
+                reps = [{"id": f"{x}-1", "partner": x, "owner": True} for x in (p, q)]
+                out += [Twins({**plain, "reps": reps, "activities": [
+                    {"kind": k, "reps": [f"{p}-1", f"{q}-1"]}]}, "partners", (p, q))
+                    for k in kinds]
+        return out
+
+    def findings(self, subject: Subject, example: Twins) -> list[Finding]:
         a = subject.allocate(example.deal)
         x, y = example.pair
+        out = []
         for credit in a.credits:
             if example.level == "partners":
                 sx, sy = credit.share(x), credit.share(y)
@@ -276,15 +362,57 @@ class EqualTreatment(Invariant):
                     partner, owner = (x if sx > sy else y), ""
                 else:
                     partner = next(p.partner for p in credit.partners
-                                   if any(r.rep == x for r in p.reps))
+                                   if any(r.rep in (x, y) for r in p.reps))
                     owner = f" (reps of {partner})"
-                return Finding(
+                out.append(Finding(
                     f"{x} gets {_pct(sx)} and {y} {_pct(sy)} of {credit.type} credit for "
                     f"identical contributions{owner}", deals=self.deals_of(example),
                     allocations=(("deal", a),), rules=_rules_of(credit),
                     partners=(partner,), fields=(example.level, credit.type),
-                    magnitude=abs(sx - sy))
-        return None
+                    magnitude=abs(sx - sy)))
+        if example.level == "partners":
+            out += self._expenses(example, a)
+        return out
+
+
+    def _expenses(self, example: Twins, a: Allocation) -> list[Finding]:
+        """Mirrored expenses (one paid by each twin) are shared alike: each twin's exact
+        share of the one it paid equals the other's of its mirror, and so for the other."""
+        x, y = example.pair
+        sigma = {x: y, y: x}
+        paid = {str(e["id"]): e for e in example.deal.get("expenses", ())}
+
+        def form(e: Mapping[str, Any]) -> str:
+            return json.dumps({k: v for k, v in e.items() if k not in ("id", "paid_by")},
+                              sort_keys=True)
+
+        out = []
+        results = {e.expense: e for e in a.expenses}
+        for e in a.expenses:
+            raw = paid.get(e.expense)
+            if raw is None or raw.get("paid_by") != x:
+                continue
+            mirror = next((results[i] for i, m in paid.items() if i in results
+                           and m.get("paid_by") == y and form(m) == form(raw)), None)
+            if mirror is None or (e.covered, e.disallowed) != (mirror.covered,
+                                                                 mirror.disallowed):
+                continue  # each payer's own policy capped it differently: policy's business
+            for z in (x, y):
+                mine = next((p.share for p in e.parts if p.partner == z), Fraction(0))
+                theirs = next((p.share for p in mirror.parts if p.partner == sigma[z]),
+                              Fraction(0))
+                if mine != theirs:
+                    out.append(Finding(
+                        f"{z} bears {_pct(mine)} of expense {e.expense} ({e.kind}, paid by "
+                        f"{x}) but {sigma[z]} {_pct(theirs)} of its mirror {mirror.expense} "
+                        f"(paid by {y})", deals=self.deals_of(example),
+                        allocations=(("deal", a),),
+                        rules=tuple(dict.fromkeys(((e.rule, e.clause),
+                                                   (mirror.rule, mirror.clause)))),
+                        partners=(z if mine < theirs else sigma[z],),
+                        fields=("expenses", e.kind), magnitude=abs(mine - theirs)))
+                    break
+        return out
 
 
 class NullPlayer(Invariant):
@@ -306,15 +434,19 @@ class NullPlayer(Invariant):
     def deals_of(self, example: NullParty) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("deal", example.deal),)
 
-    def check(self, subject: Subject, example: NullParty) -> Finding | None:
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        return []  # a null party is built, not found in a given deal
+
+    def findings(self, subject: Subject, example: NullParty) -> list[Finding]:
         a = subject.allocate(example.deal)
         rs = subject.ruleset
+        out = []
         for credit in a.credits:
             rules = _deciding(subject, credit, a.date)
             if example.level == "partners":
                 share = credit.share(example.party)
                 if share and not any(self._names(rule, example) for rule in rules):
-                    return self._finding(example, a, credit, share)
+                    out.append(self._finding(example, a, credit, share))
                 continue
             share = _rep_share(a, credit.type, example.party)
             if not share:
@@ -328,8 +460,8 @@ class NullPlayer(Invariant):
             team = [str(r["id"]) for r in example.deal.get("reps", ())
                     if r["partner"] == example.partner and r["id"] != example.party]
             if mode != "owner" and any(rep_points.get(r, 0) > 0 for r in team):
-                return self._finding(example, a, credit, share)
-        return None
+                out.append(self._finding(example, a, credit, share))
+        return out
 
     @staticmethod
     def _names(rule: CreditRule, example: NullParty) -> bool:
@@ -376,11 +508,22 @@ class Monotonicity(Invariant):
     def deals_of(self, example: OneMore) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("deal", example.deal), ("with one more activity", example.more))
 
-    def check(self, subject: Subject, example: OneMore) -> Finding | None:
+    def boundary(self, subject: Subject) -> list[Any]:
+        from creditrules.strategies import one_more_at_bounds
+
+        return one_more_at_bounds(subject.ruleset)
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        from creditrules.strategies import one_more_of
+
+        return one_more_of(subject.ruleset, deal)
+
+    def findings(self, subject: Subject, example: OneMore) -> list[Finding]:
         a = subject.allocate(example.deal)
         b = subject.allocate(example.more)
         who = example.rep or example.partner
         types = list(dict.fromkeys([c.type for c in a.credits] + [c.type for c in b.credits]))
+        out = []
         for type_name in types:
             checks = [("partners", example.partner, _share(a, type_name, example.partner),
                        _share(b, type_name, example.partner))]
@@ -389,14 +532,14 @@ class Monotonicity(Invariant):
                                _rep_share(b, type_name, example.rep)))
             for level, party, before, after in checks:
                 if after < before:
-                    return Finding(
+                    out.append(Finding(
                         f"one more {example.kind} by {who} lowers {party}'s {type_name} "
                         f"credit from {_pct(before)} to {_pct(after)}",
                         deals=self.deals_of(example), allocations=(("deal", a), ("more", b)),
                         rules=subject.credit_rules(a, b, types=[type_name]),
                         partners=(example.partner,),
-                        fields=(example.kind, level, type_name), magnitude=before - after)
-        return None
+                        fields=(example.kind, level, type_name), magnitude=before - after))
+        return out
 
 
 def _counts(expr: Expr, collection: str) -> bool:
@@ -428,7 +571,7 @@ class Scale(Invariant):
         @st.composite
         def scaled(draw: st.DrawFn) -> tuple[int, dict[str, Any]]:
             # k first, so the smallest counterexample has the smallest k.
-            k = draw(st.sampled_from((2, 3, 10, 100, 1000)))
+            k = draw(st.sampled_from(_FACTORS))
             deal = draw(deals(subject.ruleset))
             # Often, aim at a rule with an amount threshold, just below it: k times the
             # amount crosses it.
@@ -450,7 +593,18 @@ class Scale(Invariant):
         k, deal = example
         return (("deal", deal), (f"amount x {k}", _scaled(deal, k)))
 
-    def check(self, subject: Subject, example: Any) -> Finding | None:
+    def boundary(self, subject: Subject) -> list[Any]:
+        from creditrules.strategies import space
+
+        sp = space(subject.ruleset)
+        # Half of each amount threshold, rounded up: doubled, the deal reaches it.
+        return [(2, {**d, "amount": sp.amount_text(-(-u // 2))})
+                for d in sp.boundary_bases() for u in sp.thresholds if u > 1]
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        return [(k, deal) for k in _FACTORS]
+
+    def findings(self, subject: Subject, example: Any) -> list[Finding]:
         k, deal = example
         a = subject.allocate(deal)
         big = _scaled(deal, k)
@@ -459,6 +613,7 @@ class Scale(Invariant):
         allocations = (("deal", a), (f"x {k}", b))
         sa, sb = _shares(a), _shares(b)
         ra, rb = _rep_shares(a), _rep_shares(b)
+        out = []
         for type_name in dict.fromkeys([*sa, *sb]):
             x, y = sa.get(type_name, {}), sb.get(type_name, {})
             changed = sorted(p for p in set(x) | set(y)
@@ -471,32 +626,38 @@ class Scale(Invariant):
                 who = changed[0] if changed else rep_changed[0]
                 before = x.get(who, ra.get(type_name, {}).get(who, Fraction(0)))
                 after = y.get(who, rb.get(type_name, {}).get(who, Fraction(0)))
-                return Finding(
+                out.append(Finding(
                     f"multiplying the amount {deal['amount']} by {k} changes {who}'s "
                     f"{type_name} share from {_pct(before)} to {_pct(after)}", deals=deals,
                     allocations=allocations,
                     rules=subject.credit_rules(a, b, types=[type_name]),
                     partners=tuple(changed), fields=("amount", type_name),
                     magnitude=max((abs(x.get(p, Fraction(0)) - y.get(p, Fraction(0)))
-                                   for p in changed), default=abs(before - after)))
+                                   for p in changed), default=abs(before - after))))
         unit = Fraction(subject.unit)
         for credit in a.credits:
             other = b.credit(credit.type)
-            assert other is not None
+            if other is None or _shares(a)[credit.type] != _shares(b)[credit.type]:
+                continue  # reported above: the type's shares changed
             for p in credit.partners:
                 got = Fraction(other.amount_of(p.partner))
                 if abs(got - k * Fraction(p.amount)) >= (k + 1) * unit:
-                    return Finding(f"{p.partner}'s {credit.type} amount {p.amount} becomes "
-                                   f"{other.amount_of(p.partner)} when the deal is {k} times "
-                                   "larger", deals=deals, allocations=allocations,
-                                   rules=_rules_of(credit), partners=(p.partner,),
-                                   fields=("amount", credit.type))
-        if [e.to_dict() for e in a.expenses] != [e.to_dict() for e in b.expenses]:
-            return Finding(f"multiplying the amount by {k} changes how the expenses are borne",
-                           deals=deals, allocations=allocations,
-                           rules=tuple((e.rule, e.clause) for e in a.expenses),
-                           fields=("amount", "expenses"))
-        return None
+                    out.append(Finding(f"{p.partner}'s {credit.type} amount {p.amount} becomes "
+                                       f"{other.amount_of(p.partner)} when the deal is {k} "
+                                       "times larger", deals=deals, allocations=allocations,
+                                       rules=_rules_of(credit), partners=(p.partner,),
+                                       fields=("amount", credit.type)))
+        # Expenses shared by credit follow a change of shares (reported above).
+        if not out and [e.to_dict() for e in a.expenses] != [e.to_dict() for e in b.expenses]:
+            out.append(Finding(f"multiplying the amount by {k} changes how the expenses are "
+                               "borne", deals=deals, allocations=allocations,
+                               rules=tuple(dict.fromkeys((e.rule, e.clause)
+                                                         for e in a.expenses)),
+                               fields=("amount", "expenses")))
+        return out
+
+
+_FACTORS = (2, 3, 10, 100, 1000)
 
 
 def _positive(value: object) -> bool:

@@ -48,6 +48,12 @@ class Determinism(Invariant):
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("deal", example[0]), ("shuffled", _shuffle(example[0], example[2])))
 
+    def boundary(self, subject: Subject) -> list[Any]:
+        return []  # order, not thresholds: the boundary deals add nothing here
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        return [(deal, v, None) for v in range(len(subject.variants()) + 1)]
+
     def check(self, subject: Subject, example: Any) -> Finding | None:
         deal, variant, order = example
         base = subject.allocate(deal)
@@ -126,6 +132,12 @@ class Idempotence(Invariant):
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("deal", example[0]), ("other deal", example[1]))
 
+    def boundary(self, subject: Subject) -> list[Any]:
+        return []  # state, not thresholds: the boundary deals add nothing here
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        return [(deal, deal)]
+
     def check(self, subject: Subject, example: Any) -> Finding | None:
         deal, other = example
         first = subject.allocate(deal)
@@ -157,6 +169,11 @@ class RefundMirrorsSale(Invariant):
 
     def deals_of(self, example: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
         return (("sale", example), ("refund", _refund(example)))
+
+    def from_deal(self, subject: Subject, deal: Mapping[str, Any]) -> list[Any]:
+        amount = str(deal.get("amount", ""))
+        sale = {k: v for k, v in deal.items() if k != "expenses"}
+        return [{**sale, "amount": amount.lstrip("-")}] if amount else []
 
     def check(self, subject: Subject, example: Any) -> Finding | None:
         sale = subject.allocate(example)

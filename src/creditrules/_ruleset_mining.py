@@ -266,3 +266,39 @@ def targets(ruleset: Ruleset) -> tuple[Target, ...]:
                 out.append(Target(rule.id, {**values, fact: None}, tuple(counts), None,
                                   expense=getattr(rule, "topic", "") == "entertainment"))
     return tuple(out)
+
+
+@attrs.frozen
+class CountBound:
+    """A threshold a condition compares a ``count(collection, ...)`` with: ``n``, and item
+    field values that satisfy the count's predicate (so that items built from them are
+    counted)."""
+
+    collection: str
+    values: Mapping[Path, Value]
+    n: int
+
+
+def count_bounds(ruleset: Ruleset) -> tuple[CountBound, ...]:
+    """Every count threshold of the ruleset's conditions, whatever the comparison (upper
+    bounds such as ``count(activities, kind == "joint_call") < 3`` included)."""
+    out: dict[tuple[str, str, int], CountBound] = {}
+
+    def walk(expr: Expr) -> None:
+        for left, _op, right in _conditions.comparisons(expr):
+            for side in (left, right):
+                if isinstance(side, Count) and side.where is not None:
+                    walk(side.where)
+            if not (isinstance(left, Count) and isinstance(right, Literal)
+                    and isinstance(right.value, Decimal)):
+                continue
+            items = (_witnesses(left.where, ruleset.unit)[:2] if left.where is not None
+                     else [({}, [])])
+            for values, _ in items:
+                bound = CountBound(left.collection, values, int(right.value))
+                key = (bound.collection, repr(sorted(values.items(), key=repr)), bound.n)
+                out.setdefault(key, bound)
+
+    for expr in _conditions_of(ruleset):
+        walk(expr)
+    return tuple(out[k] for k in sorted(out))

@@ -169,32 +169,26 @@ def _build(
     precedence = [attrs.evolve(p, effective=_intersect(p.effective, effective)) for p in precedence]
     _check_references(b, rules, precedence, prec_locs)
     sections = read_policy_sections(b, root)
-    # Declared fairness exemptions, of the base file and each amendment (fairness.py).
-    from creditrules.fairness import read_exemptions
+    # Declared fairness exemptions and interchangeable partners, of the base file and each
+    # amendment (_fairness_exemptions.py).
+    from creditrules._fairness_exemptions import read_fairness
 
-    clauses = sorted(
-        {r.clause for r in rules.values()}
-        | {r.clause for r in sections.policy_rules}
-        | {r.clause for r in sections.expense_rules}
-    )
-    exemptions = tuple(
-        e
-        for node in [root, *(a for a, _ in amendments)]
-        for e in read_exemptions(b, node.get("fairness"), clauses, sorted(b.partners))
-    )
+    cited: dict[str, set[str]] = {}
+    for group in (rules.values(), sections.policy_rules, sections.expense_rules):
+        for r in group:
+            cited.setdefault(r.id, set()).add(r.clause)
+    declared = [read_fairness(b, node.get("fairness"), {k: sorted(v) for k, v in cited.items()},
+                              sorted(b.partners))
+                for node in [root, *(a for a, _ in amendments)]]
+    exemptions = tuple(e for d in declared for e in d.exemptions)
+    interchangeable = tuple(dict.fromkeys(c for d in declared for c in d.interchangeable))
     # Acknowledged analysis warnings, of the base file and each amendment (analysis.py).
     from creditrules._acknowledgements import read_acknowledgements
 
-    rule_ids = sorted(
-        {r.id for r in rules.values()}
-        | {r.id for r in sections.policy_rules}
-        | {r.id for r in sections.expense_rules}
-    )
-    acknowledgements = tuple(
-        a
-        for node in [root, *(a for a, _ in amendments)]
-        for a in read_acknowledgements(b, node.get("analysis"), clauses, rule_ids)
-    )
+    clauses = sorted({c for cs in cited.values() for c in cs})
+    acknowledgements = tuple(a for node in [root, *(a for a, _ in amendments)]
+                             for a in read_acknowledgements(b, node.get("analysis"), clauses,
+                                                            sorted(cited)))
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
@@ -210,18 +204,12 @@ def _build(
         credit_types=tuple(b.types.values()),
         rules=tuple(sorted(rules.values(), key=lambda r: r.key)),
         precedence=tuple(sorted(precedence, key=lambda p: (p.type, str(p.effective)))),
-        rep_credit=rep_credit,
-        contribution=b.contribution,
-        source=file,
-        versions=tuple(versions),
-        engine_name=b.engine,
-        topics=sections.topics,
-        policies=sections.policies,
-        policy_rules=sections.policy_rules,
-        expense_rules=sections.expense_rules,
-        fairness=exemptions,
-        acknowledgements=acknowledgements,
-    )
+        rep_credit=rep_credit, contribution=b.contribution,
+        source=file, versions=tuple(versions), engine_name=b.engine,
+        topics=sections.topics, policies=sections.policies,
+        policy_rules=sections.policy_rules, expense_rules=sections.expense_rules,
+        fairness=exemptions, interchangeable=interchangeable,
+        acknowledgements=acknowledgements)
 
 
 def _rounding(

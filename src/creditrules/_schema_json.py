@@ -210,28 +210,58 @@ _ENTERTAINMENT = _object(
     },
 )
 
+_EXEMPTION_BOUND = _object(
+    "how far a waived departure may go: a finding outside the bound is a violation",
+    ("partners", "at_most", "when"),
+    {
+        "partners": (_IDS, "the partners the departure may favour"),
+        "at_most": (_SHARE, "the largest departure waived, as a share of the deal"),
+        "when": (_TEXT, "a condition: only departures on deals it holds for"),
+    },
+    required=("partners", "at_most"),
+)
 _EXEMPTION = _object(
-    "a declared departure from a soft fairness invariant",
-    ("invariant", "clause", "reason", "partner", "field", "bound"),
+    "a declared departure from a soft fairness invariant, bound to the rules that make it",
+    ("invariant", "clause", "rules", "bound", "reason", "field"),
     {
         "invariant": (_TEXT, "the invariant waived (equal-treatment, scale, monotonicity...)"),
-        "clause": (_TEXT, "the clause that permits the departure"),
+        "clause": (_TEXT, "the clause that permits the departure (one of the rules cites it)"),
+        "rules": (_IDS, "the ids of the rules whose departures are waived, and only theirs"),
+        "bound": (_EXEMPTION_BOUND, "which partners, how far, and on which deals"),
         "reason": (_TEXT, "why the agreement departs from it"),
-        "partner": (_NAME, "only departures in this partner's favour"),
         "field": (_TEXT, "only departures on this deal field"),
-        "bound": (_SHARE, "only departures of at most this share of the deal"),
     },
-    required=("invariant", "clause", "reason"),
+    required=("invariant", "clause", "rules", "bound", "reason"),
 )
 _FAIRNESS = _object(
-    "fairness exemptions",
-    ("exemptions",),
+    "fairness exemptions and partners treated alike",
+    ("exemptions", "interchangeable"),
     {
         "exemptions": (
             {"type": "array", "items": _EXEMPTION},
             "where the agreement departs on purpose from a soft invariant",
         ),
+        "interchangeable": (
+            {"type": "array", "items": _IDS},
+            "classes of partners the agreement treats alike (symmetry is checked within each)",
+        ),
     },
+)
+_ACKNOWLEDGEMENT = _object(
+    "an analysis warning the parties mean",
+    ("finding", "clause", "rule", "reason"),
+    {
+        "finding": (_TEXT, "the warning's code (share-without-percent, unused-weight...)"),
+        "clause": (_TEXT, "the clause that makes it right"),
+        "rule": (_NAME, "only the warning about this rule"),
+        "reason": (_TEXT, "why it is meant"),
+    },
+    required=("finding", "clause", "reason"),
+)
+_ANALYSIS = _object(
+    "acknowledged analysis warnings",
+    ("acknowledge",),
+    {"acknowledge": ({"type": "array", "items": _ACKNOWLEDGEMENT}, "warnings the parties mean")},
 )
 _PRECEDENCE = _map_of("credit type -> rule ids, earlier prevails", _IDS)
 
@@ -338,6 +368,7 @@ _TOP_FIELDS: dict[str, tuple[Schema, str]] = {
         "the clauses that say how entertainment expenses are shared",
     ),
     "fairness": (_FAIRNESS, "declared departures from soft fairness invariants"),
+    "analysis": (_ANALYSIS, "analysis warnings acknowledged, each with its clause"),
 }
 
 _AMENDMENT_FIELDS: dict[str, tuple[Schema, str]] = {

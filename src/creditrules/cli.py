@@ -203,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--save", type=Path, metavar="DIR",
                    help="write each counterexample deal to DIR/<invariant>.json")
+    p.add_argument("--seeds", metavar="FILE",
+                   help="deals every invariant also tries, deterministically (JSON Lines, "
+                        "JSON, CSV or Parquet)")
     engine_arg(p)
     p.set_defaults(run=_check)
 
@@ -409,9 +412,16 @@ def _check(args: argparse.Namespace) -> int:
     from creditrules.fairness import check_fairness
 
     ruleset = _load_ruleset(args)
+    seeds = []
+    if args.seeds is not None:
+        with contextlib.ExitStack() as stack:
+            for item in _read_deals(stack, args.seeds, guess_format(args.seeds)):
+                if isinstance(item, BadRecord):
+                    raise DealError(f"{args.seeds}:{item.line}: {item.reason}")
+                seeds.append(item.data)
     report = check_fairness(ruleset, path=args.ruleset, max_examples=args.max_examples,
                             seed=args.seed, thorough=args.thorough,
-                            invariants=args.invariants)
+                            invariants=args.invariants, seeds=seeds)
     if args.save is not None:
         report.save(args.save)
     if args.json:

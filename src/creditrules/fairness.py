@@ -14,10 +14,13 @@ invariants (conservation, one-unit bound, determinism). Rounded cents cannot be 
 monotone (Balinski-Young), so no invariant asks them to be.
 
 Hard invariants (:data:`HARD_INVARIANTS`) cannot be waived. Soft ones
-(:data:`SOFT_INVARIANTS`) may be waived by a declared exemption in the ruleset, with the
-clause that permits the departure and the reason; a waived invariant is still run and its
-counterexample still shown, marked waived. ``docs/explanation/fairness.md`` defines each
-invariant precisely.
+(:data:`SOFT_INVARIANTS`) may be waived, finding by finding, by a declared exemption in the
+ruleset: bound to the rules that depart, citing the clause that permits it, with a reason
+and a bound (the partners it may concern, how far, on which deals); a waived finding is
+still shown, under its exemption, and one outside every bound is a violation. Besides the
+generated deals, every invariant tries deterministic boundary deals (each threshold one
+below, at and one above) and any ``seeds`` given, and reports every distinct finding.
+``docs/explanation/fairness.md`` defines each invariant precisely.
 
 hypothesis is imported only when a check runs, so ``import creditrules`` stays light.
 
@@ -36,16 +39,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from creditrules._fairness_exemptions import read_exemptions as read_exemptions
+from creditrules._fairness_exemptions import read_fairness as read_fairness
 from creditrules._fairness_exemptions import waiver as waiver
 from creditrules._fairness_report import STATUSES as STATUSES
 from creditrules._fairness_report import Counterexample as Counterexample
 from creditrules._fairness_report import FairnessReport as FairnessReport
 from creditrules._fairness_report import Finding as Finding
 from creditrules._fairness_report import InvariantResult as InvariantResult
-from creditrules._fairness_search import _REACHED, _counterexample, _shared_pass
+from creditrules._fairness_report import Waived as Waived
+from creditrules._fairness_search import _REACHED, _shared_pass
 from creditrules._fairness_search import FAST_EXAMPLES as FAST_EXAMPLES
 from creditrules._fairness_search import THOROUGH_EXAMPLES as THOROUGH_EXAMPLES
 from creditrules._fairness_search import CheckSettings as CheckSettings
@@ -71,9 +74,17 @@ from creditrules._invariants_axioms import relabel as relabel
 from creditrules._invariants_consistency import Determinism as Determinism
 from creditrules._invariants_consistency import Idempotence as Idempotence
 from creditrules._invariants_consistency import RefundMirrorsSale as RefundMirrorsSale
+from creditrules._invariants_money import Additivity as Additivity
+from creditrules._invariants_money import ResourceMonotonicity as ResourceMonotonicity
+from creditrules._invariants_money import TieBreakDrift as TieBreakDrift
 from creditrules._invariants_policies import CapsRespected as CapsRespected
 from creditrules._invariants_policies import ForbiddenKinds as ForbiddenKinds
 from creditrules._invariants_policies import PolicyPrecedence as PolicyPrecedence
+from creditrules._invariants_population import IrrelevantParticipants as IrrelevantParticipants
+from creditrules._invariants_population import (
+    PopulationMonotonicity as PopulationMonotonicity,
+)
+from creditrules._invariants_population import VolumeNeutrality as VolumeNeutrality
 from creditrules.ruleset import Ruleset
 
 __all__ = [
@@ -88,6 +99,7 @@ __all__ = [
     "Finding",
     "Invariant",
     "InvariantResult",
+    "Waived",
     "check_fairness",
     "check_settings",
     "invariant",
@@ -98,6 +110,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     Coverage(), Conservation(), DeclaredTotals(), RoundingBound(), Determinism(),
     Idempotence(), RefundMirrorsSale(), CapsRespected(), ForbiddenKinds(), PolicyPrecedence(),
     NonNegativity(), NullPlayer(), EqualTreatment(), Monotonicity(), Scale(), Symmetry(),
+    ResourceMonotonicity(), PopulationMonotonicity(), Additivity(), IrrelevantParticipants(),
+    VolumeNeutrality(), TieBreakDrift(),
 )
 assert tuple(i.name for i in INVARIANTS if i.hard) == HARD_INVARIANTS
 assert tuple(i.name for i in INVARIANTS if not i.hard) == SOFT_INVARIANTS
@@ -115,13 +129,17 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
                    max_examples: int | None = None, seed: int | None = None,
                    thorough: bool = False, invariants: Sequence[str] | None = None,
                    profile: str | None = None,
-                   path: str | os.PathLike[str] | None = None) -> FairnessReport:
+                   path: str | os.PathLike[str] | None = None,
+                   seeds: Sequence[Mapping[str, Any]] = ()) -> FairnessReport:
     """Check a ruleset against the fairness invariants (all, or those named).
 
     ``ruleset`` is a loaded :class:`~creditrules.Ruleset` or the path of a ruleset file;
     ``path`` names the file a loaded ruleset came from (with a path, the rule-order check
     also reorders an amendment and its base, and replay commands name it). See
     :func:`check_settings` for ``max_examples``, ``seed``, ``thorough`` and ``profile``.
+    ``seeds`` are deals (in the JSON shape :meth:`Ruleset.allocate` reads) tried by every
+    invariant, deterministically, besides the boundary deals and the generated ones: a
+    witness from another analysis, a deal that once went wrong.
     Returns a :class:`FairnessReport`; a violation is data in it, never an exception.
     """
     from creditrules.ruleset import load
@@ -134,6 +152,7 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
                          profile=profile)
     chosen = INVARIANTS if invariants is None else tuple(invariant(n) for n in invariants)
     subject = Subject(ruleset, path)
+    seeds = [dict(d) for d in seeds]
     start = time.perf_counter()
     done: dict[str, InvariantResult] = {}
     undecided: list[tuple[str, tuple[tuple[str, Mapping[str, Any]], ...]]] = []
@@ -141,7 +160,7 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
     # (each allocated once); only those that found something search again, to shrink.
     shared = [inv for inv in chosen if isinstance(inv, Coverage | AllocationInvariant)
               and inv.applies(subject) is None]
-    passed = _shared_pass(shared, subject, cfg) if shared else {}
+    passed = _shared_pass(shared, subject, cfg, seeds) if shared else {}
     for inv in chosen:
         if inv.name in passed and passed[inv.name].finding is None:
             rec = passed[inv.name]
@@ -151,16 +170,7 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
     for inv in sorted(chosen, key=lambda i: isinstance(i, Coverage)):
         if inv.name in done:
             continue
-        result, search = _run(inv, subject, cfg, undecided)
-        found = passed.get(inv.name)
-        if result.status == "held" and found is not None and found.finding is not None:
-            # The shared pass met a violation the dedicated search did not: report it as
-            # found (not shrunk).
-            exemption = None if inv.hard else waiver(ruleset.fairness, inv.name, found.finding)
-            result = attrs.evolve(result, status="violated" if exemption is None else "waived",
-                                  tried=found.tried,
-                                  counterexample=_counterexample(subject, found.finding),
-                                  exemption=exemption)
+        result, search = _run(inv, subject, cfg, undecided, seeds, passed.get(inv.name))
         done[inv.name] = result
         if search is not None and search.undecided_deals:
             undecided.append((inv.name, search.undecided_deals))
@@ -170,6 +180,10 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
         every = dict.fromkeys((r.id, r.clause) for group in (
             ruleset.rules, ruleset.policy_rules, ruleset.expense_rules) for r in group)
         unreached = tuple(r for r in every if r not in passed[_REACHED].rules)
+    used = {w.exemption for r in results for w in r.waived}
+    ran = {r.name for r in results if r.status != "not applicable"}
+    stale = tuple(e for e in ruleset.fairness if e.invariant in ran and e not in used)
     return FairnessReport(ruleset.id, ruleset.version, ruleset.content_hash,
                           subject.replay_path, cfg.seed, cfg.max_examples, cfg.derandomize,
-                          results, unreached=unreached, seconds=time.perf_counter() - start)
+                          results, unreached=unreached, stale=stale,
+                          seconds=time.perf_counter() - start)

@@ -191,29 +191,35 @@ class CreditRule:
 class FairnessExemption:
     """A declared waiver of a soft fairness invariant (see ``creditrules.fairness``).
 
-    ``clause`` is the clause that permits the departure: the exemption covers only
-    counterexamples produced by a rule citing it. ``partner`` narrows it to departures in
-    that partner's favour (or at its expense, per invariant), ``field`` to one field, and
-    ``bound`` weakens it to departures of at most that share of the deal.
+    It is bound to ``rules`` (rule ids), which must cite ``clause``, the clause that permits
+    the departure: it covers a finding only when every rule that produced it is one of
+    these. It is bounded: the finding must concern only the ``partners`` named, depart by
+    at most ``at_most`` (a share of the deal), and, when ``when`` is given, be met on a deal
+    that condition holds for (``when_text`` is its text). A waived finding outside the
+    bound is a violation. ``field`` narrows it further to findings about one field.
     """
 
     invariant: str
     clause: str
     reason: str
-    partner: str | None = None
+    rules: tuple[str, ...]
+    partners: tuple[str, ...]
+    at_most: Fraction
+    when: Expr | None = attrs.field(default=None, eq=False, repr=False)
+    when_text: str | None = None
     field: str | None = None
-    bound: Fraction | None = None
     location: Location = attrs.field(factory=lambda: Location(""), eq=False)
 
     def to_dict(self) -> dict[str, Any]:
+        bound: dict[str, Any] = {"partners": list(self.partners),
+                                 "at_most": fraction_text(self.at_most)}
+        if self.when_text is not None:
+            bound["when"] = self.when_text
         data: dict[str, Any] = {"invariant": self.invariant, "clause": self.clause,
+                                "rules": list(self.rules), "bound": bound,
                                 "reason": self.reason}
-        if self.partner is not None:
-            data["partner"] = self.partner
         if self.field is not None:
             data["field"] = self.field
-        if self.bound is not None:
-            data["bound"] = fraction_text(self.bound)
         return data
 
 
@@ -247,6 +253,9 @@ class Ruleset:
     fairness: tuple[FairnessExemption, ...] = attrs.field(default=(), kw_only=True)
     # Clause-cited acknowledgements of analysis warnings (``analysis: {acknowledge: ...}``).
     acknowledgements: tuple[Acknowledgement, ...] = attrs.field(default=(), kw_only=True)
+    # Classes of partners the agreement treats alike (``fairness: {interchangeable: ...}``):
+    # within each, exchanging two partners in a deal alone must exchange their credit.
+    interchangeable: tuple[tuple[str, ...], ...] = attrs.field(default=(), kw_only=True)
     engine_name: str = attrs.field(default="reference", kw_only=True)
     _evaluator: Evaluator | None = attrs.field(default=None, init=False, repr=False)
 
@@ -363,7 +372,10 @@ class Ruleset:
                               for r in sorted(self.expense_rules, key=lambda r: r.key)],
             "fairness": {"exemptions": sorted(
                 (e.to_dict() for e in self.fairness),
-                key=lambda d: json.dumps(d, sort_keys=True))},
+                key=lambda d: json.dumps(d, sort_keys=True)),
+                # Only when declared, so agreements without it keep their hash.
+                **({"interchangeable": sorted(list(c) for c in self.interchangeable)}
+                   if self.interchangeable else {})},
             # Only when declared, so that rulesets without any keep their hash.
             **({"analysis": {"acknowledge": sorted(
                 (a.to_dict() for a in self.acknowledgements),

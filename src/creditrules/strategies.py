@@ -42,14 +42,17 @@ from creditrules._deal_space import Deal as Deal
 from creditrules._deal_space import DealSpace as DealSpace
 from creditrules._deal_space import finish as finish
 from creditrules._outcomes import LEAD_KIND
+from creditrules._ruleset_mining import CountBound as CountBound
 from creditrules._ruleset_mining import Literals as Literals
 from creditrules._ruleset_mining import Target as Target
+from creditrules._ruleset_mining import count_bounds as count_bounds
 from creditrules._ruleset_mining import literals as literals
 from creditrules._ruleset_mining import targets as targets
 from creditrules.ruleset import Ruleset
 
 __all__ = [
     "Block",
+    "CountBound",
     "DealSpace",
     "Literals",
     "NullParty",
@@ -58,6 +61,7 @@ __all__ = [
     "Twins",
     "activities",
     "amounts",
+    "count_bounds",
     "dates",
     "deals",
     "equal_contributions",
@@ -65,6 +69,8 @@ __all__ = [
     "literals",
     "null_parties",
     "one_more_activity",
+    "one_more_at_bounds",
+    "one_more_of",
     "space",
     "targets",
 ]
@@ -348,3 +354,54 @@ def one_more_activity(ruleset: Ruleset) -> st.SearchStrategy[OneMore]:
     """A deal and the same deal with one more activity by one party (see :class:`OneMore`)."""
     sp = space(ruleset)
     return sp._cached("one-more", lambda: _one_more(sp))
+
+
+def one_more_of(ruleset: Ruleset, deal: Mapping[str, Any]) -> list[OneMore]:
+    """``deal`` with one more activity of each kind the ruleset weighs or names, by each
+    partner and by each of the deal's reps (explicit examples built on a given deal)."""
+    sp = space(ruleset)
+    parties: list[tuple[str, str | None]] = [(p, None) for p in sp.partners]
+    parties += [(str(r["partner"]), str(r["id"])) for r in deal.get("reps", ())]
+    out = []
+    for partner, rep in parties:
+        for kind in sp.kinds:
+            block = Block(kind, "partner" if rep is None else "reps",
+                          (partner,) if rep is None else (rep,))
+            more = {**deal, "activities": [*deal.get("activities", ()), block.activity()]}
+            out.append(OneMore(dict(deal), more, partner, rep, kind))
+    return out
+
+
+def one_more_at_bounds(ruleset: Ruleset) -> list[OneMore]:
+    """At every count threshold of the ruleset's conditions (upper bounds included), the
+    deal with one item fewer than the threshold, and with as many as it, each with one
+    more: the counted activity added once more. Built on the plainest deal and on the
+    plainest deal aimed at each rule; deterministic, whatever the seed."""
+    sp = space(ruleset)
+    out: list[OneMore] = []
+    for bound in count_bounds(ruleset):
+        if bound.collection != "activities":
+            continue
+        doer = bound.values.get(("partner",))
+        others = [Block(sp.kinds[0], "partner", (p,)).activity() for p in sp.partners
+                  if p != (doer if doer in sp.partners else sp.partners[0])]
+        bases = sp.boundary_bases()
+        # Also with one activity by each other partner, whose share the count may move.
+        bases += [{**b, "activities": [*b.get("activities", ()), *others]} for b in bases]
+        for base in bases:
+            for k in (bound.n - 1, bound.n):
+                if k < 0:
+                    continue
+                deal = sp.with_items(base, "activities", bound.values, k)
+                more = sp.with_items(deal, "activities", bound.values, 1)
+                added = more["activities"][-1]
+                owner = {str(r["id"]): str(r["partner"]) for r in more.get("reps", ())}
+                kind = str(added["kind"])
+                # A joint activity is work by several parties, which credits each of them:
+                # not "one more activity by a party".
+                if "partner" in added:
+                    out.append(OneMore(deal, more, str(added["partner"]), None, kind))
+                elif added.get("rep") is not None and str(added["rep"]) in owner:
+                    rep = str(added["rep"])
+                    out.append(OneMore(deal, more, owner[rep], rep, kind))
+    return out
