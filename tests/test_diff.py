@@ -10,7 +10,7 @@ import pytest
 
 import creditrules
 from creditrules.cli import main
-from creditrules.diff import diff_rulesets, what_if
+from creditrules.diff import diff_rulesets, examples, what_if
 
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
 BASE = creditrules.load(RULESETS / "cloudbridge.yaml", engine="reference")
@@ -114,3 +114,39 @@ def test_cli_exit_status_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert [c["clause"] for c in data["changes"] if c["clause"]] == ["4.3", "4.3A", "4.7(a)"]
     assert data["what_if"]["unchanged"] == 9
     assert [c["deal"] for c in data["what_if"]["changed"]] == ["CB-007", "CB-011", "CB-012"]
+
+
+def test_examples_show_each_changed_clause_at_work() -> None:
+    """Without deals, diff finds one deal per distinct change: the amendment's three
+    changed clauses (4.7(a) retired, 4.3 at 65/35, the new 4.3A at 55/45), each at 100.00
+    from the amendment's first day, and each reproduced by allocating it under both."""
+    found = examples(BASE, AMENDED)
+    assert [(e.deal["id"], e.deal["date"], e.deal["amount"]) for e in found] == [
+        ("EX-1", "2027-01-01", "100.00"),
+        ("EX-2", "2027-01-01", "100.00"),
+        ("EX-3", "2027-01-01", "100.00"),
+    ]
+    assert [(dict(e.change.old_clauses), dict(e.change.new_clauses)) for e in found] == [
+        ({"overlay": ("4.7(a)",), "revenue": ("4.1",)}, {"revenue": ("4.1",)}),
+        ({"revenue": ("4.3",)}, {"revenue": ("4.3",)}),
+        ({"revenue": ("4.1",)}, {"revenue": ("4.3A",)}),
+    ]
+    expected = [
+        {("overlay", "nimbus"): Decimal("-100.00")},
+        {("revenue", "nimbus"): Decimal("5.00"), ("revenue", "vertex"): Decimal("-5.00")},
+        {("revenue", "nimbus"): Decimal("-45.00"), ("revenue", "vertex"): Decimal("45.00")},
+    ]
+    for example, deltas in zip(found, expected, strict=True):
+        before = BASE.allocate(example.deal, explain=False)
+        after = AMENDED.allocate(example.deal, explain=False)
+        for (ctype, partner), delta in deltas.items():
+            old = before.credit(ctype)
+            new = after.credit(ctype)
+            was = old.amount_of(partner) if old is not None else Decimal(0)
+            now = new.amount_of(partner) if new is not None else Decimal(0)
+            assert now - was == delta == example.change.delta(ctype, partner)
+
+
+def test_no_examples_between_identical_rulesets() -> None:
+    """Nothing changed, nothing to show."""
+    assert examples(BASE, BASE) == ()

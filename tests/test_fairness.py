@@ -918,3 +918,26 @@ def test_an_exemption_with_an_empty_reason_is_refused(tmp_path: Path) -> None:
         creditrules.load(path, engine="reference")
     assert info.value.codes == ["missing-key"]
     assert "needs a reason" in str(info.value)
+
+
+def test_the_analysis_witnesses_are_tried_by_every_invariant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The static analysis's witness deals (here the three gaps of a unit schedule: 99
+    units, no unit count, exactly 5,000 units) are tried by the check, whatever the seed:
+    each adds one deal tried, and each is undecided."""
+    import creditrules.analysis as analysis
+
+    ruleset = creditrules.load(ROOT / "tests" / "analysis" / "tier-gap.yaml")
+    witnesses = [f.witness for f in analysis.analyse(ruleset).findings if f.witness]
+    assert [w.get("attributes", {}).get("units") for w in witnesses] == ["99", None, "5000"]
+
+    def run() -> tuple[int, int]:
+        (result,) = check_fairness(ruleset, max_examples=1,
+                                   invariants=["conservation"]).results
+        return result.tried, result.undecided
+
+    with_witnesses = run()
+    monkeypatch.setattr(analysis, "analyse",
+                        lambda rs: analysis.Analysis(rs.id, rs.version, (), ()))
+    without = run()
+    assert (with_witnesses[0] - without[0], with_witnesses[1] - without[1]) == (3, 3)

@@ -37,7 +37,8 @@ def test_html_has_every_part_in_clause_order() -> None:
         'class="timeline"',
         "@media print",
         "<td>cap per attendee: meal.hcp</td><td>100.00</td><td>75.00</td><td>75.00 (beta)</td>",
-        "<td>equal-treatment</td><td>4.2(c)</td><td>Beta Bio Ltd. (beta)</td>",
+        "<td>equal-treatment</td><td>4.2(c)</td><td>hospital-tenders</td>"
+        "<td>Beta Bio Ltd. (beta)</td><td>20%, when account.segment == &quot;hospital&quot;</td>",
         CARDIOZEN.content_hash,
     ):
         assert part in html, part

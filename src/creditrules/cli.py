@@ -563,7 +563,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from creditrules.diff import diff_rulesets, what_if
+    from creditrules.diff import diff_rulesets, examples, examples_text, what_if
 
     old = creditrules.load(args.old, engine=args.engine)
     new = creditrules.load(args.new, engine=args.engine)
@@ -574,15 +574,21 @@ def _diff(args: argparse.Namespace) -> int:
             records = [r for r in _read_deals(stack, args.deals, guess_format(args.deals))
                        if isinstance(r, Record)]
             result = what_if(old, new, (r.data for r in records))
+    # Without deals, deals found from the two versions show what the change does.
+    shown = examples(old, new) if result is None and found.changed else ()
     if args.json:
         data = found.to_dict()
         if result is not None:
             data["what_if"] = result.to_dict()
+        else:
+            data["examples"] = [e.to_dict() for e in shown]
         print(dumps(data))
     else:
         sys.stdout.write(found.text())
         if result is not None:
             sys.stdout.write(result.text(new.currency))
+        elif shown:
+            sys.stdout.write(examples_text(shown, new.currency))
     changed = found.changed or (result is not None and bool(result.changed))
     return 1 if changed else 0
 

@@ -10,15 +10,18 @@ anything that changes the hash shows here.
 
 :func:`what_if` runs deals through both versions: per deal whose credit changes, the old
 and new amounts per partner with the clauses that decided them; totals per credit type and
-partner; how many deals did not change. Example deals found by analysing the two rulesets
-(rather than read from a file) are a follow-up: :func:`what_if` takes any iterable of
-deals, so such a generator plugs in there.
+partner; how many deals did not change.
+
+:func:`examples` finds such deals without any given: it runs both versions on the deals
+their conditions draw (every threshold one unit below, at and above, every rule's window,
+a deal aimed at each rule: the fairness check's boundary deals) and on the static
+analysis's witnesses, and keeps the smallest deal for each distinct change.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -31,7 +34,17 @@ from creditrules.allocation import Allocation
 from creditrules.errors import CreditRulesError
 from creditrules.ruleset import Ruleset
 
-__all__ = ["Change", "DealChange", "RulesetDiff", "WhatIf", "diff_rulesets", "what_if"]
+__all__ = [
+    "Change",
+    "DealChange",
+    "Example",
+    "RulesetDiff",
+    "WhatIf",
+    "diff_rulesets",
+    "examples",
+    "examples_text",
+    "what_if",
+]
 
 _SETTINGS = (
     "ruleset",
@@ -358,6 +371,43 @@ class DealChange:
             partner, zero
         )
 
+    def lines(self, currency: str) -> list[str]:
+        """The change in words: each credit type whose amounts or clauses changed."""
+        lines = []
+        if self.old_error or self.new_error:
+            lines.append(
+                f"    old: {self.old_error or 'allocated'}; new: {self.new_error or 'allocated'}"
+            )
+        for ctype in sorted(self.old.keys() | self.new.keys()):
+            olds, news = self.old.get(ctype, {}), self.new.get(ctype, {})
+            if olds == news and self.old_clauses.get(ctype) == self.new_clauses.get(ctype):
+                continue
+            was = ", ".join(self.old_clauses.get(ctype, ())) or "none"
+            now = ", ".join(self.new_clauses.get(ctype, ())) or "none"
+            lines.append(f"    {ctype} (clause {was} -> clause {now}):")
+            for p in sorted(olds.keys() | news.keys()):
+                o = olds.get(p, _zero_like(news.get(p)))
+                n = news.get(p, _zero_like(olds.get(p)))
+                lines.append(f"      {p}: {o} -> {n} ({n - o:+} {currency})")
+        return lines
+
+    def moves_money(self) -> bool:
+        """Whether any partner's amount of any credit type changed."""
+        return any(
+            self.delta(t, p)
+            for t in self.old.keys() | self.new.keys()
+            for p in self.old.get(t, {}).keys() | self.new.get(t, {}).keys()
+        )
+
+    def signature(self) -> tuple[Any, ...]:
+        """What changed, without the amounts: the clauses per credit type, and refusals."""
+        types = sorted(self.old.keys() | self.new.keys())
+        return (
+            tuple((t, self.old_clauses.get(t), self.new_clauses.get(t)) for t in types),
+            self.old_error is None,
+            self.new_error is None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         def amounts(m: Mapping[str, Mapping[str, Decimal]]) -> dict[str, dict[str, str]]:
             return {t: {p: str(v) for p, v in ps.items()} for t, ps in m.items()}
@@ -400,21 +450,7 @@ class WhatIf:
         lines = [f"what-if: {len(self.changed)} deal(s) changed, {self.unchanged} unchanged"]
         for c in self.changed:
             lines.append(f"  deal {c.deal}:")
-            if c.old_error or c.new_error:
-                lines.append(
-                    f"    old: {c.old_error or 'allocated'}; new: {c.new_error or 'allocated'}"
-                )
-            for ctype in sorted(c.old.keys() | c.new.keys()):
-                olds, news = c.old.get(ctype, {}), c.new.get(ctype, {})
-                if olds == news and c.old_clauses.get(ctype) == c.new_clauses.get(ctype):
-                    continue
-                was = ", ".join(c.old_clauses.get(ctype, ())) or "none"
-                now = ", ".join(c.new_clauses.get(ctype, ())) or "none"
-                lines.append(f"    {ctype} (clause {was} -> clause {now}):")
-                for p in sorted(olds.keys() | news.keys()):
-                    o = olds.get(p, _zero_like(news.get(p)))
-                    n = news.get(p, _zero_like(olds.get(p)))
-                    lines.append(f"      {p}: {o} -> {n} ({n - o:+} {currency})")
+            lines += c.lines(currency)
         lines.append("  totals:")
         for (ctype, p), (o, n) in self.totals.items():
             lines.append(f"    {ctype} {p}: {o} -> {n} ({n - o:+} {currency})")
@@ -464,3 +500,67 @@ def what_if(old: Ruleset, new: Ruleset, deals: Iterable[Mapping[str, Any]]) -> W
         )
     ordered = {k: (v[0], v[1]) for k, v in sorted(totals.items())}
     return WhatIf(tuple(changed), unchanged, ordered)
+
+
+@attrs.frozen
+class Example:
+    """A deal (JSON shape) that the two versions credit differently, and how."""
+
+    deal: Mapping[str, Any]
+    change: DealChange
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deal": dict(self.deal), **self.change.to_dict()}
+
+
+def examples(old: Ruleset, new: Ruleset, *, limit: int = 12) -> tuple[Example, ...]:
+    """Deals, found rather than given, whose credit ``old`` and ``new`` decide differently:
+    one deal for each distinct change (which clauses decide each credit type, and which
+    version refuses the deal), the first whose amounts show it, at most ``limit``,
+    numbered ``EX-1``, ``EX-2``..."""
+    import json
+
+    from creditrules._deal_space import DealSpace
+    from creditrules.analysis import analyse
+
+    candidates: dict[str, Mapping[str, Any]] = {}
+    for ruleset in (old, new):
+        space = DealSpace(ruleset)
+        found = analyse(ruleset)
+        # A deal aimed at each rule, on each day a window opens or closes (an amendment's
+        # date, a retired clause's last day), besides the boundary deals and witnesses.
+        aimed = [{**deal, "date": day.isoformat()} for deal in space.witnesses()
+                 for day in space.days]
+        for deal in [*space.boundary_deals(), *aimed,
+                     *(f.witness for f in (*found.findings, *found.acknowledged)
+                       if f.witness is not None)]:
+            # Each also at a round amount, where a change of clause moves money visibly.
+            for each in (deal, {**deal, "amount": space.amount_text(10_000)}):
+                candidates.setdefault(json.dumps(each, sort_keys=True), each)
+    kept: dict[tuple[Any, ...], tuple[Mapping[str, Any], DealChange]] = {}
+    for deal in candidates.values():
+        (change,) = what_if(old, new, [deal]).changed or (None,)
+        if change is None:
+            continue
+        # For each kind of change, the first deal whose amounts show it (a deal of one
+        # cent can change clauses without moving a cent).
+        first = kept.get(change.signature())
+        if first is None or (not first[1].moves_money() and change.moves_money()):
+            kept[change.signature()] = (deal, change)
+    out = []
+    for n, (deal, change) in enumerate(list(kept.values())[:limit], start=1):
+        named = {**deal, "id": f"EX-{n}"}
+        out.append(Example(named, attrs.evolve(change, deal=named["id"])))
+    return tuple(out)
+
+
+def examples_text(found: Sequence[Example], currency: str) -> str:
+    """The examples in words, each deal as JSON to replay with ``creditrules explain``."""
+    import json
+
+    lines = [f"examples: {len(found)} deal(s) credited differently (found from the two "
+             "versions' boundaries and the analysis's witnesses; give --deals for real ones)"]
+    for example in found:
+        lines.append(f"  deal {example.change.deal}: {json.dumps(dict(example.deal))}")
+        lines += example.change.lines(currency)
+    return "\n".join(lines) + "\n"

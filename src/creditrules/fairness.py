@@ -138,8 +138,9 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
     also reorders an amendment and its base, and replay commands name it). See
     :func:`check_settings` for ``max_examples``, ``seed``, ``thorough`` and ``profile``.
     ``seeds`` are deals (in the JSON shape :meth:`Ruleset.allocate` reads) tried by every
-    invariant, deterministically, besides the boundary deals and the generated ones: a
-    witness from another analysis, a deal that once went wrong.
+    invariant, deterministically, besides the boundary deals, the witness deals of
+    :func:`creditrules.analyse` (a deal at a gap, in an overlap...) and the generated ones:
+    a deal that once went wrong, say.
     Returns a :class:`FairnessReport`; a violation is data in it, never an exception.
     """
     from creditrules.ruleset import load
@@ -152,7 +153,14 @@ def check_fairness(ruleset: Ruleset | str | os.PathLike[str], *,
                          profile=profile)
     chosen = INVARIANTS if invariants is None else tuple(invariant(n) for n in invariants)
     subject = Subject(ruleset, path)
-    seeds = [dict(d) for d in seeds]
+    # The static analysis's witnesses (a deal at a gap, in an overlap, on a negated optional
+    # field) are tried by every invariant too: what the solver found is not left to chance.
+    from creditrules.analysis import analyse
+
+    found = analyse(ruleset)
+    witnesses = [f.witness for f in (*found.findings, *found.acknowledged)
+                 if f.witness is not None]
+    seeds = [*(dict(d) for d in witnesses), *(dict(d) for d in seeds)]
     start = time.perf_counter()
     done: dict[str, InvariantResult] = {}
     undecided: list[tuple[str, tuple[tuple[str, Mapping[str, Any]], ...]]] = []

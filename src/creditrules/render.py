@@ -356,16 +356,20 @@ def _model(ruleset: Ruleset) -> tuple[str, list[_Section], str]:
                 "Fairness exemptions",
                 (
                     "Where the agreement treats the parties differently on purpose, the "
-                    "clause that says so and why.",
+                    "clause that says so, the rules it covers, how far the departure may go, "
+                    "and why.",
                 ),
                 (
                     (
-                        ("invariant", "clause", "in favour of", "reason"),
+                        ("invariant", "clause", "rules", "in favour of", "at most", "reason"),
                         tuple(
                             (
-                                e.invariant,
+                                e.invariant + (f" ({e.field})" if e.field else ""),
                                 e.clause,
-                                _name(ruleset, e.partner) if e.partner else (e.field or "any"),
+                                ", ".join(e.rules),
+                                ", ".join(_name(ruleset, p) for p in e.partners),
+                                percent_reading(e.at_most)
+                                + (f", when {e.when_text}" if e.when_text else ""),
                                 e.reason,
                             )
                             for e in sorted(
