@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from creditrules._ast import (
     And,
@@ -45,6 +47,8 @@ from creditrules._compile import (
     validate_definition,
 )
 from creditrules._conditions import evaluate
+from creditrules._feature_encoding import Ranges
+from creditrules._network_model import _most_at_once
 
 # -- building syntax trees by hand ----------------------------------------------------------
 
@@ -79,18 +83,30 @@ def details() -> Count:
 
 
 def facts(activities: Iterable[str] = (), **scalars: Any) -> Facts:
-    paths = {"amount": ("amount",), "date": ("date",), "territory": ("account", "territory"),
-             "owner": ("account", "owner"), "source": ("lead", "source"),
-             "named": ("account", "named")}
-    return Facts({paths[k]: v for k, v in scalars.items()},
-                 {"activities": tuple({("kind",): k} for k in activities)})
+    paths = {
+        "amount": ("amount",),
+        "date": ("date",),
+        "territory": ("account", "territory"),
+        "owner": ("account", "owner"),
+        "source": ("lead", "source"),
+        "named": ("account", "named"),
+    }
+    return Facts(
+        {paths[k]: v for k, v in scalars.items()},
+        {"activities": tuple({("kind",): k} for k in activities)},
+    )
 
 
 # -- a stand-in for the engine, over the emitted subset -----------------------------------
 
-_OPS = {"$eq": lambda a, b: a == b, "$neq": lambda a, b: a != b,
-        "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
-        "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+_OPS = {
+    "$eq": lambda a, b: a == b,
+    "$neq": lambda a, b: a != b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
+}
 
 
 def holds(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
@@ -137,16 +153,33 @@ def assert_exact(conditions: Mapping[str, Expr], cases: Iterable[Facts]) -> None
 def test_rank_encoding_around_every_literal() -> None:
     """Numbers rank 0 below the first literal, odd at a literal, even between, 2k above,
     -1 when missing; 10 and 10.0 are one literal."""
-    compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(10)),
-                                   "b": cmp(AMOUNT, "<=", Literal(Decimal("20.0"), Type.NUMBER,
-                                                                  "20.0")),
-                                   "c": cmp(AMOUNT, "==", num("10.0"))})
+    compiled = compile_conditions(
+        {
+            "a": cmp(AMOUNT, ">", num(10)),
+            "b": cmp(AMOUNT, "<=", Literal(Decimal("20.0"), Type.NUMBER, "20.0")),
+            "c": cmp(AMOUNT, "==", num("10.0")),
+        }
+    )
     (feature,) = compiled.features
     assert (feature.kind, feature.literals) == ("rank", (Decimal(10), Decimal(20)))
-    values: list[Value] = [Decimal(5), Decimal(10), Decimal("10.00"), Decimal(15),
-                           Decimal(20), Decimal(25), None]
+    values: list[Value] = [
+        Decimal(5),
+        Decimal(10),
+        Decimal("10.00"),
+        Decimal(15),
+        Decimal(20),
+        Decimal(25),
+        None,
+    ]
     assert [compiled.key(facts(amount=v)) for v in values] == [
-        (0,), (1,), (1,), (2,), (3,), (4,), (-1,)]
+        (0,),
+        (1,),
+        (1,),
+        (2,),
+        (3,),
+        (4,),
+        (-1,),
+    ]
     assert compiled.key(Facts({}, {})) == (-1,)  # absent is missing too
     assert compiled.key(facts(amount=15)) == (2,)  # an int is a number
 
@@ -155,17 +188,18 @@ def test_dates_rank_like_numbers() -> None:
     """Dates use the same rank encoding."""
     compiled = compile_conditions({"a": cmp(DATE, ">=", day("2024-01-31"))})
     days = ["2024-01-30", "2024-01-31", "2024-02-01"]
-    assert [compiled.key(facts(date=dt.date.fromisoformat(d))) for d in days] == [
-        (0,), (1,), (2,)]
+    assert [compiled.key(facts(date=dt.date.fromisoformat(d))) for d in days] == [(0,), (1,), (2,)]
 
 
 def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
     """Text compared for equality is an index into its sorted literals; any other value is
     len(literals); missing is -1. A bare boolean is ``== true``."""
-    compiled = compile_conditions({
-        "eu": InList(TERRITORY, (text("UK"), text("EU")), False, "t in [...]"),
-        "named": cmp(NAMED, "==", Literal(True, Type.BOOL, "account.named")),
-    })
+    compiled = compile_conditions(
+        {
+            "eu": InList(TERRITORY, (text("UK"), text("EU")), False, "t in [...]"),
+            "named": cmp(NAMED, "==", Literal(True, Type.BOOL, "account.named")),
+        }
+    )
     named, territory = compiled.features
     assert (named.kind, named.literals) == ("index", (True,))
     assert (territory.kind, territory.literals) == ("index", ("EU", "UK"))
@@ -185,7 +219,8 @@ def test_wrongly_typed_facts_raise_like_the_reference() -> None:
             compiled.key(facts(amount=bad))
     with pytest.raises(TypeError):
         compile_conditions({"d": cmp(DATE, ">", day("2024-01-01"))}).key(
-            facts(date=dt.datetime(2024, 1, 2)))
+            facts(date=dt.datetime(2024, 1, 2))
+        )
 
 
 # -- every comparison, exhaustively around the literals ------------------------------------
@@ -220,10 +255,14 @@ def test_in_and_not_in_are_exact() -> None:
         "num_not_in": InList(AMOUNT, (num(1), num(3)), True, "not in"),
         "bool_in": InList(NAMED, (Literal(False, Type.BOOL, "false"),), False, "in"),
     }
-    cases = [facts(territory=t, amount=a, named=b)
-             for t, a, b in itertools.product((None, "EU", "UK", "APAC", "US", "eu"),
-                                              (None, Decimal(1), Decimal(2), Decimal(3)),
-                                              (None, True, False))]
+    cases = [
+        facts(territory=t, amount=a, named=b)
+        for t, a, b in itertools.product(
+            (None, "EU", "UK", "APAC", "US", "eu"),
+            (None, Decimal(1), Decimal(2), Decimal(3)),
+            (None, True, False),
+        )
+    ]
     assert_exact(conditions, cases)
 
 
@@ -237,16 +276,24 @@ def test_negation_is_pushed_down_exactly() -> None:
         "not_and": Not(And((a_big, eu), "and"), "not"),
         "not_or": Not(Or((a_big, eu, named), "or"), "not"),
         "not_not": Not(Not(And((a_big, Not(eu, "n")), "and"), "n"), "n"),
-        "mixed": Or((And((Not(a_big, "n"), eu), "and"),
-                     Not(Or((named, cmp(AMOUNT, "<", num(10))), "or"), "n")), "or"),
+        "mixed": Or(
+            (
+                And((Not(a_big, "n"), eu), "and"),
+                Not(Or((named, cmp(AMOUNT, "<", num(10))), "or"), "n"),
+            ),
+            "or",
+        ),
         "range": And((cmp(AMOUNT, ">", num(10)), cmp(AMOUNT, "<", num(100))), "and"),
-        "not_range": Not(And((cmp(AMOUNT, ">", num(10)), cmp(AMOUNT, "<", num(100))), "a"),
-                         "n"),
+        "not_range": Not(And((cmp(AMOUNT, ">", num(10)), cmp(AMOUNT, "<", num(100))), "a"), "n"),
     }
-    cases = [facts(amount=a, territory=t, named=n)
-             for a, t, n in itertools.product(
-                 (None, Decimal(5), Decimal(10), Decimal(50), Decimal(100), Decimal(500)),
-                 (None, "EU", "UK"), (None, True, False))]
+    cases = [
+        facts(amount=a, territory=t, named=n)
+        for a, t, n in itertools.product(
+            (None, Decimal(5), Decimal(10), Decimal(50), Decimal(100), Decimal(500)),
+            (None, "EU", "UK"),
+            (None, True, False),
+        )
+    ]
     assert_exact(conditions, cases)
     compiled = compile_conditions(conditions)
     text_ = json.dumps(compiled.definition())
@@ -259,8 +306,7 @@ def test_tautologies_and_contradictions() -> None:
     engine rule and no feature."""
     conditions: dict[str, Expr] = {
         "always": Or((cmp(AMOUNT, "==", num(5)), cmp(AMOUNT, "!=", num(5))), "or"),
-        "never": And((cmp(TERRITORY, "==", text("EU")), cmp(TERRITORY, "==", text("UK"))),
-                     "and"),
+        "never": And((cmp(TERRITORY, "==", text("EU")), cmp(TERRITORY, "==", text("UK"))), "and"),
     }
     compiled = compile_conditions(conditions)
     assert compiled.features == ()
@@ -280,14 +326,18 @@ def test_field_against_field_is_exact() -> None:
         "and_literal": And((cmp(OWNER, "==", SOURCE), cmp(OWNER, "==", text("acme"))), "a"),
     }
     values = (None, "acme", "beta", 'a"b', "\x00", "é", "")
-    assert_exact(conditions, [facts(owner=a, source=b)
-                              for a, b in itertools.product(values, values)])
+    assert_exact(
+        conditions, [facts(owner=a, source=b) for a, b in itertools.product(values, values)]
+    )
     amount2 = Field(("other",), Type.NUMBER, "other")
-    numbers: dict[str, Expr] = {"eq": cmp(AMOUNT, "==", amount2),
-                                "ne": cmp(AMOUNT, "!=", amount2)}
+    numbers: dict[str, Expr] = {"eq": cmp(AMOUNT, "==", amount2), "ne": cmp(AMOUNT, "!=", amount2)}
     compiled = compile_conditions(numbers)
-    for a, b in [(Decimal("1.0"), Decimal(1)), (Decimal("-0"), Decimal(0)),
-                 (Decimal("1E+2"), Decimal(100)), (Decimal("1.01"), Decimal("1.1"))]:
+    for a, b in [
+        (Decimal("1.0"), Decimal(1)),
+        (Decimal("-0"), Decimal(0)),
+        (Decimal("1E+2"), Decimal(100)),
+        (Decimal("1.01"), Decimal("1.1")),
+    ]:
         f = Facts({("amount",): a, ("other",): b}, {})
         assert fire(compiled, f) == reference(numbers, f)
 
@@ -295,8 +345,7 @@ def test_field_against_field_is_exact() -> None:
 def test_counts_are_exact() -> None:
     """Counts rank like numbers (never missing); the ``where`` predicate is evaluated per
     item exactly like the reference, including nested not/or and missing item fields."""
-    where = Or((cmp(KIND, "==", text("detail")), Not(cmp(KIND, "!=", text("call")), "n")),
-               "or")
+    where = Or((cmp(KIND, "==", text("detail")), Not(cmp(KIND, "!=", text("call")), "n")), "or")
     calls = Count("activities", where, "count(activities, ...)")
     every = Count("activities", None, "count(activities)")
     missing_kind = Count("activities", cmp(KIND, "!=", text("detail")), "count(...)")
@@ -309,8 +358,9 @@ def test_counts_are_exact() -> None:
         "same_count": cmp(calls, "==", every),
     }
     kinds = ["detail", "call", "sample"]
-    cases = [facts(activities=combo) for n in range(4)
-             for combo in itertools.product(kinds, repeat=n)]
+    cases = [
+        facts(activities=combo) for n in range(4) for combo in itertools.product(kinds, repeat=n)
+    ]
     cases.append(Facts({}, {"activities": ({},)}))  # an item without its kind
     cases.append(Facts({}, {}))  # no collection at all
     assert_exact(conditions, cases)
@@ -325,8 +375,12 @@ def test_counts_are_exact() -> None:
 def test_same_count_written_differently_is_one_feature() -> None:
     """Counts are identified by structure, not by their source text or position."""
     a = Count("activities", cmp(KIND, "==", text("detail")), "count(activities, kind=='detail')")
-    b = Count("activities", Compare("==", KIND, text("detail"), "kind == 'detail'", Pos(3, 9)),
-              "count( activities , kind == 'detail' )", Pos(2, 1))
+    b = Count(
+        "activities",
+        Compare("==", KIND, text("detail"), "kind == 'detail'", Pos(3, 9)),
+        "count( activities , kind == 'detail' )",
+        Pos(2, 1),
+    )
     compiled = compile_conditions({"x": cmp(a, ">", num(1)), "y": cmp(b, "<", num(5))})
     assert len(compiled.features) == 1
 
@@ -342,8 +396,13 @@ def sample_conditions() -> dict[str, Expr]:
         "direct": cmp(OWNER, "==", SOURCE),
         "detailed": cmp(details(), ">=", num(2)),
         "also_big": cmp(AMOUNT, ">=", num("1000.00")),
-        "either": Or((cmp(NAMED, "==", Literal(True, Type.BOOL, "named")),
-                      InList(TERRITORY, (text("UK"), text("US")), False, "in")), "or"),
+        "either": Or(
+            (
+                cmp(NAMED, "==", Literal(True, Type.BOOL, "named")),
+                InList(TERRITORY, (text("UK"), text("US")), False, "in"),
+            ),
+            "or",
+        ),
     }
 
 
@@ -382,13 +441,15 @@ def test_definition_shape() -> None:
 
 
 def test_fact_is_the_key_by_feature_name_plus_the_guard() -> None:
-    """``fact(key)`` names each encoded value and adds the guard field."""
-    compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(1)),
-                                   "b": cmp(OWNER, "==", SOURCE)})
+    """``fact(key)`` names each encoded value and adds the guard field; a raw value travels
+    as its rank among the deal's own raw values (``v0``), never as the text."""
+    compiled = compile_conditions({"a": cmp(AMOUNT, ">", num(1)), "b": cmp(OWNER, "==", SOURCE)})
     key = compiled.key(facts(amount=Decimal(2), owner="x"))
     # Features sort by source: account.owner, amount, lead.source (missing: its marker).
     assert key == ("t78", 2, "~2")
-    assert compiled.fact(key) == {"f0": "t78", "f1": 2, "f2": "~2", GUARD_FIELD: 1}
+    assert compiled.fact(key) == {"f0": "v0", "f1": 2, "f2": "~2", GUARD_FIELD: 1}
+    both = compiled.key(facts(amount=Decimal(2), owner="y" * 70000, source="x"))
+    assert compiled.fact(both) == {"f0": "v1", "f1": 2, "f2": "v0", GUARD_FIELD: 1}
 
 
 def test_compiled_pickles() -> None:
@@ -407,20 +468,23 @@ def rule(expr: Any) -> dict[str, Any]:
     return {"r0": {"all": [{"m": expr}]}}
 
 
-@pytest.mark.parametrize(("expr", "message"), [
-    ({"$ne": {"f0": 1}}, "unknown operator '$ne'"),
-    ({"$eq": {"id": 1}}, "reserved"),
-    ({"$eq": {"sid": 1}}, "reserved"),
-    ({"$eq": {"f0": {"$m": "sid"}}}, "reserved"),
-    ({"$eq": {"f9": 1}}, "unknown feature"),
-    ({"$eq": {"f0": 1.5}}, "integer or a string"),
-    ({"$eq": {"f0": True}}, "integer or a string"),
-    ({"$gt": {"f0": "100"}}, "on a string"),
-    ({"$gt": {"f0": {"$m": "f0"}}}, "bad field reference"),
-    ({"$and": []}, "non-empty list"),
-    ({"$eq": {"f0": 1}, "$neq": {"f0": 2}}, "one operator"),
-    ({"$ex": {"f0": 2}}, "takes 1"),
-])
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ({"$ne": {"f0": 1}}, "unknown operator '$ne'"),
+        ({"$eq": {"id": 1}}, "reserved"),
+        ({"$eq": {"sid": 1}}, "reserved"),
+        ({"$eq": {"f0": {"$m": "sid"}}}, "reserved"),
+        ({"$eq": {"f9": 1}}, "unknown feature"),
+        ({"$eq": {"f0": 1.5}}, "integer or a string"),
+        ({"$eq": {"f0": True}}, "integer or a string"),
+        ({"$gt": {"f0": "100"}}, "on a string"),
+        ({"$gt": {"f0": {"$m": "f0"}}}, "bad field reference"),
+        ({"$and": []}, "non-empty list"),
+        ({"$eq": {"f0": 1}, "$neq": {"f0": 2}}, "one operator"),
+        ({"$ex": {"f0": 2}}, "takes 1"),
+    ],
+)
 def test_validation_rejects_what_the_engine_would_get_wrong(expr: Any, message: str) -> None:
     """Unknown operators ($ne silently never matches), reserved names, floats, booleans,
     text ordering and malformed nodes are refused before reaching the engine."""
@@ -430,14 +494,18 @@ def test_validation_rejects_what_the_engine_would_get_wrong(expr: Any, message: 
 
 def test_validation_rejects_other_rule_shapes() -> None:
     """Only ``{"all": [{"m": expr}]}`` rules are accepted."""
-    for bad in ({"r": {"any": [{"m": {"$eq": {"f0": 1}}}]}},
-                {"r": {"all": [{"m": {"$eq": {"f0": 1}}}], "pri": 1}},
-                {"r": {"all": [{"x": {"$eq": {"f0": 1}}}]}},
-                {"r": {"all": [{"m": {"$eq": {"f0": 1}}}, {"m": {"$eq": {"f0": 1}}}]}}):
+    for bad in (
+        {"r": {"any": [{"m": {"$eq": {"f0": 1}}}]}},
+        {"r": {"all": [{"m": {"$eq": {"f0": 1}}}], "pri": 1}},
+        {"r": {"all": [{"x": {"$eq": {"f0": 1}}}]}},
+        {"r": {"all": [{"m": {"$eq": {"f0": 1}}}, {"m": {"$eq": {"f0": 1}}}]}},
+    ):
         with pytest.raises(CompileError):
             validate_definition(bad, ["f0"])
-    assert validate_definition(rule({"$or": [{"$eq": {"f0": {"$m": "f1"}}}]}),
-                               ["f0", "f1"]) == {"f0", "f1"}
+    assert validate_definition(rule({"$or": [{"$eq": {"f0": {"$m": "f1"}}}]}), ["f0", "f1"]) == {
+        "f0",
+        "f1",
+    }
 
 
 def test_ordering_needs_a_literal_and_a_number_or_date() -> None:
@@ -460,8 +528,13 @@ def test_too_many_features() -> None:
     ok = {f"c{i}": cmp(field(i), "==", num(1)) for i in range(MAX_FEATURES)}
     assert len(compile_conditions(ok).features) == MAX_FEATURES
     too_many = {**ok, "one_more": cmp(field(MAX_FEATURES), "==", num(1))}
-    with pytest.raises(CompileError, match=f"at most {MAX_FEATURES}"):
+    with pytest.raises(CompileError, match=f"more than {MAX_FEATURES} distinct fields"):
         compile_conditions(too_many)
+    # Set aside instead: the condition past the limit, in canonical order, is named.
+    compiled = compile_conditions(too_many, set_aside=True)
+    assert list(compiled.set_aside) == ["one_more"]
+    assert compiled.aside_conditions == {"one_more": too_many["one_more"]}
+    assert len(compiled.features) == MAX_FEATURES
 
 
 def test_too_many_atoms_in_one_condition() -> None:
@@ -470,11 +543,52 @@ def test_too_many_atoms_in_one_condition() -> None:
     with pytest.raises(CompileError, match="engine tests"):
         compile_conditions({"huge": And(parts, "and")})
     assert compile_conditions({"ok": And(parts[:MAX_ATOMS], "and")}).rules
+    compiled = compile_conditions({"huge": And(parts, "and"), "ok": parts[0]}, set_aside=True)
+    assert compiled.set_aside == {
+        "huge": f"it compiles to {MAX_ATOMS + 1} engine tests (limit {MAX_ATOMS})"
+    }
+    assert compiled.conditions == {"ok"}
+
+
+@given(st.lists(st.integers(-3, 12), max_size=8), st.lists(st.integers(-3, 12), max_size=8))
+def test_ranges_behave_as_sets(a: list[int], b: list[int]) -> None:
+    """Runs of encoded values are exactly the sets they stand for."""
+    ra, rb = Ranges.of(a), Ranges.of(b)
+    assert set(ra.points()) == set(a)
+    assert set((ra & rb).points()) == set(a) & set(b)
+    assert set((ra | rb).points()) == set(a) | set(b)
+    assert set(ra.complement(-1, 10).points()) == set(range(-1, 11)) - set(a)
+    assert ra.covers(-1, 10) == (set(range(-1, 11)) <= set(a))
+    assert all((v in ra) == (v in set(a)) for v in range(-5, 15))
+    assert len(ra) == len(set(a))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["$eq", "$neq", "$lt", "$lte", "$gt", "$gte"]), st.integers(-2, 9)
+        ),
+        max_size=12,
+    )
+)
+def test_the_sweep_counts_tests_holding_at_once(tests: list[tuple[str, int]]) -> None:
+    """The network model's sweep gives the same count as trying every encoded value."""
+    ops = {
+        "$eq": int.__eq__,
+        "$neq": int.__ne__,
+        "$lt": int.__lt__,
+        "$lte": int.__le__,
+        "$gt": int.__gt__,
+        "$gte": int.__ge__,
+    }
+    dense = max(sum(1 for op, c in tests if ops[op](v, c)) for v in range(-1, 8))
+    assert _most_at_once(tests, -1, 7) == dense
 
 
 def test_rules_are_split_when_too_many_tests_could_hold_at_once() -> None:
     """durable_rules walks its network with a 64-entry stack: 63 independent tests plus
     the guard fit in one ruleset, 64 do not and are split; each group fits the model."""
+
     def conditions(n: int) -> dict[str, Expr]:
         return {f"c{i:03}": cmp(field(i), ">=", num(1)) for i in range(n)}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
@@ -488,7 +489,7 @@ class _Decider:
     def regions(self, rules: Sequence[Rule], values: Sequence[int]) -> dict[int, set[int]]:
         """Per feature the rules read, the classes no comparison of theirs tells apart from
         the witness's class."""
-        atoms: dict[int, list[frozenset[int]]] = {}
+        atoms: dict[int, list[AbstractSet[int]]] = {}
         for rule in rules:
             if rule.when is None or rule.key not in self.space.nodes:
                 continue

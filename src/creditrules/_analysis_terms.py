@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from creditrules import _conditions
@@ -55,7 +56,7 @@ def _segments(ruleset: Ruleset, space: Space) -> list[tuple[dt.date, dt.date | N
     return out
 
 
-def _box(node: _Node) -> dict[int, frozenset[int]] | None:
+def _box(node: _Node) -> dict[int, AbstractSet[int]] | None:
     """A cheap over-approximation of a condition: per feature, the values it allows
     (None: the condition is false)."""
     if node is False:
@@ -63,7 +64,7 @@ def _box(node: _Node) -> dict[int, frozenset[int]] | None:
     if isinstance(node, _In):
         return {node.feature: node.values}
     if isinstance(node, _Junction) and node.conjunction:
-        out: dict[int, frozenset[int]] = {}
+        out: dict[int, AbstractSet[int]] = {}
         for part in node.parts:
             if isinstance(part, _In):
                 out[part.feature] = out.get(part.feature, part.values) & part.values
@@ -71,7 +72,9 @@ def _box(node: _Node) -> dict[int, frozenset[int]] | None:
     return {}
 
 
-def _disjoint(a: dict[int, frozenset[int]] | None, b: dict[int, frozenset[int]] | None) -> bool:
+def _disjoint(
+    a: dict[int, AbstractSet[int]] | None, b: dict[int, AbstractSet[int]] | None
+) -> bool:
     if a is None or b is None:
         return True
     return any(not (a[f] & b[f]) for f in a.keys() & b.keys())

@@ -61,8 +61,8 @@ from creditrules._feature_encoding import (
     _Normaliser,
     _Ref,
 )
+from creditrules._network_model import Oversized, _partition
 from creditrules._network_model import _fits as _fits
-from creditrules._network_model import _partition
 
 __all__ = [
     "GUARD",
@@ -115,13 +115,18 @@ class Compiled:
         self.features = features
         self._encoders = encoders
         self._names = tuple(f.name for f in features)
+        self._raw = tuple(i for i, f in enumerate(features) if f.kind == "raw")
         self._groups = groups
         self.rules = dict(rules)
         self._fired = {rule: frozenset(names) for rule, names in rules.items()}
+        #: Conditions left out because they exceed the engine's limits, with the reason
+        #: (see ``compile_conditions(set_aside=True)``), and the conditions themselves.
+        self.set_aside: dict[str, str] = {}
+        self.aside_conditions: dict[str, Expr] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Encoders are closures; recompiling is cheap and deterministic.
-        return (compile_conditions, (self._conditions,))
+        return (_recompile, ({**self._conditions, **self.aside_conditions}, bool(self.set_aside)))
 
     @property
     def conditions(self) -> frozenset[str]:
@@ -137,7 +142,16 @@ class Compiled:
         return tuple(encode(scalars, collections) for encode in self._encoders)
 
     def fact(self, key: Key) -> dict[str, Encoded]:
-        """The durable_rules fact for an encoded deal (without the session id)."""
+        """The durable_rules fact for an encoded deal (without the session id).
+
+        Raw features (compared field to field) travel as their rank among this deal's own
+        raw values, never as the values: the engine compares text through a 16-bit length,
+        so two long texts could compare equal; a short token per distinct value keeps
+        equality exact whatever the values are. Missing markers stay as they are (the
+        conditions test them by name).
+        """
+        if self._raw:
+            key = _rank_raw(key, self._raw)
         fact: dict[str, Encoded] = dict(zip(self._names, key, strict=True))
         fact[GUARD_FIELD] = 1
         return fact
@@ -153,9 +167,29 @@ class Compiled:
             merged.update(group)
         return merged
 
+    def conditions_by_name(self, rules: Iterable[str]) -> dict[str, Expr]:
+        """The conditions the engine rules ``rules`` stand for, by name."""
+        return {n: self._conditions[n] for rule in rules for n in self.conditions_of(rule)}
+
     def conditions_of(self, rule: str) -> frozenset[str]:
         """The condition names a fired engine rule stands for (empty for the guard)."""
         return self._fired.get(rule, frozenset())
+
+
+def _rank_raw(key: Key, raw: tuple[int, ...]) -> Key:
+    """``key`` with each present raw value replaced by ``v<rank>``, its rank among the
+    distinct present raw values of ``key`` (equal values get equal tokens, and only they)."""
+    present = sorted({str(key[i]) for i in raw if not _is_marker(key[i])})
+    token = {value: f"v{n}" for n, value in enumerate(present)}
+    values = list(key)
+    for i in raw:
+        if not _is_marker(key[i]):
+            values[i] = token[str(key[i])]
+    return tuple(values)
+
+
+def _is_marker(value: Encoded) -> bool:
+    return isinstance(value, str) and value.startswith("~")
 
 
 def _referenced(node: _Node) -> Iterable[int]:
@@ -168,14 +202,53 @@ def _referenced(node: _Node) -> Iterable[int]:
             yield from _referenced(part)
 
 
-def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
+def compile_conditions(conditions: Mapping[str, Expr], *, set_aside: bool = False) -> Compiled:
     """Compile named conditions (rules with no condition excluded) for durable_rules.
 
-    The result does not depend on the order of ``conditions``. Raises
-    :class:`CompileError` when the conditions exceed what durable_rules can match exactly
-    (more than ``MAX_FEATURES`` features, a condition of more than ``MAX_ATOMS`` engine
-    tests, or one alone too large for the engine's network).
+    The result does not depend on the order of ``conditions``. When the conditions exceed
+    what durable_rules can match exactly (more than ``MAX_FEATURES`` features, a condition
+    of more than ``MAX_ATOMS`` engine tests, or one alone too large for the engine's
+    network), raises :class:`CompileError`; or, with ``set_aside``, leaves those
+    conditions out and names them, with the reason, in ``Compiled.set_aside`` (the caller
+    evaluates them otherwise).
     """
+    aside: dict[str, str] = {}
+    while True:
+        kept = {k: v for k, v in conditions.items() if k not in aside}
+        try:
+            compiled = _compile(kept)
+        except Oversized as exc:
+            if not set_aside:
+                raise CompileError(str(exc)) from None
+            aside.update(exc.reasons)
+            continue
+        compiled.set_aside = {k: aside[k] for k in sorted(aside)}
+        compiled.aside_conditions = {k: conditions[k] for k in sorted(aside)}
+        return compiled
+
+
+def _recompile(conditions: Mapping[str, Expr], set_aside: bool) -> Compiled:
+    return compile_conditions(conditions, set_aside=set_aside)
+
+
+def _within_features(nodes: Mapping[str, _Node]) -> dict[str, str]:
+    """Conditions to set aside so the rest read at most ``MAX_FEATURES`` features (kept in
+    canonical order while they fit)."""
+    kept: set[int] = set()
+    over: dict[str, str] = {}
+    for name, node in nodes.items():
+        reads = set(_referenced(node))
+        if len(kept | reads) > MAX_FEATURES:
+            over[name] = (
+                f"the conditions read more than {MAX_FEATURES} distinct fields "
+                "and counts, the most a durable_rules fact carries"
+            )
+        else:
+            kept |= reads
+    return over
+
+
+def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     ordered = dict(sorted(conditions.items()))
     drafts = _gather(ordered)
     provisional, by_slot, origins = _features(drafts)
@@ -184,28 +257,30 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
     # Name only the features some condition still tests after simplification.
     used = sorted({i for node in nodes.values() for i in _referenced(node)})
     if len(used) > MAX_FEATURES:
-        raise CompileError(f"the conditions read {len(used)} features; durable_rules "
-                           f"facts allow at most {MAX_FEATURES}")
+        raise Oversized(_within_features(nodes))
     final = {i: attrs.evolve(provisional[i], name=f"f{n}") for n, i in enumerate(used)}
     features = tuple(final[i] for i in used)
-    encoders = tuple(_encoder(final[i], origins[i], _missing_marker(final[i].name[1:]))
-                     for i in used)
+    encoders = tuple(
+        _encoder(final[i], origins[i], _missing_marker(final[i].name[1:])) for i in used
+    )
 
     emitter = _Emitter(final)
     bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
+    too_many: dict[str, str] = {}
     for name, node in nodes.items():
         if node is False:
             continue  # never holds: no engine rule
-        disjuncts = (node.parts if isinstance(node, _Junction) and not node.conjunction
-                     else (node,))
+        disjuncts = node.parts if isinstance(node, _Junction) and not node.conjunction else (node,)
         emitted = [_wrap(emitter.conjuncts(d)) for d in disjuncts]
         atoms = sum(_atoms(b) for b in emitted)
         if atoms > MAX_ATOMS:
-            raise CompileError(f"condition {name!r} compiles to {atoms} engine tests "
-                               f"(limit {MAX_ATOMS}); simplify it or split the rule")
+            too_many[name] = f"it compiles to {atoms} engine tests (limit {MAX_ATOMS})"
+            continue
         for body in emitted:
             bodies.setdefault(_dumps(body), (body, []))[1].append(name)
 
+    if too_many:
+        raise Oversized(too_many)
     rules: dict[str, tuple[str, ...]] = {}
     named: list[tuple[str, Json]] = []
     for i, (body, names) in enumerate(bodies.values()):
@@ -214,8 +289,10 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
         named.append((rule, body))
     by_name = {f.name: f for f in features}
     groups = tuple(
-        {**{rule: {"all": [{"m": body}]} for rule, body in group},
-         GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}}
+        {
+            **{rule: {"all": [{"m": body}]} for rule, body in group},
+            GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]},
+        }
         for group in (_partition(named, by_name, rules) or [[]])
     )
     tested: set[str] = set()
@@ -224,7 +301,10 @@ def compile_conditions(conditions: Mapping[str, Expr]) -> Compiled:
     if set(by_name) - tested:  # every feature sent must be tested: else a compiler bug
         raise CompileError(f"features never tested: {sorted(set(by_name) - tested)}")
     position = {i: n for n, i in enumerate(used)}
-    reads = {name: tuple(sorted({position[i] for i in _referenced(node)}))
-             for name, node in nodes.items()}
-    return Compiled(ordered, features, encoders, groups, rules, reads,
-                    tuple(origins[i] for i in used))
+    reads = {
+        name: tuple(sorted({position[i] for i in _referenced(node)}))
+        for name, node in nodes.items()
+    }
+    return Compiled(
+        ordered, features, encoders, groups, rules, reads, tuple(origins[i] for i in used)
+    )

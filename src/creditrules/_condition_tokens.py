@@ -11,6 +11,7 @@ from decimal import Decimal
 import attrs
 
 from creditrules._ast import Pos
+from creditrules._dates import DATE_SHAPE, parse_iso_date
 from creditrules._wording import date_hint
 
 SYNTAX = "condition-syntax"
@@ -55,7 +56,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # bad token rather than as a confusing sequence of smaller ones.
 _WORD = re.compile(r"-?[0-9][A-Za-z0-9_.\-]*")
 _NUMBER = re.compile(r"-?[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?")
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATE = DATE_SHAPE  # the project's one date syntax
 _DIGITS = "0123456789"
 
 
@@ -158,7 +159,7 @@ def _number_or_date(src: _Source, start: int) -> _Token:
     date = _DATE.fullmatch(word)
     if date is not None:
         try:
-            value = dt.date(int(date[1]), int(date[2]), int(date[3]))
+            value = parse_iso_date(word)
         except ValueError as exc:
             raise src.error(
                 SYNTAX, f"invalid date {word!r}: {date_hint(word) or exc}", start

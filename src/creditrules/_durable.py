@@ -30,6 +30,7 @@ from typing import Any
 
 from creditrules._ast import Facts
 from creditrules._compile import GUARD, SALT_FIELD, Compiled, Key
+from creditrules._condition_eval import evaluate
 from creditrules.errors import EngineError
 
 __all__ = ["CACHE_SIZE", "DurableMatcher", "available", "unavailable_reason"]
@@ -39,8 +40,10 @@ _REASON = ""
 try:
     import durable_rules_engine  # noqa: TID251 - this module is the seam
 except Exception as exc:  # ImportError, or a broken build (3.13+: PyEval_CallObject gone)
-    _REASON = (f"durable_rules does not import on Python {sys.version.split()[0]} "
-               f"({type(exc).__name__}: {exc})")
+    _REASON = (
+        f"durable_rules does not import on Python {sys.version.split()[0]} "
+        f"({type(exc).__name__}: {exc})"
+    )
 else:
     _engine = durable_rules_engine
 
@@ -84,21 +87,56 @@ class DurableMatcher:
         #: Sessions left in the engine because no action started on them (deleting them
         #: could crash); only the engine misbehaving makes this non-zero.
         self.leaked_sessions = 0
+        #: Conditions the reference evaluator matches instead of the engine (beyond the
+        #: engine's limits), with the reason.
+        self.set_aside: dict[str, str] = dict(compiled.set_aside)
         handles: list[int] = []
+        refused: dict[str, str] = {}
         try:
             for definition in compiled.definitions():
-                text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-                digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-                # Unique per instance: the same definition may be loaded any number of times.
-                name = f"creditrules-{next(_rulesets)}-{digest}"
-                handles.append(_engine.create_ruleset(name, text))
-        except Exception as exc:
+                self._create(definition, handles, refused)
+        except Exception:
             _delete_rulesets(_engine, tuple(handles))
-            raise EngineError(f"durable_rules rejected the compiled conditions: {exc}") from exc
+            raise
+        for rule, reason in refused.items():
+            for name in compiled.conditions_of(rule):
+                self.set_aside.setdefault(name, reason)
+        conditions = {**compiled.aside_conditions, **compiled.conditions_by_name(refused)}
+        self._aside = sorted((n, conditions[n]) for n in self.set_aside)
         self._handles = tuple(handles)
         # delete_ruleset is safe even with live sessions (tested), so garbage collection
         # frees the C rulesets; the engine is bound now, not looked up at exit.
         self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
+
+    def _create(
+        self, definition: dict[str, Any], handles: list[int], refused: dict[str, str]
+    ) -> None:
+        """Create ``definition`` in the engine. If the engine refuses it (shapes it cannot
+        build, e.g. "error code 113" for many ``$or`` in one rule), find the rules it
+        refuses on their own by halving, record them with the engine's reason, and create
+        the rest as one ruleset (each extra ruleset costs every deal one more call)."""
+        try:
+            handles.append(_create_ruleset(definition))
+            return
+        except _Refused as refusal:
+            exc = refusal
+            rules = sorted(r for r in definition if r != GUARD)
+            if not rules:
+                raise EngineError(f"durable_rules rejected the guard rule: {exc}") from exc
+        found: dict[str, str] = {}
+        if len(rules) == 1:
+            found[rules[0]] = f"durable_rules refused it ({exc})"
+        else:  # the whole is known to be refused: try its halves
+            for part in (rules[: len(rules) // 2], rules[len(rules) // 2 :]):
+                _find_refused(definition, part, found)
+        if found:
+            refused.update(found)
+            rest = [r for r in rules if r not in found]
+            parts = [rest] if rest else []
+        else:  # refused only together: keep the halves apart
+            parts = [rules[: len(rules) // 2], rules[len(rules) // 2 :]]
+        for part in parts:
+            self._create(_subset(definition, part), handles, refused)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Engine handles are only valid in this process: rebuild elsewhere.
@@ -118,6 +156,9 @@ class DurableMatcher:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = found
+        if self._aside:
+            # Not in the key (their fields may not be encoded): evaluated every time.
+            found = found | {n for n, expr in self._aside if evaluate(expr, facts)}
         return found
 
     def match_many(self, facts: Iterable[Facts]) -> list[frozenset[str]]:
@@ -131,6 +172,7 @@ class DurableMatcher:
 
     def _evaluate(self, key: Key) -> frozenset[str]:
         fact = self._compiled.fact(key)
+        _check_fact(fact)
         names: set[str] = set()
         for handle in self._handles:
             for rule in self._fire(handle, fact):
@@ -154,8 +196,10 @@ class DurableMatcher:
                 fired.remove(GUARD)
                 return fired
             # Refused (observed, not handled, deferred) or incomplete: never lose a deal.
-        raise EngineError(f"durable_rules refused a deal {_ATTEMPTS} times (last code {code}); "
-                          "its matches would be incomplete")
+        raise EngineError(
+            f"durable_rules refused a deal {_ATTEMPTS} times (last code {code}); "
+            "its matches would be incomplete"
+        )
 
     def _drain(self, handle: int, state: int, sid: str) -> list[str]:
         """Start and complete every pending action of a session, then delete it."""
@@ -178,9 +222,63 @@ class DurableMatcher:
         return fired
 
 
+#: The longest text and the largest integer a fact may carry: the engine keeps text lengths
+#: in 16 bits and numbers as 64-bit values; encoded facts stay far below both.
+_MAX_TEXT = 1024
+_MAX_INT = 2**31
+
+
+class _Refused(Exception):
+    """durable_rules refused to create a ruleset."""
+
+
+def _create_ruleset(definition: dict[str, Any]) -> int:
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    # Unique per instance: the same definition may be loaded any number of times.
+    name = f"creditrules-{next(_rulesets)}-{digest}"
+    try:
+        handle: int = _engine.create_ruleset(name, text)
+    except Exception as exc:  # durable_rules_engine.error
+        raise _Refused(str(exc)) from exc
+    return handle
+
+
+def _subset(definition: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+    return {**{r: definition[r] for r in rules}, GUARD: definition[GUARD]}
+
+
+def _find_refused(definition: dict[str, Any], rules: list[str], found: dict[str, str]) -> None:
+    """Add to ``found`` the rules of ``rules`` the engine refuses on their own (trial
+    rulesets are deleted at once)."""
+    try:
+        _delete_rulesets(_engine, (_create_ruleset(_subset(definition, rules)),))
+        return
+    except _Refused as exc:
+        if len(rules) == 1:
+            found[rules[0]] = f"durable_rules refused it ({exc})"
+            return
+    half = len(rules) // 2
+    for part in (rules[:half], rules[half:]):
+        _find_refused(definition, part, found)
+
+
+def _check_fact(fact: dict[str, Any]) -> None:
+    """Refuse a fact the engine could misread (a compiler bug, never a deal's content)."""
+    for name, value in fact.items():
+        if isinstance(value, bool) or not (
+            (isinstance(value, int) and -_MAX_INT < value < _MAX_INT)
+            or (isinstance(value, str) and len(value) <= _MAX_TEXT and value.isascii())
+        ):
+            raise EngineError(
+                f"refusing to send {name}={value!r:.40} to durable_rules: "
+                "it could not compare it exactly"
+            )
+
+
 def _rule_name(message: str) -> str:
     # An action message is {"<rule>":{"m":{...}}}; compiled rule names are plain
     # identifiers, so slicing is exact and ~10x cheaper than parsing the JSON.
     if not message.startswith('{"'):
         raise EngineError(f"unexpected action message from durable_rules: {message[:80]!r}")
-    return message[2:message.index('"', 2)]
+    return message[2 : message.index('"', 2)]

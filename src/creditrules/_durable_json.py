@@ -11,6 +11,7 @@ from typing import Any
 from creditrules._feature_encoding import (
     CompileError,
     Feature,
+    Ranges,
     _In,
     _Junction,
     _missing_marker,
@@ -41,23 +42,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for v in sorted(values):
-        if runs and runs[-1][1] == v - 1:
-            runs[-1] = (runs[-1][0], v)
-        else:
-            runs.append((v, v))
-    return runs
-
-
-def _emit_set(name: str, values: frozenset[int], lo: int, hi: int) -> list[Json]:
+def _emit_set(name: str, values: Ranges, lo: int, hi: int) -> list[Json]:
     """Conjuncts testing ``name`` in ``values`` (neither empty nor the whole domain)."""
-    excluded = [v for v in range(lo, hi + 1) if v not in values]
+    excluded = values.complement(lo, hi)
     if len(excluded) == 1:
-        return [{"$neq": {name: excluded[0]}}]
+        return [{"$neq": {name: excluded.runs[0][0]}}]
     branches: list[list[Json]] = []
-    for a, b in _runs(values):
+    for a, b in values.runs:
         if a == b:
             branches.append([{"$eq": {name: a}}])
         elif a == lo:
@@ -72,7 +63,7 @@ def _emit_set(name: str, values: frozenset[int], lo: int, hi: int) -> list[Json]
     if len(excluded) <= or_cost:
         # A chain of $neq keeps the network narrow (one child per test) where an $or
         # would add a forward node.
-        return [{"$neq": {name: v}} for v in excluded]
+        return [{"$neq": {name: v}} for v in excluded.points()]
     return [{"$or": [_wrap(b) for b in branches]}]
 
 
@@ -176,8 +167,7 @@ def validate_definition(definition: Mapping[str, Any], features: Iterable[str]) 
                 raise CompileError(f"{where}: bad field reference {value!r}")
             field(value["$m"], where)
         elif isinstance(value, bool) or not isinstance(value, int | str):
-            raise CompileError(f"{where}: {op} value must be an integer or a string, "
-                               f"got {value!r}")
+            raise CompileError(f"{where}: {op} value must be an integer or a string, got {value!r}")
         elif isinstance(value, str) and op not in ("$eq", "$neq"):
             # durable_rules orders strings as text: never let a number travel as one.
             raise CompileError(f"{where}: {op} on a string")
@@ -186,8 +176,12 @@ def validate_definition(definition: Mapping[str, Any], features: Iterable[str]) 
         if not isinstance(rule, dict) or set(rule) != {"all"}:
             raise CompileError(f"rule {name!r}: expected exactly an 'all' pattern list")
         patterns = rule["all"]
-        if (not isinstance(patterns, list) or len(patterns) != 1
-                or not isinstance(patterns[0], dict) or set(patterns[0]) != {"m"}):
+        if (
+            not isinstance(patterns, list)
+            or len(patterns) != 1
+            or not isinstance(patterns[0], dict)
+            or set(patterns[0]) != {"m"}
+        ):
             raise CompileError(f"rule {name!r}: expected one pattern named 'm'")
         expr(patterns[0]["m"], f"rule {name!r}")
     return used

@@ -17,6 +17,7 @@ import attrs
 from creditrules import _conditions
 from creditrules._ast import Facts, Path, Type, Value
 from creditrules._clauses import clause_key
+from creditrules._dates import parse_iso_date
 from creditrules._deferred import Deferred
 from creditrules._expenses import PolicyEvaluator
 from creditrules._money import (
@@ -80,7 +81,9 @@ def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
         from creditrules._compile import compile_conditions
         from creditrules._durable import DurableMatcher
 
-        matcher: Matcher = DurableMatcher(compile_conditions(conditions))
+        # Conditions beyond the engine's limits are set aside and matched by the
+        # reference evaluator (Ruleset.engine_notes says which).
+        matcher: Matcher = DurableMatcher(compile_conditions(conditions, set_aside=True))
         return matcher
     return ReferenceMatcher(conditions)
 
@@ -334,8 +337,8 @@ def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
         elif typ is Type.DATE:
             if isinstance(value, dt.date):
                 return value
-            if isinstance(value, str) and len(value) == 10:
-                return dt.date.fromisoformat(value)
+            if isinstance(value, str):
+                return parse_iso_date(value)
         elif typ is Type.BOOL:
             if isinstance(value, bool):
                 return value

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from creditrules._ast import Type, Value
+from creditrules._dates import parse_iso_date
 from creditrules._money import MAX_AMOUNT_CHARS, MoneyError, parse_decimal, to_units
 
 __all__ = [
@@ -178,7 +179,7 @@ class Dates:
             if type(value) is not str or len(value) != 10:
                 raise Decline
             try:
-                day = dt.date.fromisoformat(value)
+                day = parse_iso_date(value)
             except ValueError:
                 raise Decline from None
             found = (day, bisect.bisect_right(self.boundaries, day))
@@ -214,7 +215,7 @@ def read_attribute(value: Any, typ: Type) -> Value:
             return bool(value == "true")
     elif kind is str and len(value) == 10:
         try:
-            return dt.date.fromisoformat(value)
+            return parse_iso_date(value)
         except ValueError:
             pass
     raise Decline

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
@@ -133,13 +134,15 @@ def _gather(conditions: Mapping[str, Expr]) -> dict[str, _Draft]:
                 d.literals.append(expr.right.value)
                 if expr.op in _ORDERING:
                     if expr.left.type not in (Type.NUMBER, Type.DATE):
-                        raise CompileError(f"{expr.text!r}: ordering applies to numbers "
-                                           "and dates only")
+                        raise CompileError(
+                            f"{expr.text!r}: ordering applies to numbers and dates only"
+                        )
                     d.ordered = True
             else:
                 if expr.op in _ORDERING:
-                    raise CompileError(f"{expr.text!r}: an ordering comparison needs a "
-                                       "literal on one side")
+                    raise CompileError(
+                        f"{expr.text!r}: an ordering comparison needs a literal on one side"
+                    )
                 draft(expr.left).raw = True
                 draft(expr.right).raw = True
         elif isinstance(expr, InList):
@@ -253,11 +256,16 @@ class _Predicate:
     def __init__(self, where: Expr) -> None:
         features, by_slot, origins = _features(_gather({"": where}))
         self.node = _Normaliser(features, by_slot).nnf(where, False)
-        self.encoders = tuple(_encoder(f, o, _missing_marker(str(i)))
-                              for i, (f, o) in enumerate(zip(features, origins, strict=True)))
+        self.encoders = tuple(
+            _encoder(f, o, _missing_marker(str(i)))
+            for i, (f, o) in enumerate(zip(features, origins, strict=True))
+        )
         # The common case, one test on one item field (kind == "detail"), skips the tree.
-        self.single = (self.encoders[self.node.feature], self.node.values
-                       ) if isinstance(self.node, _In) else None
+        self.single = (
+            (self.encoders[self.node.feature], self.node.values)
+            if isinstance(self.node, _In)
+            else None
+        )
 
     def __call__(self, item: Scalars, collections: Collections) -> bool:
         if self.single is not None:
@@ -294,12 +302,121 @@ def _sorted_literals(source: str, values: Iterable[Value]) -> tuple[Value, ...]:
 # Conditions -> negation normal form over feature sets
 
 
+class Ranges(AbstractSet[int]):
+    """A set of integers as sorted, disjoint, non-adjacent inclusive runs ``(a, b)``.
+
+    Atoms over a feature with thousands of literals (``amount >= 4000`` among 5,000
+    thresholds) denote thousands of encoded values; as runs they cost what they are
+    written with, which keeps compiling large rulesets linear. It is a read-only set
+    (``collections.abc.Set``), so code written for frozensets of values keeps working.
+    """
+
+    __slots__ = ("runs",)
+
+    def __init__(self, runs: tuple[tuple[int, int], ...]) -> None:
+        self.runs = runs
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ranges):
+            return self.runs == other.runs  # runs are canonical
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.runs)
+
+    def __repr__(self) -> str:
+        return f"Ranges({self.runs!r})"
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> Ranges:
+        runs: list[tuple[int, int]] = []
+        for v in sorted(set(values)):
+            if runs and runs[-1][1] == v - 1:
+                runs[-1] = (runs[-1][0], v)
+            else:
+                runs.append((v, v))
+        return cls(tuple(runs))
+
+    @classmethod
+    def span(cls, a: int, b: int) -> Ranges:
+        return cls(((a, b),) if a <= b else ())
+
+    def __contains__(self, value: object) -> bool:
+        runs = self.runs
+        if len(runs) > 4:
+            i = bisect.bisect_right(runs, (value, value)) - 1
+            if i + 1 < len(runs) and runs[i + 1][0] == value:
+                return True
+            return i >= 0 and runs[i][0] <= value <= runs[i][1]  # type: ignore[operator]
+        return any(a <= value <= b for a, b in runs)  # type: ignore[operator]
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
+
+    def __len__(self) -> int:
+        return sum(b - a + 1 for a, b in self.runs)
+
+    def points(self) -> Iterator[int]:
+        for a, b in self.runs:
+            yield from range(a, b + 1)
+
+    def __iter__(self) -> Iterator[int]:
+        return self.points()
+
+    @classmethod
+    def _from_iterable(cls, values: Iterable[int]) -> Ranges:  # type: ignore[override]
+        # The Set mixin builds results of operations with other kinds of sets through this.
+        return cls.of(values)
+
+    def __or__(self, other: AbstractSet[Any]) -> Ranges:
+        if not isinstance(other, Ranges):
+            return Ranges.of([*self, *other])
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(self.runs + other.runs):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return Ranges(tuple(merged))
+
+    def __and__(self, other: AbstractSet[Any]) -> Ranges:
+        if not isinstance(other, Ranges):
+            return Ranges.of(v for v in other if v in self)
+        out: list[tuple[int, int]] = []
+        i = j = 0
+        x, y = self.runs, other.runs
+        while i < len(x) and j < len(y):
+            a, b = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+            if a <= b:
+                out.append((a, b))
+            if x[i][1] < y[j][1]:
+                i += 1
+            else:
+                j += 1
+        return Ranges(tuple(out))
+
+    def complement(self, lo: int, hi: int) -> Ranges:
+        """The values of ``[lo, hi]`` not in this set."""
+        out: list[tuple[int, int]] = []
+        start = lo
+        for a, b in self.runs:
+            if a > start:
+                out.append((start, min(a - 1, hi)))
+            start = max(start, b + 1)
+        if start <= hi:
+            out.append((start, hi))
+        return Ranges(tuple(r for r in out if r[0] <= r[1]))
+
+    def covers(self, lo: int, hi: int) -> bool:
+        return not self.complement(lo, hi)
+
+
 @attrs.frozen
 class _In:
     """The encoded value of ``feature`` (an index into the feature list) is in ``values``."""
 
     feature: int
-    values: frozenset[int]
+    values: Ranges
 
 
 @attrs.frozen
@@ -330,13 +447,8 @@ class _Normaliser:
         self.by_source = by_source
         self.points = [{_canon_value(v): i for i, v in enumerate(f.literals)} for f in features]
 
-    def domain(self, fid: int) -> frozenset[int]:
-        lo, hi = self.features[fid].domain
-        return frozenset(range(lo, hi + 1))
-
-    def member(self, fid: int, values: Iterable[int], negate: bool) -> _Node:
-        chosen = frozenset(values)
-        return _In(fid, self.domain(fid) - chosen if negate else chosen)
+    def member(self, fid: int, chosen: Ranges, negate: bool) -> _Node:
+        return _In(fid, chosen.complement(*self.features[fid].domain) if negate else chosen)
 
     def point(self, fid: int, literal: Value) -> int:
         position = self.points[fid][_canon_value(literal)]
@@ -347,12 +459,12 @@ class _Normaliser:
         lo, hi = self.features[fid].domain
         r = self.point(fid, literal)
         values = {
-            "==": range(r, r + 1),
-            "!=": [v for v in range(lo, hi + 1) if v != r],
-            "<": range(0, r),
-            "<=": range(0, r + 1),
-            ">": range(r + 1, hi + 1),
-            ">=": range(r, hi + 1),
+            "==": Ranges.span(r, r),
+            "!=": Ranges.span(r, r).complement(lo, hi),
+            "<": Ranges.span(0, r - 1),
+            "<=": Ranges.span(0, r),
+            ">": Ranges.span(r + 1, hi),
+            ">=": Ranges.span(r, hi),
         }[op]
         return self.member(fid, values, negate)
 
@@ -366,19 +478,20 @@ class _Normaliser:
         if isinstance(expr, InList):
             fid = self.by_source[(_shape(expr.subject), "lit")]
             points = [self.point(fid, o.value) for o in expr.options]
-            return self.member(fid, points, expr.negated != negate)
+            return self.member(fid, Ranges.of(points), expr.negated != negate)
         if isinstance(expr, Not):
             return self.nnf(expr.part, not negate)
         if isinstance(expr, And | Or):
             conjunction = isinstance(expr, And) != negate  # De Morgan
-            return self.simplify(_Junction(conjunction,
-                                           tuple(self.nnf(p, negate) for p in expr.parts)))
+            return self.simplify(
+                _Junction(conjunction, tuple(self.nnf(p, negate) for p in expr.parts))
+            )
         raise CompileError(f"not a condition node: {expr!r}")
 
     def simplify(self, node: _Junction) -> _Node:
         """Flatten, fold constants, and merge the sets of one feature (meet or join)."""
         conj = node.conjunction
-        merged: dict[int, frozenset[int]] = {}
+        merged: dict[int, Ranges] = {}
         rest: list[_Node] = []
         pending = list(node.parts)
         while pending:
@@ -403,7 +516,7 @@ class _Normaliser:
                 if conj:
                     return False
                 continue
-            if values >= self.domain(fid):
+            if values.covers(*self.features[fid].domain):
                 if not conj:
                     return True
                 continue
@@ -414,8 +527,9 @@ class _Normaliser:
         return parts[0] if len(parts) == 1 else _Junction(conj, tuple(parts))
 
 
-def _features(drafts: Mapping[str, _Draft]) -> tuple[
-        list[Feature], dict[tuple[str, str], int], list[Field | Count]]:
+def _features(
+    drafts: Mapping[str, _Draft],
+) -> tuple[list[Feature], dict[tuple[str, str], int], list[Field | Count]]:
     """Provisional (unnamed) features in canonical order, their index by (source, slot)
     and the node each reads."""
     slots: list[tuple[str, str, _Draft]] = []

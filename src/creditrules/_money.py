@@ -169,6 +169,9 @@ def _decimal_fraction(digits: str) -> Fraction:
     return Fraction(int(whole + frac), 10 ** len(frac))
 
 
+_MAX_SHARE_TEXT = 100
+
+
 def parse_share(text: str, *, allow_negative: bool = False) -> Fraction:
     """Parse a share exactly: ``"70%"``, ``"33.5%"``, ``"33 1/3%"``, ``"0.7"``, ``"1/3"``.
 
@@ -180,6 +183,9 @@ def parse_share(text: str, *, allow_negative: bool = False) -> Fraction:
     give back ``f``.
     """
     text = _require_text(text, "share")
+    if len(text) > _MAX_SHARE_TEXT:  # int() refuses 4,300 digits; no share needs 100
+        raise MoneyError(f"a share of {len(text)} characters is not a share (at most "
+                         f"{_MAX_SHARE_TEXT})")
     match = _SHARE_RE.fullmatch(text)
     if match is None:
         raise MoneyError(

@@ -7,8 +7,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from creditrules._durable_json import GUARD_FIELD, Json, _dumps
+from creditrules._durable_json import GUARD_FIELD, Json
 from creditrules._feature_encoding import CompileError, Feature
+
+
+class Oversized(CompileError):
+    """Conditions beyond the engine's limits, each with the reason."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__("; ".join(reasons.values()))
+        self.reasons = reasons
+
 
 _MAX_STACK = 64
 _MAX_BETAS = 255  # at 256 the engine reads past its list and fires a phantom rule
@@ -21,7 +30,7 @@ class _Alpha:
 
     def __init__(self, test: tuple[str, str, Any] | None) -> None:
         self.test = test  # (field, op, value); None for the root and forward nodes
-        self.children: dict[str, _Alpha] = {}
+        self.children: dict[tuple[str, str, Any], _Alpha] = {}
         self.forwards: list[_Alpha] = []
         self.betas = 0
 
@@ -55,7 +64,9 @@ class _NetworkModel:
                 self.build(part, parent).forwards.append(forward)
             return forward
         field, value = next(iter(arg.items()))
-        key = _dumps([field, op, value])
+        # Tests are equal exactly when field, operator and value are (a field reference's
+        # value is {"$m": name}); a tuple key avoids serialising every test.
+        key = (field, op, ("$m", value["$m"]) if isinstance(value, dict) else value)
         node = parent.children.get(key)
         if node is None:
             node = parent.children[key] = _Alpha((field, op, value))
@@ -76,25 +87,7 @@ class _NetworkModel:
                 total += len(tests)
                 continue
             lo, hi = feature.domain
-            delta = [0] * (hi - lo + 2)  # how many tests hold at each encoded value
-            for op, c in tests:
-                if op == "$neq":
-                    delta[0] += 1
-                    delta[hi - lo + 1] -= 1
-                    a, b, step = c, c, -1
-                else:
-                    a, b = {"$eq": (c, c), "$lt": (lo, c - 1), "$lte": (lo, c),
-                            "$gt": (c + 1, hi), "$gte": (c, hi)}[op]
-                    step = 1
-                a, b = max(a, lo), min(b, hi)
-                if a <= b:
-                    delta[a - lo] += step
-                    delta[b - lo + 1] -= step
-            running = best = 0
-            for d in delta[:-1]:
-                running += d
-                best = max(best, running)
-            total += best
+            total += _most_at_once(tests, lo, hi)
         return total
 
     def problem(self) -> str | None:
@@ -121,6 +114,37 @@ class _NetworkModel:
         return None
 
 
+def _most_at_once(tests: list[tuple[str, Any]], lo: int, hi: int) -> int:
+    """The most of ``tests`` (op, encoded value) on one feature that hold for one value in
+    ``[lo, hi]``: a sweep over the points where the count changes, so the cost follows the
+    number of tests, not the size of the domain (thousands of literals are common)."""
+    delta: dict[int, int] = {lo: 0}
+    for op, c in tests:
+        if op == "$neq":  # holds everywhere but at c
+            a, b, step = c, c, -1
+            delta[lo] += 1
+        else:
+            a, b = {
+                "$eq": (c, c),
+                "$lt": (lo, c - 1),
+                "$lte": (lo, c),
+                "$gt": (c + 1, hi),
+                "$gte": (c, hi),
+            }[op]
+            step = 1
+        a, b = max(a, lo), min(b, hi)
+        if a <= b:
+            delta[a] = delta.get(a, 0) + step
+            delta[b + 1] = delta.get(b + 1, 0) - step
+    running = best = 0
+    for point in sorted(delta):
+        if point > hi:
+            break
+        running += delta[point]
+        best = max(best, running)
+    return best
+
+
 def _fits(bodies: list[Json], features: Mapping[str, Feature]) -> str | None:
     model = _NetworkModel(features)
     model.add({"$ex": {GUARD_FIELD: 1}})
@@ -129,8 +153,11 @@ def _fits(bodies: list[Json], features: Mapping[str, Feature]) -> str | None:
     return model.problem()
 
 
-def _partition(rules: list[tuple[str, Json]], features: Mapping[str, Feature],
-               conditions: Mapping[str, tuple[str, ...]]) -> list[list[tuple[str, Json]]]:
+def _partition(
+    rules: list[tuple[str, Json]],
+    features: Mapping[str, Feature],
+    conditions: Mapping[str, tuple[str, ...]],
+) -> list[list[tuple[str, Json]]]:
     """Consecutive groups of rules, each within the engine's limits (usually just one).
 
     Adding a rule never lowers a limit's measure, so the longest fitting prefix is found by
@@ -151,9 +178,8 @@ def _partition(rules: list[tuple[str, Json]], features: Mapping[str, Feature],
                 hi = mid
         if lo == 0:
             rule, body = rest[0]
-            names = ", ".join(repr(n) for n in conditions[rule])
-            raise CompileError(f"condition {names} is too large for durable_rules: "
-                               f"{_fits([body], features)}")
+            reason = f"it is too large for durable_rules' network: {_fits([body], features)}"
+            raise Oversized(dict.fromkeys(conditions[rule], reason))
         groups.append(rest[:lo])
         rest = rest[lo:]
     return groups

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import TypeVar
 
+from creditrules._dates import parse_iso_date
 from creditrules._money import MoneyError, parse_share
 from creditrules._wording import date_hint, percent_hint
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode
@@ -54,8 +55,11 @@ class _Reader:
     def keys(self, node: MapNode, allowed: tuple[str, ...], what: str) -> None:
         for key, _ in node:
             if key.text not in allowed:
-                self.problem("unknown-key", f"unknown key {key.text!r} in {what}"
-                             + suggest(key.text, allowed), key.loc)
+                self.problem(
+                    "unknown-key",
+                    f"unknown key {key.text!r} in {what}" + suggest(key.text, allowed),
+                    key.loc,
+                )
 
     def required(self, node: MapNode, key: str, what: str) -> Node | None:
         value = node.get(key)
@@ -82,8 +86,11 @@ class _Reader:
         if s is None:
             return None
         if not pattern.match(s.text):
-            self.problem("bad-name", f"{what} {s.text!r} must be a short name: lower-case "
-                         "letters, digits, '-' or '_'", s.loc)
+            self.problem(
+                "bad-name",
+                f"{what} {s.text!r} must be a short name: lower-case letters, digits, '-' or '_'",
+                s.loc,
+            )
             return None
         return s.text
 
@@ -101,17 +108,19 @@ class _Reader:
         if s is None or s.is_null:
             return None
         try:
-            if len(s.text) != 10:
-                raise ValueError
-            return dt.date.fromisoformat(s.text)
+            return parse_iso_date(s.text)
         except ValueError:
             hint = date_hint(s.text)
-            self.problem("bad-date", f"{what} must be a date YYYY-MM-DD, got {s.text!r}"
-                         + (f": {hint}" if hint else ""), s.loc)
+            self.problem(
+                "bad-date",
+                f"{what} must be a date YYYY-MM-DD, got {s.text!r}" + (f": {hint}" if hint else ""),
+                s.loc,
+            )
             return None
 
-    def share(self, node: Node | None, what: str, *, limit: Fraction | None = None
-              ) -> Fraction | None:
+    def share(
+        self, node: Node | None, what: str, *, limit: Fraction | None = None
+    ) -> Fraction | None:
         s = self.scalar(node, what)
         if s is None:
             return None
@@ -121,8 +130,11 @@ class _Reader:
             self.problem("bad-share", f"{what}: {exc}", s.loc)
             return None
         if limit is not None and value > limit:
-            self.problem("bad-share", f"{what} {s.text} is above {limit * 100}%"
-                         + percent_hint(s.text), s.loc)
+            self.problem(
+                "bad-share",
+                f"{what} {s.text} is above {limit * 100}%" + percent_hint(s.text),
+                s.loc,
+            )
             return None
         return value
 
@@ -134,20 +146,27 @@ class _Reader:
         start = self.date(m.get("from"), f"{what} 'from'")
         end = self.date(m.get("to"), f"{what} 'to'")
         if start and end and end < start:
-            self.problem("bad-effective", f"{what} ends ({end}) before it starts ({start})",
-                         m.loc)
+            self.problem("bad-effective", f"{what} ends ({end}) before it starts ({start})", m.loc)
         return DateRange(start, end)
 
-    def partner_map(self, node: Node | None, what: str, partners: Mapping[str, Partner],
-                    convert: Callable[[Node, str], T | None]) -> dict[str, T] | None:
+    def partner_map(
+        self,
+        node: Node | None,
+        what: str,
+        partners: Mapping[str, Partner],
+        convert: Callable[[Node, str], T | None],
+    ) -> dict[str, T] | None:
         m = self.mapping(node, what, Location(""))
         if m is None:
             return None
         out: dict[str, T] = {}
         for key, value in m:
             if key.text not in partners:
-                self.problem("unknown-partner", f"unknown partner {key.text!r}"
-                             + suggest(key.text, partners), key.loc)
+                self.problem(
+                    "unknown-partner",
+                    f"unknown partner {key.text!r}" + suggest(key.text, partners),
+                    key.loc,
+                )
                 continue
             converted = convert(value, f"{what} for {key.text}")
             if converted is not None:

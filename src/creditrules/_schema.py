@@ -32,6 +32,7 @@ from creditrules._ruleset_builder import _condition_location as _condition_locat
 from creditrules._ruleset_builder import _intersect
 from creditrules._ruleset_builder import _RulesetBuilder as _RulesetBuilder
 from creditrules._ruleset_builder import condition_schema as condition_schema
+from creditrules._source_files import SourceProblem, read_source, referenced_path
 from creditrules._wording import clause_hint
 from creditrules._yaml import MapNode, Node, SeqNode, compose
 from creditrules.errors import Location, Problem, RulesetError, suggest
@@ -46,45 +47,74 @@ from creditrules.ruleset import (
 __all__ = ["condition_schema", "read_ruleset"]
 
 _MAX_AMENDMENT_DEPTH = 16
+_MAX_UNIT_TEXT = 40
 
-_TOP_KEYS = ("ruleset", "version", "title", "effective", "currency", "rounding", "partners",
-             "attributes", "credit_types", "contribution", "rep_credit", "precedence", "credit",
-             "topics", "policies", "policy_precedence", "expense_sharing", "fairness",
-             "analysis")
-_AMENDMENT_KEYS = ("amends", "version", "title", "effective", "credit", "retire", "precedence",
-                   "fairness", "analysis")
+_TOP_KEYS = (
+    "ruleset",
+    "version",
+    "title",
+    "effective",
+    "currency",
+    "rounding",
+    "partners",
+    "attributes",
+    "credit_types",
+    "contribution",
+    "rep_credit",
+    "precedence",
+    "credit",
+    "topics",
+    "policies",
+    "policy_precedence",
+    "expense_sharing",
+    "fairness",
+    "analysis",
+)
+_AMENDMENT_KEYS = (
+    "amends",
+    "version",
+    "title",
+    "effective",
+    "credit",
+    "retire",
+    "precedence",
+    "fairness",
+    "analysis",
+)
 
 
-def _read_text(path: Path, text: str | None) -> str:
+def _read_text(path: Path, text: str | None, *, refused_at: Location | None = None) -> str:
     if text is not None:
         return text
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesetError([Problem("unreadable", f"cannot read ruleset: {exc.strerror}",
-                                    Location(str(path)))]) from None
-    except UnicodeDecodeError:
-        raise RulesetError([Problem("unreadable", "ruleset is not UTF-8 text",
-                                    Location(str(path)))]) from None
+        return read_source(path, "ruleset", refused_at=refused_at)
+    except SourceProblem as exc:
+        raise RulesetError([exc.problem]) from None
 
 
-def read_ruleset(path: Path, text: str | None, *, engine: str, _depth: int = 0) -> Ruleset:
-    """Read and check a ruleset (or an amendment and its base); raise every problem once."""
+def read_ruleset(
+    path: Path, text: str | None, *, engine: str, _depth: int = 0, allow_outside: bool = False
+) -> Ruleset:
+    """Read and check a ruleset (or an amendment and its base); raise every problem once.
+
+    The files an amendment names must lie in ``path``'s directory unless
+    ``allow_outside``."""
     file = str(path)
     root = compose(_read_text(path, text), file)
     if not isinstance(root, MapNode):
-        raise RulesetError([Problem("bad-value", "a ruleset file must be a mapping",
-                                    Location(file, 1, 1))])
+        raise RulesetError(
+            [Problem("bad-value", "a ruleset file must be a mapping", Location(file, 1, 1))]
+        )
     if root.get("amends") is not None:
         if _depth >= _MAX_AMENDMENT_DEPTH:
-            raise RulesetError([Problem("amendment-depth", "too many nested amendments",
-                                        root.loc)])
-        return _read_amendment(path, root, engine, _depth)
+            raise RulesetError([Problem("amendment-depth", "too many nested amendments", root.loc)])
+        return _read_amendment(path, root, engine, _depth, allow_outside)
     return _build(_RulesetBuilder(engine), root, file, [])
 
 
-def _build(b: _RulesetBuilder, root: MapNode, file: str,
-           amendments: list[tuple[MapNode, str]]) -> Ruleset:
+def _build(
+    b: _RulesetBuilder, root: MapNode, file: str, amendments: list[tuple[MapNode, str]]
+) -> Ruleset:
     b.keys(root, _TOP_KEYS, "the ruleset")
     rid = b.name(b.required(root, "ruleset", "the ruleset"), "ruleset id", _RULE_ID) or "?"
     version = b.text(b.required(root, "version", "the ruleset"), "version") or "?"
@@ -103,8 +133,9 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
     base_lists: dict[str, tuple[str, ...]] = {}
     prec_locs: dict[str, Location] = {}
     b.precedence(root.get("precedence"), base_lists, prec_locs)
-    precedence = [PrecedenceList(t, ids, DateRange(effective.start, None))
-                  for t, ids in base_lists.items()]
+    precedence = [
+        PrecedenceList(t, ids, DateRange(effective.start, None)) for t, ids in base_lists.items()
+    ]
 
     rules: dict[str, CreditRule] = {}
     seen_ids: dict[str, Location] = {}
@@ -115,24 +146,27 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         if rule is None:
             continue
         if rule.id in seen_ids:
-            b.problem("duplicate-rule", f"rule id {rule.id!r} is used twice (first at line "
-                      f"{seen_ids[rule.id].line})", rule.location)
+            b.problem(
+                "duplicate-rule",
+                f"rule id {rule.id!r} is used twice (first at line {seen_ids[rule.id].line})",
+                rule.location,
+            )
             continue
         seen_ids[rule.id] = rule.location
         rules[rule.key] = rule
 
     versions = [version]
     for amend_root, amend_version in amendments:
-        effective = _apply_amendment(b, amend_root, amend_version, rules, precedence,
-                                     prec_locs, effective)
+        effective = _apply_amendment(
+            b, amend_root, amend_version, rules, precedence, prec_locs, effective
+        )
         versions.append(amend_version)
         version = amend_version
         title = b.text(amend_root.get("title"), "title") or title
 
     for key, rule in list(rules.items()):
         rules[key] = _replace_effective(rule, _intersect(rule.effective, effective))
-    precedence = [attrs.evolve(p, effective=_intersect(p.effective, effective))
-                  for p in precedence]
+    precedence = [attrs.evolve(p, effective=_intersect(p.effective, effective)) for p in precedence]
     _check_references(b, rules, precedence, prec_locs)
     sections = read_policy_sections(b, root)
     # Declared fairness exemptions and interchangeable partners, of the base file and each
@@ -158,8 +192,13 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
     if b.problems:
         raise RulesetError(b.problems)
     return Ruleset(
-        id=rid, version=version, title=title, effective=effective, currency=currency,
-        unit=unit, tie_break=tie_break,
+        id=rid,
+        version=version,
+        title=title,
+        effective=effective,
+        currency=currency,
+        unit=unit,
+        tie_break=tie_break,
         partners=tuple(sorted(b.partners.values(), key=lambda p: p.id)),
         attributes=tuple(AttributeSpec(n, t) for n, t in sorted(b.attributes.items())),
         credit_types=tuple(b.types.values()),
@@ -173,8 +212,9 @@ def _build(b: _RulesetBuilder, root: MapNode, file: str,
         acknowledgements=acknowledgements)
 
 
-def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,
-              currency_node: Node | None) -> tuple[Decimal, TieBreak]:
+def _rounding(
+    b: _RulesetBuilder, node: Node | None, currency: str, currency_node: Node | None
+) -> tuple[Decimal, TieBreak]:
     unit = currency_unit(currency)
     tie_break = TieBreak.hashed()
     m = b.mapping(node, "rounding", Location(""))
@@ -186,9 +226,13 @@ def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,
                 unit = parse_decimal(unit_node.text)
                 if unit <= 0:
                     raise MoneyError("must be above 0")
+                if len(unit_node.text) > _MAX_UNIT_TEXT:
+                    # Amounts are counted in units as integers: a unit of thousands of
+                    # digits would make every amount too long to convert.
+                    raise MoneyError(f"is longer than {_MAX_UNIT_TEXT} characters")
             except MoneyError as exc:
-                b.problem("bad-value", f"rounding unit {unit_node.text!r}: {exc}",
-                          unit_node.loc)
+                shown = unit_node.text if len(unit_node.text) <= 44 else unit_node.text[:40] + "..."
+                b.problem("bad-value", f"rounding unit {shown!r}: {exc}", unit_node.loc)
                 unit = Decimal("0.01")
         tb = m.get("tie_break")
         if isinstance(tb, SeqNode):
@@ -198,28 +242,41 @@ def _rounding(b: _RulesetBuilder, node: Node | None, currency: str,
                 if pid is None:
                     continue
                 if pid not in b.partners:
-                    b.problem("unknown-partner", f"unknown partner {pid!r}"
-                              + suggest(pid, b.partners), item.loc)
+                    b.problem(
+                        "unknown-partner",
+                        f"unknown partner {pid!r}" + suggest(pid, b.partners),
+                        item.loc,
+                    )
                 elif pid in order:
-                    b.problem("bad-value", f"partner {pid!r} is listed twice in tie_break",
-                              item.loc)
+                    b.problem(
+                        "bad-value", f"partner {pid!r} is listed twice in tie_break", item.loc
+                    )
                 else:
                     order.append(pid)
             tie_break = TieBreak.order(order)
         elif tb is not None and b.text(tb, "tie_break") != "hashed":
-            b.problem("bad-value", "tie_break must be 'hashed' or a list of partners in "
-                      "priority order", tb.loc)
+            b.problem(
+                "bad-value",
+                "tie_break must be 'hashed' or a list of partners in priority order",
+                tb.loc,
+            )
     if unit is None:
         if currency_node is not None:  # a missing currency is reported already
-            b.problem("unknown-currency", f"no currency unit known for {currency!r}: give "
-                      "rounding: {unit: ...}", currency_node.loc)
+            b.problem(
+                "unknown-currency",
+                f"no currency unit known for {currency!r}: give rounding: {{unit: ...}}",
+                currency_node.loc,
+            )
         unit = Decimal("0.01")
     return unit, tie_break
 
 
-def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
-                      precedence: list[PrecedenceList],
-                      prec_locs: Mapping[str, Location]) -> None:
+def _check_references(
+    b: _RulesetBuilder,
+    rules: dict[str, CreditRule],
+    precedence: list[PrecedenceList],
+    prec_locs: Mapping[str, Location],
+) -> None:
     by_id: dict[str, set[str]] = {}
     for rule in rules.values():
         by_id.setdefault(rule.id, set()).add(rule.type)
@@ -229,23 +286,37 @@ def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
             loc = locs.get(target, rule.location)
             if target not in by_id:
                 hint = clause_hint(target, {r.id: r.clause for r in rules.values()})
-                b.problem("unknown-rule", f"rule {rule.id} overrides unknown rule {target!r}"
-                          + (hint or suggest(target, by_id)), loc)
+                b.problem(
+                    "unknown-rule",
+                    f"rule {rule.id} overrides unknown rule {target!r}"
+                    + (hint or suggest(target, by_id)),
+                    loc,
+                )
             elif rule.type not in by_id[target]:
-                b.problem("override-type", f"rule {rule.id} ({rule.type}) overrides "
-                          f"{target!r}, a rule of another credit type; rules compete only "
-                          "within their type", loc)
+                b.problem(
+                    "override-type",
+                    f"rule {rule.id} ({rule.type}) overrides "
+                    f"{target!r}, a rule of another credit type; rules compete only "
+                    "within their type",
+                    loc,
+                )
             elif target == rule.id:
                 b.problem("override-cycle", f"rule {rule.id} overrides itself", loc)
     for plist in precedence:
         type_name = plist.type
         for rid in plist.rules:
             if rid not in by_id:
-                b.problem("unknown-rule", f"precedence names unknown rule {rid!r}"
-                          + suggest(rid, by_id), prec_locs[f"{type_name}:{rid}"])
+                b.problem(
+                    "unknown-rule",
+                    f"precedence names unknown rule {rid!r}" + suggest(rid, by_id),
+                    prec_locs[f"{type_name}:{rid}"],
+                )
             elif type_name not in by_id[rid]:
-                b.problem("override-type", f"precedence for {type_name} names {rid!r}, a "
-                          "rule of another credit type", prec_locs[f"{type_name}:{rid}"])
+                b.problem(
+                    "override-type",
+                    f"precedence for {type_name} names {rid!r}, a rule of another credit type",
+                    prec_locs[f"{type_name}:{rid}"],
+                )
     # Overrides and declared order together must be acyclic, or "who prevails" has no answer.
     # Checked on each date where what is in force changes (an amendment may reverse an order).
     days = {d for r in rules.values() for d in (r.effective.start, _after(r.effective.end))}
@@ -258,19 +329,22 @@ def _check_references(b: _RulesetBuilder, rules: dict[str, CreditRule],
         edges: dict[str, set[str]] = {}
         for rule in rules.values():
             if day is None or rule.effective.contains(day):
-                edges.setdefault(rule.id, set()).update(t for t in rule.overrides
-                                                        if t != rule.id)
+                edges.setdefault(rule.id, set()).update(t for t in rule.overrides if t != rule.id)
         for plist in precedence:
             if day is None or plist.effective.contains(day):
                 for i, high in enumerate(plist.rules):
-                    edges.setdefault(high, set()).update(plist.rules[i + 1:])
+                    edges.setdefault(high, set()).update(plist.rules[i + 1 :])
         cycle = _find_cycle(edges)
         if cycle and tuple(sorted(cycle)) not in reported:
             reported.add(tuple(sorted(cycle)))
-            first = next(r for r in sorted(rules.values(), key=lambda r: r.location)
-                         if r.id in cycle)
-            b.problem("override-cycle", "overrides and precedence form a cycle: "
-                      + " -> ".join([*cycle, cycle[0]]), first.location)
+            first = next(
+                r for r in sorted(rules.values(), key=lambda r: r.location) if r.id in cycle
+            )
+            b.problem(
+                "override-cycle",
+                "overrides and precedence form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+                first.location,
+            )
 
 
 def _after(day: dt.date | None) -> dt.date | None:
@@ -286,7 +360,7 @@ def _find_cycle(edges: Mapping[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):]
+                return stack[stack.index(nxt) :]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -303,7 +377,9 @@ def _find_cycle(edges: Mapping[str, set[str]]) -> list[str] | None:
     return None
 
 
-def _read_amendment(path: Path, root: MapNode, engine: str, depth: int) -> Ruleset:
+def _read_amendment(
+    path: Path, root: MapNode, engine: str, depth: int, allow_outside: bool
+) -> Ruleset:
     """An amendment names its base file; the base is read, then the amendment applied."""
     chain: list[tuple[MapNode, str]] = []
     node: MapNode = root
@@ -317,12 +393,25 @@ def _read_amendment(path: Path, root: MapNode, engine: str, depth: int) -> Rules
             raise RulesetError(reader.problems)
         chain.append((node, version))
         if len(chain) > _MAX_AMENDMENT_DEPTH:
-            raise RulesetError([Problem("amendment-depth", "too many nested amendments",
-                                        node.loc)])
-        current = current.parent / base_name
-        base = compose(_read_text(current, None), str(current))
+            raise RulesetError([Problem("amendment-depth", "too many nested amendments", node.loc)])
+        amends = node.get("amends")
+        at = amends.loc if amends is not None else node.loc
+        try:
+            current = referenced_path(
+                current, base_name, path.parent, allow_outside=allow_outside, what="amends", at=at
+            )
+        except SourceProblem as exc:
+            raise RulesetError([exc.problem]) from None
+        base = compose(_read_text(current, None, refused_at=at), str(current))
         if not isinstance(base, MapNode):
-            raise RulesetError([Problem("bad-value", "a ruleset file must be a mapping",
-                                        Location(str(current), 1, 1))])
+            raise RulesetError(
+                [
+                    Problem(
+                        "bad-value",
+                        "a ruleset file must be a mapping",
+                        Location(str(current), 1, 1),
+                    )
+                ]
+            )
         node = base
     return _build(_RulesetBuilder(engine), node, str(current), list(reversed(chain)))

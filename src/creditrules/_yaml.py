@@ -177,6 +177,8 @@ def compose(text: str, file: str) -> Node | None:
         mark, what = _syntax_problem(exc, text)
         raise RulesetError([Problem("yaml-syntax", f"YAML syntax error: {what}",
                                     _loc(file, mark))]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        raise RulesetError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:  # e.g. more than one document
         raise RulesetError([Problem("yaml-syntax", f"YAML error: {exc}", Location(file))]) from None
     if root is None:
@@ -302,6 +304,7 @@ def _check_events(text: str, file: str) -> None:
         if not isinstance(event, yaml.NodeEvent):
             continue
         loc = _loc(file, event.start_mark)
+        problems.extend(_tag_problems(event, loc))
         if event.anchor is not None:  # an anchor (&name) or an alias (*name)
             problems.append(Problem("yaml-alias", "anchors and aliases are not allowed in "
                                     "rulesets", loc))
@@ -313,6 +316,29 @@ def _check_events(text: str, file: str) -> None:
             depth += 1
     if problems:
         raise RulesetError(problems)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML refuses (NUL, other control characters), at its line and column
+    (PyYAML gives only an offset)."""
+    at = max(0, min(int(exc.position), len(text)))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return Problem("yaml-syntax", f"character U+{code:04X} is not allowed in YAML",
+                   Location(file, line, column))
+
+
+def _tag_problems(event: yaml.NodeEvent, loc: Location) -> list[Problem]:
+    """A tag on any node (``!!binary``, ``!!python/...``, ``!custom``, even ``!!str``) is
+    refused: a ruleset's values are read by their declared types, and a dropped tag would
+    silently change what the author wrote."""
+    tag = getattr(event, "tag", None)
+    if tag is None:
+        return []
+    shown = tag if len(tag) <= 40 else tag[:40] + "..."
+    return [Problem("yaml-tag", f"YAML tags are not allowed (found {shown!r}); write the "
+                    "value as plain text", loc)]
 
 
 def _convert(node: yaml.Node, file: str, text: str, problems: list[Problem], depth: int,

@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 
 from creditrules._money import MoneyError, parse_decimal, parse_share, percent_text
+from creditrules._source_files import SourceProblem, read_source, referenced_path
 from creditrules._yaml import MapNode, Node, ScalarNode, SeqNode, compose
 from creditrules.allocation import Allocation, TypeCredit
 from creditrules.errors import (
@@ -73,6 +74,7 @@ __all__ = [
 _CASE_KEYS = ("name", "deal", "credit", "amounts", "reps", "rules", "expenses", "error")
 _EXPENSE_KEYS = ("covered", "excess", "cap", "parts", "excess_bearer", "disallowed")
 _INT = re.compile(r"^-?[0-9]+$")
+_MAX_INT_DIGITS = 1000  # Python refuses int() on more than 4,300 digits
 
 
 class CasesError(RulesetError):
@@ -165,8 +167,11 @@ class _Reader:
     def keys(self, node: MapNode, allowed: Sequence[str], what: str) -> None:
         for key, _ in node:
             if key.text not in allowed:
-                self.problem(f"unknown key {key.text!r} in {what}" + suggest(key.text, allowed),
-                             key.loc, "unknown-key")
+                self.problem(
+                    f"unknown key {key.text!r} in {what}" + suggest(key.text, allowed),
+                    key.loc,
+                    "unknown-key",
+                )
 
     def scalar(self, node: Node, what: str) -> ScalarNode | None:
         if isinstance(node, ScalarNode):
@@ -189,20 +194,25 @@ def plain(node: Node | None) -> Any:
         return None
     if node.text in ("true", "false"):
         return node.text == "true"
-    if _INT.match(node.text):
+    if _INT.match(node.text) and len(node.text) <= _MAX_INT_DIGITS:
         return int(node.text)
+    # Longer digits stay text: an amount reads it as a decimal, anything else refuses it.
     return node.text
 
 
-def load_cases(path: str | Path) -> CasesFile:
-    """Read a worked-examples file; raises :class:`CasesError` listing every problem."""
+def load_cases(path: str | Path, *, allow_outside: bool = False) -> CasesFile:
+    """Read a worked-examples file; raises :class:`CasesError` listing every problem.
+
+    The file must be a regular UTF-8 file of at most 16 MB; the ruleset it names
+    (``ruleset:``) must lie in its directory or below, symbolic links resolved, unless
+    ``allow_outside`` is true.
+    """
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CasesError([Problem("unreadable", f"cannot read cases: {exc.strerror}",
-                                  Location(file))]) from None
+        text = read_source(path, "cases")
+    except SourceProblem as exc:
+        raise CasesError([exc.problem]) from None
     try:
         root = compose(text, file)
     except RulesetError as exc:
@@ -210,13 +220,25 @@ def load_cases(path: str | Path) -> CasesFile:
     r = _Reader(file)
     top = r.mapping(root, "a cases file", Location(file, 1, 1))
     if top is None:
-        raise CasesError(r.problems or [Problem("bad-case", "a cases file must be a mapping",
-                                                Location(file, 1, 1))])
+        raise CasesError(
+            r.problems
+            or [Problem("bad-case", "a cases file must be a mapping", Location(file, 1, 1))]
+        )
     r.keys(top, ("ruleset", "cases"), "a cases file")
     ruleset = None
     node = top.get("ruleset")
     if isinstance(node, ScalarNode) and not node.is_null:
-        ruleset = path.parent / node.text
+        try:
+            ruleset = referenced_path(
+                path,
+                node.text,
+                path.parent,
+                allow_outside=allow_outside,
+                what="ruleset",
+                at=node.loc,
+            )
+        except SourceProblem as exc:
+            r.problems.append(exc.problem)
     cases = []
     items = top.get("cases")
     if not isinstance(items, SeqNode):
@@ -267,8 +289,12 @@ def _case(r: _Reader, item: Node, number: int) -> Case | None:
         if s is not None:
             expectations.append(Expectation("error", None, "", s.text, s.loc))
     if not expectations:
-        r.problem(f"case {name!r} expects nothing: give 'credit', 'amounts', 'rules', "
-                  "'expenses' or 'error'", body.loc, "missing-key")
+        r.problem(
+            f"case {name!r} expects nothing: give 'credit', 'amounts', 'rules', "
+            "'expenses' or 'error'",
+            body.loc,
+            "missing-key",
+        )
     return Case(name, deal, tuple(expectations), body.loc)
 
 
@@ -292,10 +318,10 @@ def _by_type(r: _Reader, node: Node, key: str, name: str) -> list[Expectation]:
     m = r.mapping(node, f"case {name!r} {key}", node.loc)
     if m is None:
         return []
-    nested = any(isinstance(v, MapNode) or (isinstance(v, ScalarNode) and v.text == "none")
-                 for _, v in m)
-    groups: list[tuple[str | None, Node]] = ([(k.text, v) for k, v in m] if nested
-                                             else [(None, m)])
+    nested = any(
+        isinstance(v, MapNode) or (isinstance(v, ScalarNode) and v.text == "none") for _, v in m
+    )
+    groups: list[tuple[str | None, Node]] = [(k.text, v) for k, v in m] if nested else [(None, m)]
     out = []
     for type_name, group in groups:
         if isinstance(group, ScalarNode) and group.text == "none":
@@ -314,8 +340,7 @@ def _by_type(r: _Reader, node: Node, key: str, name: str) -> list[Expectation]:
 
 def _rules(r: _Reader, node: Node, name: str) -> list[Expectation]:
     if isinstance(node, SeqNode):
-        return [Expectation("rules", None, "", tuple(str(plain(x)) for x in node.items),
-                            node.loc)]
+        return [Expectation("rules", None, "", tuple(str(plain(x)) for x in node.items), node.loc)]
     m = r.mapping(node, f"case {name!r} rules", node.loc)
     out = []
     for k, v in m or ():
@@ -339,21 +364,27 @@ def _expenses(r: _Reader, node: Node, name: str) -> list[Expectation]:
                 for p, amount in parts or ():
                     parsed = _value(r, amount, "amounts", f"{what} of {p.text}")
                     if parsed is not None:
-                        out.append(Expectation("expense", None, f"{k.text}.part.{p.text}",
-                                               parsed, amount.loc))
+                        out.append(
+                            Expectation(
+                                "expense", None, f"{k.text}.part.{p.text}", parsed, amount.loc
+                            )
+                        )
             elif field.text in ("covered", "excess", "cap"):
                 s = r.scalar(value, what)
                 if s is not None and s.is_null:
-                    out.append(Expectation("expense", None, f"{k.text}.{field.text}", None,
-                                           s.loc))
+                    out.append(Expectation("expense", None, f"{k.text}.{field.text}", None, s.loc))
                 else:
                     parsed = _value(r, value, "amounts", what)
                     if parsed is not None:
-                        out.append(Expectation("expense", None, f"{k.text}.{field.text}",
-                                               parsed, value.loc))
+                        out.append(
+                            Expectation(
+                                "expense", None, f"{k.text}.{field.text}", parsed, value.loc
+                            )
+                        )
             elif field.text in _EXPENSE_KEYS:
-                out.append(Expectation("expense", None, f"{k.text}.{field.text}",
-                                       plain(value), value.loc))
+                out.append(
+                    Expectation("expense", None, f"{k.text}.{field.text}", plain(value), value.loc)
+                )
     return out
 
 
@@ -361,8 +392,10 @@ def _expenses(r: _Reader, node: Node, name: str) -> list[Expectation]:
 
 
 def _main_type(ruleset: Ruleset) -> str:
-    return next((t.name for t in ruleset.credit_types if t.total is not None),
-                ruleset.credit_types[0].name if ruleset.credit_types else "revenue")
+    return next(
+        (t.name for t in ruleset.credit_types if t.total is not None),
+        ruleset.credit_types[0].name if ruleset.credit_types else "revenue",
+    )
 
 
 def _by(credit: TypeCredit | None) -> str:
@@ -400,8 +433,9 @@ def run_case(ruleset: Ruleset, case: Case) -> CaseResult:
             want = errors[0]
             if want.value in (code, type(exc).__name__, "error"):
                 return CaseResult(case, ())
-            return CaseResult(case, (f"{where(want)}expected error {want.value} got {code}: "
-                                     f"{exc}",))
+            return CaseResult(
+                case, (f"{where(want)}expected error {want.value} got {code}: {exc}",)
+            )
         first = case.expectations[0] if case.expectations else None
         loc = first.location if first else case.location
         return CaseResult(case, (f"{loc.file}:{loc.line}: case {case.name!r}: {exc}",))
@@ -409,8 +443,10 @@ def run_case(ruleset: Ruleset, case: Case) -> CaseResult:
         return CaseResult(case, (f"{case.location}: case {case.name!r}: {exc}",))
     failures: list[str] = []
     if errors:
-        failures.append(f"{where(errors[0])}expected error {errors[0].value}, but the deal is "
-                        f"allocated ({_by(allocation.credit(_main_type(ruleset)))})")
+        failures.append(
+            f"{where(errors[0])}expected error {errors[0].value}, but the deal is "
+            f"allocated ({_by(allocation.credit(_main_type(ruleset)))})"
+        )
     main = _main_type(ruleset)
     checked: set[tuple[str, str]] = set()
     for e in case.expectations:
@@ -424,16 +460,27 @@ def run_case(ruleset: Ruleset, case: Case) -> CaseResult:
         credit = allocation.credit(type_name)
         for p in credit.partners if credit else ():
             if (type_name, p.partner) not in checked and p.share:
-                first = next(e for e in case.expectations if e.kind == "share"
-                             and (e.type or main) == type_name)
+                first = next(
+                    e
+                    for e in case.expectations
+                    if e.kind == "share" and (e.type or main) == type_name
+                )
                 label = "" if type_name == main else f" of {type_name}"
-                failures.append(f"{where(first)}expected {p.partner} 0%{label} got "
-                                f"{percent_text(p.share)} ({_by(credit)})")
+                failures.append(
+                    f"{where(first)}expected {p.partner} 0%{label} got "
+                    f"{percent_text(p.share)} ({_by(credit)})"
+                )
     return CaseResult(case, tuple(failures))
 
 
-def _check(ruleset: Ruleset, allocation: Allocation, e: Expectation, type_name: str,
-           credit: TypeCredit | None, where: str) -> Iterator[str]:
+def _check(
+    ruleset: Ruleset,
+    allocation: Allocation,
+    e: Expectation,
+    type_name: str,
+    credit: TypeCredit | None,
+    where: str,
+) -> Iterator[str]:
     label = "" if e.type is None else f" of {type_name}"
     if e.kind == "absent":
         if credit is not None:
@@ -441,8 +488,10 @@ def _check(ruleset: Ruleset, allocation: Allocation, e: Expectation, type_name: 
     elif e.kind == "share":
         got = credit.share(e.key) if credit else Fraction(0)
         if got != e.value:
-            yield (f"{where}expected {e.key} {percent_text(e.value)}{label} got "
-                   f"{percent_text(got)} ({_by(credit)})")
+            yield (
+                f"{where}expected {e.key} {percent_text(e.value)}{label} got "
+                f"{percent_text(got)} ({_by(credit)})"
+            )
     elif e.kind == "amount":
         amount = credit.amount_of(e.key) if credit else Decimal(0)
         if amount != e.value:
@@ -451,14 +500,18 @@ def _check(ruleset: Ruleset, allocation: Allocation, e: Expectation, type_name: 
         reps = {r.rep: r.share for p in (credit.partners if credit else ()) for r in p.reps}
         got = reps.get(e.key, Fraction(0))
         if got != e.value:
-            yield (f"{where}expected rep {e.key} {percent_text(e.value)}{label} got "
-                   f"{percent_text(got)} ({_by(credit)})")
+            yield (
+                f"{where}expected rep {e.key} {percent_text(e.value)}{label} got "
+                f"{percent_text(got)} ({_by(credit)})"
+            )
     elif e.kind == "rules":
         got_rules = tuple(credit.rules) if credit else ()
         if sorted(got_rules) != sorted(e.value):
-            yield (f"{where}expected {type_name} credit by {', '.join(e.value)} got "
-                   f"{', '.join(got_rules) or 'no rule'}"
-                   + (f" (clause {', '.join(credit.clauses)})" if credit else ""))
+            yield (
+                f"{where}expected {type_name} credit by {', '.join(e.value)} got "
+                f"{', '.join(got_rules) or 'no rule'}"
+                + (f" (clause {', '.join(credit.clauses)})" if credit else "")
+            )
     elif e.kind == "expense":
         expense_id, _, field = e.key.partition(".")
         share = next((x for x in allocation.expenses if x.expense == expense_id), None)
@@ -466,7 +519,7 @@ def _check(ruleset: Ruleset, allocation: Allocation, e: Expectation, type_name: 
             yield f"{where}expected expense {expense_id}, but the deal has no such expense"
             return
         if field.startswith("part."):
-            got_value: Any = share.part(field[len("part."):])
+            got_value: Any = share.part(field[len("part.") :])
         else:
             got_value = getattr(share, field)
         expected = e.value
@@ -478,9 +531,11 @@ def _check(ruleset: Ruleset, allocation: Allocation, e: Expectation, type_name: 
             same = _show(got_value) == _show(expected)
         if not same:
             name = field.replace("part.", "") + ("'s part" if field.startswith("part.") else "")
-            yield (f"{where}expense {expense_id}: expected {name} {_show(expected)} got "
-                   f"{_show(got_value)} (rule {share.rule}, clause {share.clause}; policy "
-                   f"{share.policy.rule}, clause {share.policy.clause})")
+            yield (
+                f"{where}expense {expense_id}: expected {name} {_show(expected)} got "
+                f"{_show(got_value)} (rule {share.rule}, clause {share.clause}; policy "
+                f"{share.policy.rule}, clause {share.policy.clause})"
+            )
 
 
 def run_cases(ruleset: Ruleset, cases: CasesFile) -> list[CaseResult]:

@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=ENGINES, default=None,
                        help="matching engine (default: durable where installed, else "
                             "reference; or set CREDITRULES_ENGINE)")
+        p.add_argument("--allow-outside", action="store_true",
+                       help="let an amendment's 'amends:' (and a cases file's 'ruleset:') "
+                            "name a file outside the directory of the file given")
 
     p = sub.add_parser("allocate", help="allocate every deal of a file into a ledger",
                        description="Allocate every deal of a file (JSON Lines, JSON, CSV or "
@@ -251,7 +254,7 @@ def _allocate(args: argparse.Namespace) -> int:
 
     # The ruleset, the input and every output are opened first: a mistake in any of them
     # writes nothing. Output files are written beside their names and renamed at the end.
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     fmt = args.format or guess_format(args.deals)
     ledger_format = args.ledger_format or guess_ledger_format(args.output)
     output = None if args.output in (None, "-") else args.output
@@ -313,7 +316,7 @@ def _allocate(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     with contextlib.ExitStack() as stack:
         records = list(_read_deals(stack, args.deal, guess_format(args.deal)))
     chosen = None
@@ -347,7 +350,7 @@ def _read_one(name: str, what: str) -> Any:
 
 
 def _share(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     expense = _read_one(args.expense, "expense")
     context = _read_one(args.context, "context") if args.context else {}
     share = ruleset.share_expense(expense, context)
@@ -359,10 +362,12 @@ def _share(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     analysis = creditrules.analyse(ruleset)
     passes = analysis.passes(strict=args.strict)
     print(f"{args.ruleset}: {'ok' if passes else 'fails: ' + analysis.summary()}")
+    for note in ruleset.engine_notes:
+        print(f"  note: {note} [{note.code}]")
     print(f"  ruleset {ruleset.id} version {ruleset.version} ({ruleset.content_hash})")
     print(f"  {ruleset.title}")
     print(f"  in force {ruleset.effective}; currency {ruleset.currency}")
@@ -406,7 +411,7 @@ def _lint(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from creditrules.fairness import check_fairness
 
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
+    ruleset = _load_ruleset(args)
     seeds = []
     if args.seeds is not None:
         with contextlib.ExitStack() as stack:
@@ -429,8 +434,8 @@ def _check(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from creditrules.cases import load_cases, run_cases
 
-    ruleset = creditrules.load(args.ruleset, engine=args.engine)
-    results = run_cases(ruleset, load_cases(args.cases))
+    ruleset = _load_ruleset(args)
+    results = run_cases(ruleset, load_cases(args.cases, allow_outside=args.allow_outside))
     for result in results:
         for failure in result.failures:
             print(failure)
@@ -438,6 +443,11 @@ def _test(args: argparse.Namespace) -> int:
     print(f"creditrules: {len(results)} case(s), {len(results) - failed} passed, {failed} "
           f"failed ({args.cases} against {ruleset.id} {ruleset.version})", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _load_ruleset(args: argparse.Namespace) -> creditrules.Ruleset:
+    return creditrules.load(args.ruleset, engine=args.engine,
+                            allow_outside=args.allow_outside)
 
 
 # -- the agreement as people read it: init, schema, render, diff ---------------------------

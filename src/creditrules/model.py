@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from creditrules._dates import parse_iso_date
 from creditrules._money import MoneyError, parse_decimal
 from creditrules.errors import DealError
 
@@ -24,6 +25,7 @@ __all__ = ["Account", "Activity", "Attendee", "Deal", "Expense", "JsonFloat", "L
 class JsonFloat(str):
     """The text of a JSON number with a fraction or exponent, kept unconverted so that it
     is refused by name rather than passed through a binary float."""
+
 
 AttributeValue = Decimal | str | bool | dt.date
 
@@ -126,8 +128,19 @@ class Deal:
         return _DealReader(data).read()
 
 
-_DEAL_KEYS = {"id", "date", "amount", "currency", "account", "product", "lead", "reps",
-              "activities", "attributes", "expenses"}
+_DEAL_KEYS = {
+    "id",
+    "date",
+    "amount",
+    "currency",
+    "account",
+    "product",
+    "lead",
+    "reps",
+    "activities",
+    "attributes",
+    "expenses",
+}
 _EXPENSE_KEYS = {"id", "kind", "amount", "paid_by", "attendees", "date", "preapproved"}
 _ATTENDEE_KEYS = {"id", "category", "spent_this_year"}
 _ACCOUNT_KEYS = {"id", "owner", "named", "segment", "territory"}
@@ -151,8 +164,11 @@ class _DealReader:
         if not isinstance(data, Mapping):
             raise DealError(f"a deal must be a JSON object, got {_kind(data)}", code="bad-record")
         raw_id = data.get("id")
-        if isinstance(raw_id, bool | JsonFloat) or not isinstance(raw_id, str | int) \
-                or raw_id == "":
+        if (
+            isinstance(raw_id, bool | JsonFloat)
+            or not isinstance(raw_id, str | int)
+            or raw_id == ""
+        ):
             raise self.fail("id", "missing or not a non-empty string", "missing-field")
         self.deal_id = str(raw_id)
         self.keys(data, _DEAL_KEYS, "")
@@ -176,8 +192,11 @@ class _DealReader:
         for i, item in enumerate(self.seq(value, "expenses")):
             expense = self.expense(item, f"expenses[{i}]")
             if expense.id in seen:
-                raise self.fail(f"expenses[{i}].id", f"expense {expense.id!r} is listed twice",
-                                "duplicate-expense")
+                raise self.fail(
+                    f"expenses[{i}].id",
+                    f"expense {expense.id!r} is listed twice",
+                    "duplicate-expense",
+                )
             seen.add(expense.id)
             out.append(expense)
         return tuple(out)
@@ -206,26 +225,41 @@ class _DealReader:
                 a = self.mapping(entry, at)
                 self.keys(a, _ATTENDEE_KEYS, at + ".")
                 spent = a.get("spent_this_year")
-                attendees.append(Attendee(
-                    self.text(a.get("id"), at + ".id"), self.text(a.get("category"),
-                                                                  at + ".category"),
-                    Decimal(0) if spent is None else self.amount(spent, at + ".spent_this_year")))
+                attendees.append(
+                    Attendee(
+                        self.text(a.get("id"), at + ".id"),
+                        self.text(a.get("category"), at + ".category"),
+                        Decimal(0)
+                        if spent is None
+                        else self.amount(spent, at + ".spent_this_year"),
+                    )
+                )
         if not attendees:
-            raise self.fail(where + ".attendees", "an expense needs at least one attendee "
-                            "(a number, or a list of attendees)", "missing-field")
+            raise self.fail(
+                where + ".attendees",
+                "an expense needs at least one attendee (a number, or a list of attendees)",
+                "missing-field",
+            )
         if len(attendees) > 10_000:
             raise self.fail(where + ".attendees", "more than 10,000 attendees")
-        return Expense(expense_id, kind, amount, paid_by, tuple(attendees),
-                       self.date(obj.get("date"), where + ".date"),
-                       self.boolean(obj.get("preapproved"), where + ".preapproved"))
+        return Expense(
+            expense_id,
+            kind,
+            amount,
+            paid_by,
+            tuple(attendees),
+            self.date(obj.get("date"), where + ".date"),
+            self.boolean(obj.get("preapproved"), where + ".preapproved"),
+        )
 
     def keys(self, obj: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
         for key in sorted(str(k) for k in obj):
             if key not in allowed:
                 from creditrules.errors import suggest
 
-                raise self.fail(prefix + key, "unknown field" + suggest(key, allowed),
-                                "unknown-field")
+                raise self.fail(
+                    prefix + key, "unknown field" + suggest(key, allowed), "unknown-field"
+                )
 
     def mapping(self, value: Any, field: str) -> Mapping[str, Any]:
         if value is None:
@@ -269,9 +303,7 @@ class _DealReader:
         if not isinstance(value, str):
             raise self.fail(field, f"expected a date (YYYY-MM-DD), got {_kind(value)}")
         try:
-            if len(value) != 10:
-                raise ValueError(value)
-            return dt.date.fromisoformat(value)
+            return parse_iso_date(value)
         except ValueError:
             raise self.fail(field, f"expected a date (YYYY-MM-DD), got {value!r}") from None
 
@@ -279,8 +311,12 @@ class _DealReader:
         if value is None or value == "":
             raise self.fail(field, "missing", "missing-field")
         if isinstance(value, float | JsonFloat):
-            raise self.fail(field, f"is a float ({value}); give amounts as decimal strings "
-                            "or integers so no cent is lost in conversion", "float-amount")
+            raise self.fail(
+                field,
+                f"is a float ({value}); give amounts as decimal strings "
+                "or integers so no cent is lost in conversion",
+                "float-amount",
+            )
         if isinstance(value, bool):
             raise self.fail(field, "expected an amount, got a boolean")
         if isinstance(value, Decimal):
@@ -310,8 +346,10 @@ class _DealReader:
     def lead(self, value: Any) -> Lead:
         obj = self.mapping(value, "lead")
         self.keys(obj, _LEAD_KEYS, "lead.")
-        return Lead(source=self.text(obj.get("source"), "lead.source"),
-                    rep=self.text(obj.get("rep"), "lead.rep"))
+        return Lead(
+            source=self.text(obj.get("source"), "lead.source"),
+            rep=self.text(obj.get("rep"), "lead.rep"),
+        )
 
     def reps(self, value: Any) -> tuple[Rep, ...]:
         reps = []
@@ -351,10 +389,12 @@ class _DealReader:
                 reps.append(rep)
             partner = self.text(obj.get("partner"), where + ".partner")
             if not reps and partner is None:
-                raise self.fail(where, "an activity needs a 'rep', 'reps' or 'partner'",
-                                "missing-field")
-            out.append(Activity(kind, tuple(reps), partner,
-                                self.date(obj.get("date"), where + ".date")))
+                raise self.fail(
+                    where, "an activity needs a 'rep', 'reps' or 'partner'", "missing-field"
+                )
+            out.append(
+                Activity(kind, tuple(reps), partner, self.date(obj.get("date"), where + ".date"))
+            )
         return tuple(out)
 
     def attributes(self, value: Any) -> Mapping[str, AttributeValue]:
@@ -366,8 +406,11 @@ class _DealReader:
             if raw is None:
                 continue
             if isinstance(raw, float | JsonFloat):
-                raise self.fail(field, f"is a float ({raw}); give numbers as decimal strings "
-                                "or integers", "float-amount")
+                raise self.fail(
+                    field,
+                    f"is a float ({raw}); give numbers as decimal strings or integers",
+                    "float-amount",
+                )
             if isinstance(raw, dt.datetime):
                 raise self.fail(field, "expected a date (YYYY-MM-DD), got a date and time")
             if isinstance(raw, Decimal) and not raw.is_finite():

@@ -25,30 +25,61 @@ import pytest
 __all__ = ["CaseItem", "CasesCollector", "InvariantItem", "RulesetCollector"]
 
 _CASES = "*-cases.yaml"
-_LOADED: dict[tuple[str, str | None], Any] = {}
+_LOADED: dict[tuple[str, str | None, bool], Any] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("creditrules", "creditrules fairness checks")
-    group.addoption("--creditrules", action="store_true", default=False,
-                    help="collect the ruleset files given as arguments (pytest --creditrules "
-                         "RULESET ...): a test item per fairness invariant of each")
-    group.addoption("--creditrules-max-examples", type=int, default=None, metavar="N",
-                    help="deals tried per invariant")
-    group.addoption("--creditrules-seed", type=int, default=None, metavar="S",
-                    help="repeat a run (failures print their seed)")
-    group.addoption("--creditrules-thorough", action="store_true", default=False,
-                    help="a long randomised run that keeps its example database")
-    group.addoption("--creditrules-engine", default=None, metavar="ENGINE",
-                    help="matching engine for the rulesets (durable or reference)")
+    group.addoption(
+        "--creditrules",
+        action="store_true",
+        default=False,
+        help="collect the ruleset files given as arguments (pytest --creditrules "
+        "RULESET ...): a test item per fairness invariant of each",
+    )
+    group.addoption(
+        "--creditrules-max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="deals tried per invariant",
+    )
+    group.addoption(
+        "--creditrules-seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="repeat a run (failures print their seed)",
+    )
+    group.addoption(
+        "--creditrules-thorough",
+        action="store_true",
+        default=False,
+        help="a long randomised run that keeps its example database",
+    )
+    group.addoption(
+        "--creditrules-engine",
+        default=None,
+        metavar="ENGINE",
+        help="matching engine for the rulesets (durable or reference)",
+    )
+    group.addoption(
+        "--creditrules-allow-outside",
+        action="store_true",
+        default=False,
+        help="let 'amends:' and a cases file's 'ruleset:' name files outside "
+        "the referring file's directory",
+    )
 
 
-def _load(path: Path, engine: str | None) -> Any:
+def _load(path: Path, config: pytest.Config) -> Any:
     import creditrules
 
-    key = (str(path.resolve()), engine)
+    engine = config.getoption("creditrules_engine")
+    outside = bool(config.getoption("creditrules_allow_outside"))
+    key = (str(path.resolve()), engine, outside)
     if key not in _LOADED:
-        _LOADED[key] = creditrules.load(path, engine=engine)
+        _LOADED[key] = creditrules.load(path, engine=engine, allow_outside=outside)
     return _LOADED[key]
 
 
@@ -60,8 +91,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     # Rulesets are collected like any test file (so counts, -k and deselection are right),
     # but only those named on the command line: a test folder may hold unfair examples.
-    if config.getoption("creditrules") and file_path.suffix in (".yaml", ".yml") \
-            and file_path.resolve() in _named(config):
+    if (
+        config.getoption("creditrules")
+        and file_path.suffix in (".yaml", ".yml")
+        and file_path.resolve() in _named(config)
+    ):
         collector = RulesetCollector.from_parent(parent, path=file_path)
         return collector
     return None
@@ -79,9 +113,11 @@ class CreditrulesFailure(Exception):
 class _Item(pytest.Item):
     """An item whose failure reads as its report, not as a traceback."""
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
-        if isinstance(excinfo.value, CreditrulesFailure):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from creditrules.errors import CreditRulesError
+
+        # A broken ruleset reads as its located problems, not as a trace through pytest.
+        if isinstance(excinfo.value, CreditrulesFailure | CreditRulesError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo, style))
 
@@ -94,8 +130,7 @@ class RulesetCollector(pytest.File):
         from creditrules.fairness import INVARIANTS
 
         for inv in INVARIANTS:
-            yield InvariantItem.from_parent(self, name=f"fairness::{inv.name}",
-                                            invariant=inv.name)
+            yield InvariantItem.from_parent(self, name=f"fairness::{inv.name}", invariant=inv.name)
 
 
 class InvariantItem(_Item):
@@ -109,19 +144,23 @@ class InvariantItem(_Item):
         from creditrules.fairness import check_fairness
 
         config = self.config
-        ruleset = _load(self.path, config.getoption("creditrules_engine"))
+        ruleset = _load(self.path, config)
         report = check_fairness(
-            ruleset, path=_shown(self.path), invariants=[self.invariant],
+            ruleset,
+            path=_shown(self.path),
+            invariants=[self.invariant],
             max_examples=config.getoption("creditrules_max_examples"),
             seed=config.getoption("creditrules_seed"),
             thorough=config.getoption("creditrules_thorough"),
-            profile=_profile())
+            profile=_profile(),
+        )
         result = report.results[0]
         if result.status == "not applicable":
             info = f" ({'; '.join(result.info)})" if result.info else ""
             # Reported at the ruleset, not at this line of the plugin.
-            raise pytest.skip.Exception(f"{self.invariant}: {result.reason}{info}",
-                                        _use_item_location=True)
+            raise pytest.skip.Exception(
+                f"{self.invariant}: {result.reason}{info}", _use_item_location=True
+            )
         if result.failed:
             raise CreditrulesFailure(report.text())
         for line in report.text().splitlines():
@@ -155,7 +194,10 @@ class CasesCollector(pytest.File):
 
         try:
             # Failures name the file as the user would (relative to where pytest runs).
-            cases = load_cases(_shown(self.path))
+            cases = load_cases(
+                _shown(self.path),
+                allow_outside=bool(self.config.getoption("creditrules_allow_outside")),
+            )
         except CasesError as exc:
             raise self.CollectError(str(exc)) from None
         for case in cases.cases:
@@ -173,8 +215,7 @@ class CaseItem(_Item):
     def runtest(self) -> None:
         from creditrules.cases import ruleset_path_for, run_case
 
-        ruleset = _load(ruleset_path_for(self.cases),
-                        self.config.getoption("creditrules_engine"))
+        ruleset = _load(ruleset_path_for(self.cases), self.config)
         result = run_case(ruleset, self.case)
         if not result.passed:
             raise CreditrulesFailure("\n".join(result.failures))

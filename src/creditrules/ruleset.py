@@ -21,7 +21,7 @@ import attrs
 
 from creditrules._ast import Expr, Type
 from creditrules._money import TieBreak, fraction_text
-from creditrules.errors import EngineError, Location
+from creditrules.errors import EngineError, Location, Problem
 from creditrules.policy import EntertainmentPolicy, ExpenseRule, PolicyRule, Topic
 
 if TYPE_CHECKING:
@@ -270,6 +270,24 @@ class Ruleset:
         return self.engine_name
 
     @property
+    def engine_notes(self) -> tuple[Problem, ...]:
+        """Located notes (code ``engine-fallback``), one per rule whose condition lies
+        beyond durable_rules' limits and is therefore matched by the reference evaluator
+        (with the same results); empty under the reference engine."""
+        assert self._evaluator is not None
+        ev = self._evaluator
+        aside: dict[str, str] = {}
+        for matcher in (ev.matcher, ev.policy.policy_matcher, ev.policy.expense_matcher):
+            aside.update(getattr(matcher, "set_aside", {}))
+        rules: list[CreditRule | PolicyRule | ExpenseRule] = [
+            *self.rules, *self.policy_rules, *self.expense_rules]
+        return tuple(
+            Problem("engine-fallback", f"rule {r.id}: its condition is matched by the "
+                    f"reference evaluator, not durable_rules: {aside[r.key]}", r.location)
+            for r in sorted(rules, key=lambda r: (r.location.line or 0, r.key))
+            if r.key in aside)
+
+    @property
     def partner_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.partners)
 
@@ -464,20 +482,27 @@ def choose_engine(requested: str | None) -> str:
     return name
 
 
-def load(path: str | os.PathLike[str], *, engine: str | None = None) -> Ruleset:
+def load(path: str | os.PathLike[str], *, engine: str | None = None,
+         allow_outside: bool = False) -> Ruleset:
     """Load a ruleset file (YAML), with the base agreement if it is an amendment.
 
     Raises :class:`~creditrules.errors.RulesetError` listing every problem found, each
-    located as ``file:line:column``.
+    located as ``file:line:column``. The file must be a regular file of at most 16 MB; the
+    base an amendment names (``amends:``) must lie in the same directory or below it, with
+    symbolic links resolved, unless ``allow_outside`` is true.
     """
     from creditrules._schema import read_ruleset
 
-    return read_ruleset(Path(path), None, engine=choose_engine(engine))
+    return read_ruleset(Path(path), None, engine=choose_engine(engine),
+                        allow_outside=allow_outside)
 
 
-def loads(text: str, *, source: str = "<string>", engine: str | None = None) -> Ruleset:
-    """Load a ruleset from YAML text; ``source`` names it in error locations."""
+def loads(text: str, *, source: str = "<string>", engine: str | None = None,
+          allow_outside: bool = False) -> Ruleset:
+    """Load a ruleset from YAML text; ``source`` names it in error locations (and its
+    directory is where an ``amends:`` base is looked for, as for :func:`load`)."""
     from creditrules._schema import read_ruleset
 
-    return read_ruleset(Path(source), text, engine=choose_engine(engine))
+    return read_ruleset(Path(source), text, engine=choose_engine(engine),
+                        allow_outside=allow_outside)
 

@@ -1,0 +1,154 @@
+"""Load time and memory of large rulesets, under each engine.
+
+For each number of rules N (default 1,000 and 5,000), in a fresh process per engine (so
+its peak memory is its own): a ruleset of N threshold rules with three tests each
+(``attributes.tier == "tI" and amount >= I and attributes.score < 3I``, each overriding a
+default) is loaded, then one deal is allocated (which builds the batch fast path), then
+``--deals`` deals are allocated and compared between the engines. Reports load seconds,
+first-allocation seconds, peak RSS, the engine rulesets the network was split into and
+the rules set aside for the reference evaluator (none expected for this shape).
+
+    .venv/bin/python benchmarks/load_size.py                  # 1,000 and 5,000 rules
+    .venv/bin/python benchmarks/load_size.py --rules 200 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("durable", "reference")
+
+
+def ruleset_text(n: int) -> str:
+    """A ruleset of ``n`` rules with three tests each, plus a default."""
+    lines = [
+        "ruleset: load-size",
+        'version: "1"',
+        "effective: {from: 2026-01-01}",
+        "currency: USD",
+        'rounding: {unit: "0.01", tie_break: hashed}',
+        "partners: {acme: {name: A}, beta: {name: B}}",
+        "attributes: {tier: text, score: number}",
+        "credit_types: {revenue: {total: 100%}}",
+        "credit:",
+        '  - {id: base, clause: "0", text: base, default: true, split: {acme: 50%, beta: 50%}}',
+    ]
+    for i in range(n):
+        when = f'attributes.tier == "t{i}" and amount >= {i} and attributes.score < {3 * i}'
+        lines.append(
+            f"  - {{id: r{i}, clause: '{i + 1}', text: r, overrides: [base], "
+            f"when: '{when}', split: {{acme: {1 + i % 99}%, beta: {99 - i % 99}%}}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def deals(n: int, count: int, seed: int = 2026) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [
+        {
+            "id": f"L-{k}",
+            "date": "2026-03-02",
+            "amount": f"{rng.randrange(2 * n)}.00",
+            "currency": "USD",
+            "attributes": {"tier": f"t{rng.randrange(n + 10)}", "score": str(rng.randrange(6 * n))},
+        }
+        for k in range(count)
+    ]
+
+
+def peak_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3
+    return 0.0
+
+
+def child(n: int, engine: str, count: int) -> dict[str, Any]:
+    import creditrules
+
+    text = ruleset_text(n)
+    t0 = time.perf_counter()
+    ruleset = creditrules.loads(text, engine=engine, source="load-size.yaml")
+    t1 = time.perf_counter()
+    sample = deals(n, count)
+    ruleset.allocate(sample[0], explain=False)
+    t2 = time.perf_counter()
+    results = [ruleset.allocate(d, explain=False).to_dict()["credits"] for d in sample]
+    t3 = time.perf_counter()
+    # The engine rulesets the network was split into (0 under the reference engine).
+    matcher = getattr(getattr(ruleset, "_evaluator", None), "matcher", None)
+    groups = len(getattr(matcher, "_handles", ()))
+    return {
+        "rules": n,
+        "engine": engine,
+        "load_s": t1 - t0,
+        "first_allocate_s": t2 - t1,
+        "allocate_us": (t3 - t2) / max(1, count) * 1e6,
+        "peak_rss_mb": peak_mb(),
+        "engine_rulesets": groups,
+        "set_aside": len(ruleset.engine_notes),
+        "results": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rules", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--deals", type=int, default=200, help="deals compared per size")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(int(args.child[0]), args.child[1], args.deals)))
+        return 0
+    from creditrules import _durable
+
+    engines = ENGINES if _durable.available() else ("reference",)
+    runs: list[dict[str, Any]] = []
+    print(
+        f"{'rules':>6} {'engine':>9} {'load s':>7} {'1st alloc s':>11} {'us/deal':>8} "
+        f"{'peak RSS MB':>11} {'groups':>6} {'set aside':>9}"
+    )
+    ok = True
+    for n in args.rules:
+        by_engine = {}
+        for engine in engines:
+            cmd = [sys.executable, __file__, "--child", str(n), engine, "--deals", str(args.deals)]
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            if done.returncode:
+                print(done.stderr, file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout)
+            by_engine[engine] = result.pop("results")
+            runs.append(result)
+            print(
+                f"{n:>6} {engine:>9} {result['load_s']:>7.2f} "
+                f"{result['first_allocate_s']:>11.2f} {result['allocate_us']:>8.0f} "
+                f"{result['peak_rss_mb']:>11.1f} {result['engine_rulesets']:>6} "
+                f"{result['set_aside']:>9}"
+            )
+        same = len({json.dumps(r) for r in by_engine.values()}) == 1
+        ok = ok and same
+        print(f"{'':>6} engines agree on {args.deals} deals: {same}")
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs, "agree": ok}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

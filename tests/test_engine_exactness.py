@@ -1,0 +1,196 @@
+"""The durable engine only ever sees values it compares exactly (issue 11, failure 1).
+
+durable_rules compares text through a length kept in 16 bits, orders strings as text and
+treats ``"100" == 100`` as true. Deals reach it encoded (ranks, indexes, and for field to
+field comparisons short per-deal tokens), so no deal value can be misread: each test here
+allocates the same deal with both engines and asserts the same credit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import creditrules
+from creditrules import _durable
+from creditrules._ast import Type
+
+if not _durable.available():  # pragma: no cover - Python 3.13+
+    pytest.skip(_durable.unavailable_reason(), allow_module_level=True)
+
+RULESET = """
+ruleset: exactness
+version: "1"
+effective: {from: 2026-01-01}
+currency: USD
+rounding: {unit: "0.01", tie_break: hashed}
+partners: {acme: {name: A}, beta: {name: B}}
+attributes: {billing: text, shipping: text, low: number, high: number,
+             start: date, end: date, id: text, sid: text}
+credit_types: {revenue: {total: 100%}, overlay: {total: declared, required: false},
+               days: {total: declared, required: false}}
+credit:
+  - {id: base, clause: "1", text: base, default: true, split: {acme: 50%, beta: 50%}}
+  - id: same-address
+    clause: "2"
+    text: same address
+    when: attributes.billing == attributes.shipping
+    overrides: [base]
+    split: {acme: 90%, beta: 10%}
+  - id: same-numbers
+    clause: "3"
+    text: same numbers
+    when: attributes.low == attributes.high and attributes.id != attributes.sid
+    split: {acme: 100%}
+    type: overlay
+  - id: same-days
+    clause: "4"
+    text: same days
+    when: attributes.start == attributes.end or attributes.low > 99999999999999999999
+    split: {beta: 100%}
+    type: days
+"""
+
+
+def both(deal: dict[str, Any]) -> tuple[Any, Any]:
+    """The credits of ``deal`` under durable_rules and under the reference evaluator."""
+    out = []
+    for engine in ("durable", "reference"):
+        ruleset = creditrules.loads(RULESET, engine=engine)
+        out.append(ruleset.allocate(deal, explain=False).to_dict()["credits"])
+    return out[0], out[1]
+
+
+def deal(**attributes: Any) -> dict[str, Any]:
+    return {
+        "id": "D-1",
+        "date": "2026-03-02",
+        "amount": "100.00",
+        "currency": "USD",
+        "attributes": attributes,
+    }
+
+
+def rules_applied(credits: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {c["type"]: c["rules"] for c in credits}
+
+
+def test_two_long_different_texts_are_not_equal() -> None:
+    """The reported failure: 32 KB of 'a' against 32 KB of 'b' credited 90/10 by a rule that
+    must not apply; both engines now apply the default 50/50."""
+    durable, reference = both(deal(billing="a" * 32768, shipping="b" * 32768))
+    assert durable == reference
+    assert rules_applied(durable) == {"revenue": ["base"]}
+    assert [p["amount"] for p in durable[0]["partners"]] == ["50.00", "50.00"]
+
+
+@pytest.mark.parametrize(
+    ("billing", "shipping", "applies"),
+    [
+        ("a" * 65536 + "x", "a" * 65536 + "y", False),  # differ past 64 KB
+        ("a" * 65537, "a" * 65537, True),  # equal and long
+        ("a" * 65536, "a" * 65537, False),  # lengths equal modulo 2**16 would be 1 apart
+        ("a" * 1, "a" * 65537, False),
+        ("\x00", "\x00\x00", False),
+        ('"}', '"}', True),  # JSON metacharacters
+        ("~f0", "~f1", False),  # looks like a missing marker
+        ("100", "100.0", False),  # texts, not numbers
+    ],
+)
+def test_text_equality_is_exact(billing: str, shipping: str, applies: bool) -> None:
+    """Equality of two text fields is decided exactly, whatever their length or content."""
+    durable, reference = both(deal(billing=billing, shipping=shipping))
+    assert durable == reference
+    expected = ["same-address"] if applies else ["base"]
+    assert rules_applied(durable)["revenue"] == expected
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "applies"),
+    [
+        ("1" + "0" * 400, "1" + "0" * 399 + "1", False),  # 10**400 and 10**400 + 1
+        ("1" + "0" * 400, "1" + "0" * 400 + ".000", True),
+        ("0.1", "0.10", True),
+        ("0." + "0" * 300 + "1", "0", False),
+        ("-0", "0", True),
+    ],
+)
+def test_number_equality_is_exact(low: str, high: str, applies: bool) -> None:
+    """Huge and very precise numbers compare exactly; ``id``/``sid`` attribute names (the
+    engine's reserved fields) are read as ordinary attributes."""
+    durable, reference = both(deal(low=low, high=high, id="x", sid="y"))
+    assert durable == reference
+    assert ("same-numbers" in rules_applied(durable).get("overlay", [])) == applies
+
+
+texts = st.one_of(
+    st.text(max_size=8),
+    st.text(alphabet='ab\x00"\\~', max_size=4).map(lambda t: t * 20000),
+    st.sampled_from(["", "~f0", "v0", "100", "1e2", "true", "null"]),
+)
+numbers = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=6).map(str),
+    st.sampled_from(["1" + "0" * 400, "1" + "0" * 399 + "1", "-0", "0.000"]),
+)
+days = st.dates().map(lambda d: d.isoformat())
+
+
+@given(
+    billing=texts,
+    shipping=texts,
+    low=numbers,
+    high=numbers,
+    start=days,
+    end=days,
+    same_text=st.booleans(),
+    same_number=st.booleans(),
+)
+def test_engines_agree_on_hostile_values(
+    billing: str,
+    shipping: str,
+    low: str,
+    high: str,
+    start: str,
+    end: str,
+    same_text: bool,
+    same_number: bool,
+) -> None:
+    """Both engines give the same credits for hostile texts, numbers and dates (long,
+    NULs, quotes, marker look-alikes, 400 digits), equal or not."""
+    attributes = {
+        "billing": billing,
+        "shipping": billing if same_text else shipping,
+        "low": low,
+        "high": low if same_number else high,
+        "start": start,
+        "end": end,
+        "id": billing,
+        "sid": shipping,
+    }
+    durable, reference = both(deal(**attributes))
+    assert durable == reference
+
+
+def test_the_engine_fact_carries_only_short_values() -> None:
+    """Whatever the deal holds, the fact handed to durable_rules has small integers and
+    short tokens only."""
+    ruleset = creditrules.loads(RULESET, engine="durable")
+    from creditrules._compile import compile_conditions
+    from creditrules._evaluate import deal_facts
+    from creditrules.model import Deal
+
+    compiled = compile_conditions({r.key: r.when for r in ruleset.rules if r.when})
+    hostile = Deal.from_mapping(
+        deal(billing="a" * 70000, shipping="b" * 70000, low="9" * 900, high="1", start="2026-01-01")
+    )
+    types = {a.name: a.type for a in ruleset.attributes}
+    assert types["billing"] is Type.TEXT
+    fact = compiled.fact(compiled.key(deal_facts(hostile, types)))
+    for value in fact.values():
+        assert isinstance(value, int) or (isinstance(value, str) and len(value) <= 16)
+    assert Decimal(1) == 1  # values compared exactly stay Decimal on our side
