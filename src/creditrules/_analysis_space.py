@@ -16,7 +16,6 @@ into a deal in its JSON shape, which ``Ruleset.allocate`` then confirms.
 from __future__ import annotations
 
 import contextlib
-
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
