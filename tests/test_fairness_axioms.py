@@ -219,10 +219,18 @@ credit:
 """
 
 
-def test_seed_deals_are_tried_by_every_invariant() -> None:
+def test_seed_deals_are_tried_by_every_invariant(monkeypatch: pytest.MonkeyPatch) -> None:
     # A gap no generated deal reaches: 60 Acme activities (the generator repeats a block at
-    # most 50 times). A seed deal with exactly 60 shows it.
+    # most 50 times). The static analysis's witness finds it (60 Acme calls); without the
+    # analysis, the check misses it, and a seed deal with exactly 60 shows it.
+    import creditrules.analysis as analysis
+
     ruleset = creditrules.loads(GAP_AT_SIXTY)
+    found = check_fairness(ruleset, invariants=["coverage"], profile="ci").result("coverage")
+    assert found.counterexample is not None
+    assert len(found.counterexample.deal["activities"]) == 60
+    monkeypatch.setattr(analysis, "analyse",
+                        lambda rs: analysis.Analysis(rs.id, rs.version, (), ()))
     assert check_fairness(ruleset, invariants=["coverage"], profile="ci").ok
     sixty = minimal(activities=[detail("acme")] * 60)
     report = check_fairness(ruleset, invariants=["coverage"], profile="ci", seeds=[sixty])
