@@ -125,7 +125,7 @@ class Solver:
         if result != z3.sat:
             return str(self._solver.reason_unknown()) or "solver gave up"
         model = self._solver.model()
-        return [model.eval(v, model_completion=True).as_long() for v in variables]
+        return [model.evaluate(v, model_completion=True).as_long() for v in variables]
 
     def block(self, variables: Sequence[Var], values: Sequence[int]) -> Formula:
         """A formula excluding exactly this assignment (to ask for another model)."""
