@@ -33,7 +33,6 @@ def _deal(day: str) -> dict[str, str]:
     return {"id": "T-1", "date": day, "amount": "2000.00", "currency": "USD"}
 
 
-@pytest.mark.parametrize("engine", ["reference", "durable"])
 def test_an_extension_keeps_the_base_clauses_in_force(tmp_path: Path, engine: str) -> None:
     (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
     (tmp_path / "amendment-1.yaml").write_text(EXTENSION, encoding="utf-8")
