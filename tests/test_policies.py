@@ -541,9 +541,9 @@ def test_cli_share(engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["share", str(ruleset), str(exp), "--context", str(ctx),
                  "--engine", engine]) == 0
     text = capsys.readouterr().out
-    assert "governed by beta's policy (account owner), by p (clause 7.1)\n" in text
+    assert "governed by the policy of Beta (beta), the account owner, by p (clause 7.1)\n" in text
     assert "  cap 160.00; covered 160.00" in text
-    assert "excess 40.00 borne by acme" in text
+    assert "excess 40.00 borne by Acme (acme)" in text
 
 
 def test_cli_share_refuses_by_credit(engine: str, tmp_path: Path,
@@ -680,16 +680,18 @@ def test_explain_names_policy_cap_excess_and_bearer(engine: str) -> None:
     rs = load(agreement(CONDITIONAL, sharing(excess="disallowed")), engine)
     text = rs.allocate(deal(MIXED_MEAL, segment="retail")).explain()
     # acme's policy (the owner), as above: cap 280.00, 120.00 excess, disallowed
-    assert "entertainment policy: acme's policy (account owner), by owner (clause 7.3)" in text
-    assert ("expense e1: meal 400.00 USD paid by acme, 4 attendee(s)\n"
-            "  governed by acme's policy (account owner), by owner (clause 7.3)\n"
+    assert ("entertainment policy: the policy of Acme (acme), the account owner, by owner "
+            "(clause 7.3)") in text
+    assert ("expense e1: meal 400.00 USD paid by Acme (acme), 4 attendee(s)\n"
+            "  governed by the policy of Acme (acme), the account owner, by owner "
+            "(clause 7.3)\n"
             "  limits: meal 100.00 (from acme); meal.government 20.00 (from acme); "
             "meal.hcp 60.00 (from acme); preapproval_above 1000.00 (from acme); "
             "annual_cap_per_attendee 500.00 (from acme)\n"
             "  cap 280.00; covered 280.00, shared (split) by s (clause 8.1)\n"
-            "    acme: 40% = 112.00\n"
-            "    beta: 60% = 168.00\n"
-            "  excess 120.00 borne by acme (disallowed)\n") in text
+            "    Acme (acme): 40% = 112.00\n"
+            "    Beta (beta): 60% = 168.00\n"
+            "  excess 120.00 borne by Acme (acme) (disallowed)\n") in text
     assert "[applied] owner (clause 7.3, policy:entertainment)" in text
     assert "[not-matched] healthcare (clause 7.2, policy:entertainment)" in text
     assert "[applied] s (clause 8.1, expense:e1)" in text
@@ -700,7 +702,7 @@ def test_explain_names_policy_cap_excess_and_bearer(engine: str) -> None:
         "(clause 7.2)" in stricter
     assert "VIOLATION: kind 'gift' is not allowed for government attendees under the " \
         "stricter of the policies (rule healthcare, clause 7.2)" in stricter
-    assert "excess 30.00 borne by acme (disallowed)" in stricter
+    assert "excess 30.00 borne by Acme (acme) (disallowed)" in stricter
 
 
 # -- properties ---------------------------------------------------------------------------

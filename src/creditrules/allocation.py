@@ -9,6 +9,7 @@ ruleset and deal always give the same data, whatever the order of their inputs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -374,8 +375,7 @@ class Workings:
 
     def name(self, partner: str) -> str:
         """``Name (id)``, or the id alone for a partner the agreement does not name."""
-        found = next((n for p, n in self.partners if p == partner), None)
-        return partner if found is None or found == partner else f"{found} ({partner})"
+        return partner_label(self.partners, partner)
 
     def credit(self, type_name: str) -> CreditWorkings | None:
         return next((c for c in self.credits if c.type == type_name), None)
@@ -490,10 +490,10 @@ class Allocation:
                 lines.extend(_workings_lines(found, credit, self.currency))
         for decision in self.policies:
             lines.append("")
-            lines.append(f"{decision.topic} policy: {describe_decision(decision)}")
+            lines.append(f"{decision.topic} policy: {describe_decision(decision, name)}")
         for expense in self.expenses:
             lines.append("")
-            lines.extend(describe_expense(expense, self.currency))
+            lines.extend(describe_expense(expense, self.currency, name))
         lines.append("")
         lines.append("Rules (in clause order):")
         for v in self.verdicts:
@@ -545,25 +545,37 @@ def _workings_lines(workings: CreditWorkings, credit: TypeCredit, currency: str)
     return lines
 
 
-def describe_decision(decision: PolicyDecision) -> str:
-    """One line: whose policy governs and by which clause."""
+def partner_label(partners: Iterable[tuple[str, str]], partner: str) -> str:
+    """``Name (id)`` of ``partner`` among ``partners`` ((id, name) pairs), or the id alone
+    for a partner not named there."""
+    found = next((n for p, n in partners if p == partner), None)
+    return partner if found is None or found == partner else f"{found} ({partner})"
+
+
+def describe_decision(decision: PolicyDecision, name: Callable[[str], str] = str) -> str:
+    """One line: whose policy governs and by which clause (partners shown by ``name``)."""
     if decision.governs == "stricter":
         who = "the stricter of the partners' policies, limit by limit"
     elif decision.partner is None:
         who = "the payer's policy, expense by expense"
+    elif decision.governs == decision.partner:  # the agreement names the partner
+        who = f"the policy of {name(decision.partner)}"
     else:
-        who = f"{decision.partner}'s policy ({decision.governs.replace('_', ' ')})"
+        who = f"the policy of {name(decision.partner)}, the {decision.governs.replace('_', ' ')}"
     return f"{who}, by {decision.rule} (clause {decision.clause})"
 
 
-def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
+def describe_expense(
+    expense: ExpenseShare, currency: str, name: Callable[[str], str] = str
+) -> list[str]:
     """Readable lines for one expense: the policy and its limits (with the partner each came
-    from), the cap, the covered amount and its shares, the excess and who bears it."""
+    from), the cap, the covered amount and its shares, the excess and who bears it (partners
+    shown by ``name``)."""
     cap = "no cap" if expense.cap is None else f"cap {expense.cap}"
     lines = [
         f"expense {expense.expense}: {expense.kind} {expense.amount} {currency} paid by "
-        f"{expense.paid_by}, {expense.attendees} attendee(s)",
-        f"  governed by {describe_decision(expense.policy)}",
+        f"{name(expense.paid_by)}, {expense.attendees} attendee(s)",
+        f"  governed by {describe_decision(expense.policy, name)}",
     ]
     relevant = [
         lim
@@ -585,10 +597,10 @@ def describe_expense(expense: ExpenseShare, currency: str) -> list[str]:
         f"(clause {expense.clause})"
     )
     for part in expense.parts:
-        lines.append(f"    {part.partner}: {percent_reading(part.share)} = {part.amount}")
+        lines.append(f"    {name(part.partner)}: {percent_reading(part.share)} = {part.amount}")
     if expense.excess:
         tail = " (disallowed)" if expense.disallowed else ""
-        lines.append(f"  excess {expense.excess} borne by {expense.excess_bearer}{tail}")
+        lines.append(f"  excess {expense.excess} borne by {name(expense.excess_bearer)}{tail}")
     for violation in expense.violations:
         lines.append(f"  VIOLATION: {violation}")
     return lines

@@ -25,7 +25,7 @@ from typing import IO, Any, cast
 
 import creditrules
 from creditrules._money import percent_text
-from creditrules.allocation import describe_expense
+from creditrules.allocation import describe_expense, partner_label
 from creditrules.errors import CreditRulesError, DealError, RulesetError, UsageError
 from creditrules.records import (
     BadRecord,
@@ -357,7 +357,9 @@ def _share(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(share.to_dict()))
     else:
-        print("\n".join(describe_expense(share, ruleset.currency)))
+        partners = [(p.id, p.name) for p in ruleset.partners]
+        lines = describe_expense(share, ruleset.currency, lambda p: partner_label(partners, p))
+        print("\n".join(lines))
     return 0
 
 
