@@ -146,13 +146,17 @@ _RULE = _object(
     required=("id", "clause"),
 )
 
+# The clause and its wording, described alike for policy and sharing rules.
+_CLAUSE: tuple[Schema, str] = (_TEXT, "the clause this rule implements")
+_WORDING: tuple[Schema, str] = (_TEXT, "the clause's wording")
+
 _POLICY_RULE = _object(
     "a policy precedence rule: whose policy governs a topic",
     _POLICY_RULE_KEYS,
     {
         "id": (_NAME, "unique id among the topic's rules"),
-        "clause": (_TEXT, "the clause this rule implements"),
-        "text": (_TEXT, "the clause's wording"),
+        "clause": _CLAUSE,
+        "text": _WORDING,
         "topic": (_TEXT, "entertainment, or a topic declared under topics"),
         "when": (_TEXT, "the condition (default: always)"),
         "governs": (
@@ -171,8 +175,8 @@ _EXPENSE_RULE = _object(
     _EXPENSE_RULE_KEYS,
     {
         "id": (_NAME, "unique id among the sharing rules"),
-        "clause": (_TEXT, "the clause this rule implements"),
-        "text": (_TEXT, "the clause's wording"),
+        "clause": _CLAUSE,
+        "text": _WORDING,
         "when": (
             _TEXT,
             "the condition, which may read expense.kind, expense.amount... (default: always)",
