@@ -112,7 +112,7 @@ def split(units: int, nums: Sequence[int], den: int, names: Sequence[str], salt:
 
 
 def allocate(deal: dict[str, Any], ref: tuple[str, str, str]) -> list[tuple[Any, ...]]:
-    """The ledger rows of one deal (the columns of creditrules.batch.LEDGER_COLUMNS)."""
+    """The ledger rows of one deal (the columns of creditrules.io.batch.LEDGER_COLUMNS)."""
     deal_id = deal["id"]
     date = deal["date"]
     if type(deal_id) is not str or type(date) is not str or len(date) != 10:

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1], args.deals)))
         return 0
-    from creditrules import _durable
+    from creditrules.engine import _durable
 
     engines = ENGINES if _durable.available() else ("reference",)
     runs: list[dict[str, Any]] = []

@@ -63,7 +63,7 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
     import handwritten
 
     import creditrules
-    from creditrules.batch import BatchAllocator, Rejection, ledger_rows
+    from creditrules.io.batch import BatchAllocator, Rejection, ledger_rows
 
     ruleset = creditrules.load(RULESET, engine=engine)
     allocator = BatchAllocator(ruleset)
@@ -104,7 +104,7 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
     # single-deal API on deal mappings without and with explanations (their reasons are
     # deferred until read: reading them is timed too, on a tenth of the deals) and on Deal
     # objects.
-    from creditrules.model import Deal
+    from creditrules.allocation.model import Deal
 
     sample = list(itertools.islice(generated.deals(n, seed), min(plain, n)))
     t0 = time.perf_counter()

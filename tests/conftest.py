@@ -19,7 +19,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
 
 
 def _engines() -> list[str]:
-    from creditrules import _durable
+    from creditrules.engine import _durable
 
     return ["durable", "reference"] if _durable.available() else ["reference"]
 

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules import _durable
 from creditrules.analysis import reproduce
+from creditrules.engine import _durable
 
 _HEADER = """\
 ruleset: generated

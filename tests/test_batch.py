@@ -19,7 +19,8 @@ import pytest
 
 import creditrules
 from creditrules import Allocation, Deal
-from creditrules.batch import (
+from creditrules.cli import main
+from creditrules.io.batch import (
     LEDGER_COLUMNS,
     BatchAllocator,
     LedgerWriter,
@@ -30,8 +31,7 @@ from creditrules.batch import (
     ledger_rows,
     run_batch,
 )
-from creditrules.cli import main
-from creditrules.records import read_records
+from creditrules.io.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESETS = ROOT / "rulesets"
@@ -286,7 +286,7 @@ def test_progress_shows_rate_and_rejects_on_a_terminal() -> None:
 
 
 def test_no_progress_off_a_terminal() -> None:
-    from creditrules.batch import tty_progress
+    from creditrules.io.batch import tty_progress
 
     assert tty_progress(io.StringIO()) is None
 

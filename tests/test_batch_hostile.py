@@ -25,10 +25,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules import records
-from creditrules.batch import LEDGER_COLUMNS, LedgerRows, LedgerWriter, Rejection, run_batch
 from creditrules.cli import main
-from creditrules.records import BadRecord, Record, read_records
+from creditrules.io import records
+from creditrules.io.batch import LEDGER_COLUMNS, LedgerRows, LedgerWriter, Rejection, run_batch
+from creditrules.io.records import BadRecord, Record, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDIOZEN = ROOT / "rulesets" / "cardiozen.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import creditrules
-from creditrules.cases import (
+from creditrules.authoring.cases import (
     CasesError,
     cases_path_for,
     load_cases,
@@ -130,7 +130,7 @@ def test_a_broken_cases_file_is_refused_with_located_problems(tmp_path: Path, te
 
 
 def test_plain_values_never_become_floats(tmp_path: Path) -> None:
-    from creditrules._yaml import compose
+    from creditrules.agreement._yaml import compose
 
     node = compose("{a: 1.50, b: 12, c: true, d: ~, e: '7', f: 2026-01-01}", "x")
     assert plain(node) == {"a": "1.50", "b": 12, "c": True, "d": None, "e": "7",

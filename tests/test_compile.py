@@ -1,4 +1,4 @@
-"""Tests for creditrules._compile: encoding, normal form, emitted JSON, limits.
+"""Tests for creditrules.engine._compile: encoding, normal form, emitted JSON, limits.
 
 These never touch durable_rules: a small interpreter of the JSON subset the compiler
 emits (``fire``) stands in for the engine, so the compiled rules can be checked against the
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from creditrules._ast import (
+from creditrules.conditions._ast import (
     And,
     Compare,
     Count,
@@ -35,7 +35,8 @@ from creditrules._ast import (
     Type,
     Value,
 )
-from creditrules._compile import (
+from creditrules.conditions._conditions import evaluate
+from creditrules.engine._compile import (
     GUARD,
     GUARD_FIELD,
     MAX_ATOMS,
@@ -46,9 +47,8 @@ from creditrules._compile import (
     compile_conditions,
     validate_definition,
 )
-from creditrules._conditions import evaluate
-from creditrules._feature_encoding import Ranges
-from creditrules._network_model import _most_at_once
+from creditrules.engine._feature_encoding import Ranges
+from creditrules.engine._network_model import _most_at_once
 
 # -- building syntax trees by hand ----------------------------------------------------------
 

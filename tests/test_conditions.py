@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from creditrules._ast import (
+from creditrules.conditions._ast import (
     And,
     Compare,
     Count,
@@ -28,7 +28,7 @@ from creditrules._ast import (
     Type,
     Value,
 )
-from creditrules._conditions import (
+from creditrules.conditions._conditions import (
     MAX_DEPTH,
     ConditionError,
     comparisons,

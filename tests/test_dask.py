@@ -121,7 +121,7 @@ def test_dask_dataframe_equals_pandas_single_process(client: Client) -> None:
 
 
 def _rows(ruleset: creditrules.Ruleset, deal: dict[str, object]) -> list[tuple[object, ...]]:
-    from creditrules.batch import ledger_rows
+    from creditrules.io.batch import ledger_rows
 
     return ledger_rows(ruleset.allocate(creditrules.Deal.from_mapping(deal), explain=False))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import creditrules
+from creditrules.authoring.diff import diff_rulesets, examples, what_if
 from creditrules.cli import main
-from creditrules.diff import diff_rulesets, examples, what_if
 
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
 BASE = creditrules.load(RULESETS / "cloudbridge.yaml", engine="reference")

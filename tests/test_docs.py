@@ -103,7 +103,7 @@ def blocks(path: Path) -> list[Block]:
 
 
 def _engine_name() -> str:
-    from creditrules import _durable
+    from creditrules.engine import _durable
 
     return "durable" if _durable.available() else "reference"
 

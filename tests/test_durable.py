@@ -1,4 +1,4 @@
-"""Tests for creditrules._durable: real matching through durable_rules' C core.
+"""Tests for creditrules.engine._durable: real matching through durable_rules' C core.
 
 Skipped where durable_rules does not import (Python 3.13+).
 """
@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditrules import _durable
-from creditrules._ast import (
+from creditrules.conditions._ast import (
     And,
     Compare,
     Count,
@@ -34,9 +33,10 @@ from creditrules._ast import (
     Type,
     Value,
 )
-from creditrules._compile import GUARD, MAX_FEATURES, compile_conditions
-from creditrules._conditions import evaluate
-from creditrules._durable import DurableMatcher
+from creditrules.conditions._conditions import evaluate
+from creditrules.engine import _durable
+from creditrules.engine._compile import GUARD, MAX_FEATURES, compile_conditions
+from creditrules.engine._durable import DurableMatcher
 from creditrules.errors import EngineError
 
 if not _durable.available():  # pragma: no cover - Python 3.13+

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules import _durable
-from creditrules._ast import Type
+from creditrules.conditions._ast import Type
+from creditrules.engine import _durable
 
 if not _durable.available():  # pragma: no cover - Python 3.13+
     pytest.skip(_durable.unavailable_reason(), allow_module_level=True)
@@ -180,9 +180,9 @@ def test_the_engine_fact_carries_only_short_values() -> None:
     """Whatever the deal holds, the fact handed to durable_rules has small integers and
     short tokens only."""
     ruleset = creditrules.loads(RULESET, engine="durable")
-    from creditrules._compile import compile_conditions
-    from creditrules._evaluate import deal_facts
-    from creditrules.model import Deal
+    from creditrules.allocation._evaluate import deal_facts
+    from creditrules.allocation.model import Deal
+    from creditrules.engine._compile import compile_conditions
 
     compiled = compile_conditions({r.key: r.when for r in ruleset.rules if r.when})
     hostile = Deal.from_mapping(

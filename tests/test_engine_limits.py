@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import creditrules
-from creditrules import _durable
+from creditrules.engine import _durable
 from creditrules.errors import Location
 
 if not _durable.available():  # pragma: no cover - Python 3.13+

@@ -365,7 +365,7 @@ def test_rule_order_in_the_file_does_not_matter() -> None:
 @given(deals)
 def test_engines_agree(d: dict[str, Any]) -> None:
     """durable_rules and the reference evaluator give identical allocations."""
-    from creditrules import _durable
+    from creditrules.engine import _durable
 
     if not _durable.available():
         pytest.skip("durable_rules is not installed here")
@@ -374,7 +374,7 @@ def test_engines_agree(d: dict[str, Any]) -> None:
 
 
 def _durable_ruleset() -> creditrules.Ruleset | None:
-    from creditrules import _durable
+    from creditrules.engine import _durable
 
     if not _durable.available():
         return None

@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 import creditrules
-from creditrules import fairness as F
+import creditrules.fairness as F
 from creditrules.allocation import (
     Allocation,
     ExpensePart,
@@ -363,8 +363,8 @@ def test_a_stale_exemption_is_reported() -> None:
 
 
 def test_waiver_matches_invariant_rules_partners_bound_and_deals() -> None:
-    from creditrules._conditions import parse
-    from creditrules._ruleset_builder import condition_schema
+    from creditrules.agreement._builder import condition_schema
+    from creditrules.conditions._conditions import parse
 
     rs = creditrules.loads(BASE)
     when = parse('amount >= 10', condition_schema(frozenset({"acme", "beta"}), {}))

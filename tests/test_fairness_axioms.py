@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import creditrules
-from creditrules import fairness as F
+import creditrules.fairness as F
 from creditrules.fairness import check_fairness
-from creditrules.strategies import count_bounds, one_more_at_bounds, space
+from creditrules.fairness.strategies import count_bounds, one_more_at_bounds, space
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESETS = ROOT / "rulesets"

@@ -1,4 +1,4 @@
-"""The batch fast path (creditrules._fast) against the plain path, on generated deals.
+"""The batch fast path (creditrules.allocation._fast) against the plain path, on generated deals.
 
 The fast path may decline a record (the plain path then decides), but whatever it computes
 must be exactly what ``Ruleset.allocate(deal, explain=False)`` gives: the same ledger rows,
@@ -23,14 +23,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules import _conditions, _durable, _fast
-from creditrules._ast import Count, Expr, Field, Literal
-from creditrules._fast_plans import round_units
-from creditrules._money import TieBreak, apportion
-from creditrules.batch import BatchAllocator, Rejection, ledger_rows
+from creditrules.agreement.ruleset import Ruleset
+from creditrules.allocation import _fast
+from creditrules.allocation._fast_plans import round_units
+from creditrules.allocation.model import Deal
+from creditrules.base._money import TieBreak, apportion
+from creditrules.conditions import _conditions
+from creditrules.conditions._ast import Count, Expr, Field, Literal
+from creditrules.engine import _durable
 from creditrules.errors import CreditRulesError, DealError
-from creditrules.model import Deal
-from creditrules.ruleset import Ruleset
+from creditrules.io.batch import BatchAllocator, Rejection, ledger_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESETS = {
@@ -434,7 +436,7 @@ def test_unusual_records_fall_back_to_the_plain_path(engine: str) -> None:
 
 def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     """No cache grows past its bound, however many distinct deals pass: memory stays flat."""
-    from creditrules import (
+    from creditrules.allocation import (
         _fast_expenses,
         _fast_numbers,
         _fast_objects,
@@ -474,7 +476,7 @@ def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> No
 def test_cached_readings_keep_types_apart(engine: str) -> None:
     """Values Python calls equal (1 and True, a JSON number's text and a string) are read
     differently by the plain reader: the fast path's caches must not mix them up."""
-    from creditrules.model import JsonFloat
+    from creditrules.allocation.model import JsonFloat
 
     ruleset, allocator = _setup("benchmark", engine)
     base: dict[str, Any] = {
@@ -509,7 +511,7 @@ def test_money_text_and_decimal_equal_from_units(unit: str, units: int) -> None:
     """The fast path's amount text and Decimal are those of ``from_units``, for any unit."""
     from decimal import Decimal
 
-    from creditrules._money import from_units
+    from creditrules.base._money import from_units
 
     text = RULESETS["cardiozen"].read_text(encoding="utf-8").replace(
         'unit: "0.01"', f'unit: "{unit}"')
@@ -534,7 +536,7 @@ def _unit_fast(text: str) -> Any:
 
 def _odd(kind: str, deal: Deal) -> Deal:
     """``deal`` with one value no reader would have produced."""
-    from creditrules.model import Account, Activity, Attendee, Expense, Lead, Rep
+    from creditrules.allocation.model import Account, Activity, Attendee, Expense, Lead, Rep
 
     if kind == "sub-unit":
         return attrs.evolve(deal, amount=deal.amount + Decimal("0.005"))

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules import _durable
-from creditrules.cases import CasesFile, load_cases, run_cases
+from creditrules.authoring.cases import CasesFile, load_cases, run_cases
+from creditrules.engine import _durable
 from creditrules.errors import CreditRulesError, Problem, RulesetError
 
 BASE = """\
@@ -263,7 +263,7 @@ def test_deep_nesting_is_refused_quickly(depth: int) -> None:
 
 def test_files_over_the_bound_are_refused_unparsed(tmp_path: Path) -> None:
     """One byte over the size bound is refused without being parsed, located at the file."""
-    from creditrules._source_files import MAX_SOURCE_BYTES
+    from creditrules.base._source_files import MAX_SOURCE_BYTES
 
     over = tmp_path / "over.yaml"
     with over.open("wb") as handle:

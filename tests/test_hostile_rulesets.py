@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import creditrules
-from creditrules.cases import CasesError, load_cases
+from creditrules.authoring.cases import CasesError, load_cases
 from creditrules.errors import DealError, Location, RulesetError
 
 pytest_plugins = ["pytester"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from creditrules.allocation.model import Account, Activity, Deal, JsonFloat, Lead, Rep
 from creditrules.errors import CreditRulesError, DealError
-from creditrules.model import Account, Activity, Deal, JsonFloat, Lead, Rep
 
 _DROP = object()  # base(field=_DROP) leaves the field out
 

@@ -1,4 +1,4 @@
-"""Tests for creditrules._money: exact parsing, units, and largest-remainder cent splitting."""
+"""Tests for creditrules.base._money: exact parsing, units, and largest-remainder cent splitting."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditrules._money import (
+from creditrules.base._money import (
     MINOR_UNITS,
     MoneyError,
     TieBreak,

@@ -20,14 +20,13 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from creditrules.batch import LEDGER_COLUMNS, LedgerWriter, Row  # noqa: E402
 from creditrules.cli import main  # noqa: E402
-from creditrules.parquet import ParquetLedgerWriter, row_group_spans  # noqa: E402
-from creditrules.records import (  # noqa: E402
+from creditrules.io.batch import LEDGER_COLUMNS, LedgerWriter, Row  # noqa: E402
+from creditrules.io.parquet import ParquetLedgerWriter, read_parquet, row_group_spans  # noqa: E402
+from creditrules.io.records import (  # noqa: E402
     InputError,
     Record,
     guess_format,
-    read_parquet,
     read_records,
 )
 
@@ -152,7 +151,7 @@ def test_types_convert_to_their_json_shape(tmp_path: Path) -> None:
                       "segment": "hospital", "account": {"named": False}, "attributes": {},
                       "score": "nan"}
     # Float values keep only their JSON text, as the JSON reader keeps 0.5: never a Decimal.
-    from creditrules.model import JsonFloat
+    from creditrules.allocation.model import JsonFloat
 
     assert isinstance(first["score"], JsonFloat)
 
@@ -463,7 +462,7 @@ def test_two_runs_give_byte_identical_parquet_ledgers(tmp_path: Path) -> None:
 
 def test_the_writer_is_a_ledger_sink_for_run_batch(tmp_path: Path) -> None:
     import creditrules
-    from creditrules.batch import run_batch
+    from creditrules.io.batch import run_batch
 
     ruleset = creditrules.load(CARDIOZEN)
     text = io.StringIO()

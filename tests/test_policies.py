@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 import creditrules
 from creditrules import AllocationError, AmbiguityError, DealError, NoApplicableRuleError
+from creditrules.agreement.ruleset import Ruleset
 from creditrules.allocation import Allocation, ExpenseShare, Limit, PolicyDecision
+from creditrules.allocation.model import Attendee, Deal, Expense
 from creditrules.cli import main
-from creditrules.model import Attendee, Deal, Expense
-from creditrules.ruleset import Ruleset
 
 D = Decimal
 F = Fraction

@@ -9,9 +9,9 @@ from fractions import Fraction
 import pytest
 
 import creditrules
+from creditrules.agreement.policy import FORBIDDEN, EntertainmentPolicy
+from creditrules.agreement.ruleset import Ruleset
 from creditrules.errors import Location, Problem, RulesetError
-from creditrules.policy import FORBIDDEN, EntertainmentPolicy
-from creditrules.ruleset import Ruleset
 
 SOURCE = "rulesets/p.yaml"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import creditrules
-from creditrules._deferred import Deferred
-from creditrules.model import Deal
+from creditrules.allocation._deferred import Deferred
+from creditrules.allocation.model import Deal
 
 ROOT = Path(__file__).resolve().parent.parent
 CZ001 = json.loads((ROOT / "rulesets" / "cardiozen-deals.jsonl").read_text(

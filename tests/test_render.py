@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import creditrules
+from creditrules.authoring.render import render_html, render_markdown
 from creditrules.cli import main
-from creditrules.render import render_html, render_markdown
 
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
 CARDIOZEN = creditrules.load(RULESETS / "cardiozen.yaml", engine="reference")

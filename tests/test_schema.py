@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import creditrules
+from creditrules.agreement.ruleset import ByContribution, DateRange, Overlay, Ruleset, Split
 from creditrules.errors import Location, Problem, RulesetError
-from creditrules.ruleset import ByContribution, DateRange, Overlay, Ruleset, Split
 
 SOURCE = "rulesets/x.yaml"
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 import creditrules
-from creditrules._schema_json import cases_schema, ruleset_schema
-from creditrules._yaml import MapNode, Node, ScalarNode, compose
-from creditrules.cases import CasesError, load_cases
+from creditrules.agreement._yaml import MapNode, Node, ScalarNode, compose
+from creditrules.authoring._schema_json import cases_schema, ruleset_schema
+from creditrules.authoring.cases import CasesError, load_cases
 from creditrules.cli import main
 
 jsonschema = pytest.importorskip("jsonschema")

@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import given, settings
 
 import creditrules
-from creditrules import strategies as S
+from creditrules.allocation.model import Deal
 from creditrules.errors import AllocationError
 from creditrules.fairness import relabel
-from creditrules.model import Deal
+from creditrules.fairness import strategies as S
 
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
 CARDIOZEN = creditrules.load(RULESETS / "cardiozen.yaml", engine="reference")

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 
 import creditrules
-from creditrules import strategies
-from creditrules._clauses import clause_key
-from creditrules._deferred import Deferred
-from creditrules._readable import number_reading, percent_reading
+from creditrules.allocation._deferred import Deferred
+from creditrules.base._clauses import clause_key
+from creditrules.base._readable import number_reading, percent_reading
 from creditrules.cli import main
+from creditrules.fairness import strategies
 
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
 CARDIOZEN = creditrules.load(RULESETS / "cardiozen.yaml", engine="reference")

@@ -1,4 +1,5 @@
-"""Tests of located YAML composition (``creditrules._yaml``): positions, raw text, refusals."""
+"""Tests of located YAML composition (``creditrules.agreement._yaml``): positions, raw text,
+refusals."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 
 import pytest
 
-from creditrules._yaml import MapNode, ScalarNode, SeqNode, compose
+from creditrules.agreement._yaml import MapNode, ScalarNode, SeqNode, compose
 from creditrules.errors import Location, RulesetError
 
 FILE = "rulesets/x.yaml"

@@ -10,7 +10,16 @@ Load an alliance agreement (a ruleset file) and apply it to deals::
     print(allocation.explain())  # which clauses gave what, and why
 """
 
-from creditrules.allocation import (
+from creditrules.agreement.ruleset import (
+    CreditRule,
+    CreditType,
+    FairnessExemption,
+    Partner,
+    Ruleset,
+)
+from creditrules.allocation.loading import load, loads
+from creditrules.allocation.model import Account, Activity, Attendee, Deal, Expense, Lead, Rep
+from creditrules.allocation.results import (
     Allocation,
     ExpensePart,
     ExpenseShare,
@@ -23,7 +32,6 @@ from creditrules.allocation import (
     TypeCredit,
 )
 from creditrules.analysis import Analysis, Finding, analyse
-from creditrules.batch import Rejection, Summary
 from creditrules.errors import (
     AllocationError,
     AmbiguityError,
@@ -42,16 +50,7 @@ from creditrules.fairness import (
     InvariantResult,
     check_fairness,
 )
-from creditrules.model import Account, Activity, Attendee, Deal, Expense, Lead, Rep
-from creditrules.ruleset import (
-    CreditRule,
-    CreditType,
-    FairnessExemption,
-    Partner,
-    Ruleset,
-    load,
-    loads,
-)
+from creditrules.io.batch import Rejection, Summary
 
 __version__ = "0.1.0"
 

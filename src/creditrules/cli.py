@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import creditrules
-from creditrules._money import percent_text
-from creditrules.allocation import describe_expense, partner_label
+from creditrules.agreement.ruleset import ENGINES
+from creditrules.allocation.results import describe_expense, partner_label
+from creditrules.base._money import percent_text
 from creditrules.errors import CreditRulesError, DealError, RulesetError, UsageError
-from creditrules.records import (
+from creditrules.io.records import (
     BadRecord,
     InputError,
     Record,
@@ -35,10 +36,8 @@ from creditrules.records import (
     guess_format,
     guess_ledger_format,
     need_pyarrow,
-    read_parquet,
     read_records,
 )
-from creditrules.ruleset import ENGINES
 
 __all__ = ["main"]
 
@@ -236,13 +235,16 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
         if name == "-":
             raise _UsageError("Parquet cannot be read from standard input (the format needs "
                              "to seek): name the file")
+        need_pyarrow()
+        from creditrules.io.parquet import read_parquet
+
         return read_parquet(name)
     return read_records(stack.enter_context(_open_in(name)), fmt)
 
 
 def _allocate(args: argparse.Namespace) -> int:
-    from creditrules._output import AtomicOutputs, NamedStream
-    from creditrules.batch import (
+    from creditrules.io._output import AtomicOutputs, NamedStream
+    from creditrules.io.batch import (
         LedgerSink,
         LedgerWriter,
         Rejection,
@@ -297,7 +299,7 @@ def _allocate(args: argparse.Namespace) -> int:
         else:
             sink: LedgerSink
             if parquet_out is not None:
-                from creditrules.parquet import ParquetLedgerWriter
+                from creditrules.io.parquet import ParquetLedgerWriter
 
                 sink = stack.enter_context(ParquetLedgerWriter(parquet_out))
             else:
@@ -434,7 +436,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from creditrules.cases import load_cases, run_cases
+    from creditrules.authoring.cases import load_cases, run_cases
 
     ruleset = _load_ruleset(args)
     results = run_cases(ruleset, load_cases(args.cases, allow_outside=args.allow_outside))
@@ -506,7 +508,7 @@ def _document_commands(sub: Any, engine_arg: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from creditrules._starter import write_starter
+    from creditrules.authoring._starter import write_starter
 
     schemas = {name: text for name, text in _schema_files().items()
                if not (args.dir / name).exists()}  # the same text: keep one already there
@@ -518,7 +520,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _schema_files() -> dict[str, str]:
     """The editor schemas, by the file names the starter files' modelines name."""
-    from creditrules._schema_json import cases_schema, ruleset_schema
+    from creditrules.authoring._schema_json import cases_schema, ruleset_schema
 
     return {"creditrules-ruleset.schema.json": _json_text(ruleset_schema()),
             "creditrules-cases.schema.json": _json_text(cases_schema())}
@@ -531,7 +533,7 @@ def _json_text(data: Any) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from creditrules._output import write_text
+    from creditrules.io._output import write_text
 
     files = _schema_files()
     text = files["creditrules-cases.schema.json" if args.cases
@@ -544,8 +546,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from creditrules._output import write_text
-    from creditrules.render import render_html, render_markdown
+    from creditrules.authoring.render import render_html, render_markdown
+    from creditrules.io._output import write_text
 
     suffix = args.output.suffix.lower()
     if suffix not in (".html", ".htm", ".md"):
@@ -565,7 +567,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from creditrules.diff import diff_rulesets, examples, examples_text, what_if
+    from creditrules.authoring.diff import diff_rulesets, examples, examples_text, what_if
 
     old = creditrules.load(args.old, engine=args.engine)
     new = creditrules.load(args.new, engine=args.engine)

@@ -190,7 +190,7 @@ class CasesCollector(pytest.File):
     """A worked-examples file: one item per case."""
 
     def collect(self) -> Iterator[CaseItem]:
-        from creditrules.cases import CasesError, load_cases
+        from creditrules.authoring.cases import CasesError, load_cases
 
         try:
             # Failures name the file as the user would (relative to where pytest runs).
@@ -213,7 +213,7 @@ class CaseItem(_Item):
         self.cases = cases
 
     def runtest(self) -> None:
-        from creditrules.cases import ruleset_path_for, run_case
+        from creditrules.authoring.cases import ruleset_path_for, run_case
 
         ruleset = _load(ruleset_path_for(self.cases), self.config)
         result = run_case(ruleset, self.case)

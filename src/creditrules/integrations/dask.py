@@ -40,8 +40,10 @@ import pandas as pd
 from dask.delayed import delayed
 
 import creditrules
-from creditrules._output import AtomicOutputs
-from creditrules.batch import (
+from creditrules.errors import Location, Problem, RulesetError
+from creditrules.integrations.pandas import REJECT_COLUMNS, allocate_frame
+from creditrules.io._output import AtomicOutputs
+from creditrules.io.batch import (
     LEDGER_COLUMNS,
     LedgerSink,
     LedgerWriter,
@@ -51,20 +53,17 @@ from creditrules.batch import (
     run_batch,
     write_rejection,
 )
-from creditrules.errors import Location, Problem, RulesetError
-from creditrules.integrations.pandas import REJECT_COLUMNS, allocate_frame
-from creditrules.records import (
+from creditrules.io.records import (
     guess_format,
     guess_ledger_format,
     need_pyarrow,
-    read_parquet,
     read_records,
 )
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from creditrules.ruleset import Ruleset
+    from creditrules.agreement.ruleset import Ruleset
 
 __all__ = ["ChunkResult", "FilesResult", "allocate_dataframe", "allocate_files", "chunks"]
 
@@ -110,7 +109,7 @@ def chunks(path: str, fmt: str | None = None, lines: int = CHUNK_LINES) -> Itera
     fmt = fmt or guess_format(path)
     if fmt == "parquet":
         need_pyarrow()
-        from creditrules.parquet import row_group_spans
+        from creditrules.io.parquet import row_group_spans
 
         for first, end, row in row_group_spans(path, lines):
             yield Chunk(path, first, end, row, fmt)
@@ -161,6 +160,8 @@ def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chu
     ruleset = _ruleset(ruleset_path, engine, content_hash)
     if chunk.format == "parquet":
         # Rows keep the file's own numbers: no renumbering.
+        from creditrules.io.parquet import read_parquet
+
         return _allocate_records(ruleset, read_parquet(chunk.path, row_groups=range(
             chunk.start, chunk.end)), ledger_format, part, seen)
     with open(chunk.path, "rb") as stream:
@@ -286,7 +287,7 @@ def _ledger_out(stack: contextlib.ExitStack, files: AtomicOutputs, path: str, fm
     """Opens the ledger (a text file with its CSV header, or a Parquet ledger writer) and
     returns what appends a worker's ledger part to it."""
     if fmt == "parquet":
-        from creditrules.parquet import ParquetLedgerWriter
+        from creditrules.io.parquet import ParquetLedgerWriter
 
         sink = stack.enter_context(ParquetLedgerWriter(files.binary(path)))
         return lambda part: _feed(part, sink)

@@ -9,7 +9,7 @@ dtype=False)``) works as well.
 
     ledger, rejects = allocate_frame(ruleset, deals)
 
-The ledger has the columns of :data:`creditrules.batch.LEDGER_COLUMNS` (text, ``None`` for
+The ledger has the columns of :data:`creditrules.io.batch.LEDGER_COLUMNS` (text, ``None`` for
 no value); rejects have ``line`` (the row's position from 1, or from ``first_line``),
 ``deal``, ``code`` and ``reason``. Every row ends in one or the other.
 """
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from creditrules.batch import LEDGER_COLUMNS, LedgerRows, Rejection, Row, run_batch
-from creditrules.records import BadRecord, Record
+from creditrules.io.batch import LEDGER_COLUMNS, LedgerRows, Rejection, Row, run_batch
+from creditrules.io.records import BadRecord, Record
 
 if TYPE_CHECKING:
-    from creditrules.ruleset import Ruleset
+    from creditrules.agreement.ruleset import Ruleset
 
 __all__ = ["REJECT_COLUMNS", "allocate_frame", "ledger_frame", "records_from_frame"]
 
@@ -48,8 +48,8 @@ def _plain(value: Any) -> Any:
 
 def records_from_frame(frame: pd.DataFrame, *, first_line: int = 1
                        ) -> Iterator[Record | BadRecord]:
-    """The rows of ``frame`` as deal records (:class:`~creditrules.records.Record`, or a
-    :class:`~creditrules.records.BadRecord` for a cell that cannot be read), numbered from
+    """The rows of ``frame`` as deal records (:class:`~creditrules.io.records.Record`, or a
+    :class:`~creditrules.io.records.BadRecord` for a cell that cannot be read), numbered from
     ``first_line``."""
     columns = [(str(c), str(c).split(".")) for c in frame.columns]
     for offset, values in enumerate(frame.itertuples(index=False, name=None)):
@@ -61,7 +61,7 @@ def records_from_frame(frame: pd.DataFrame, *, first_line: int = 1
                 if value is None:
                     continue
                 if name in _JSON_COLUMNS and isinstance(value, str):
-                    from creditrules.records import _loads
+                    from creditrules.io.records import _loads
 
                     value = _loads(value)
                 elif name == "account.named" and value in ("true", "false"):

@@ -1,0 +1,2 @@
+"""The agreement: reading ruleset files (YAML, schema, amendments, policies) into the
+frozen :class:`~creditrules.agreement.ruleset.Ruleset` model."""

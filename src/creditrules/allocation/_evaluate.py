@@ -1,0 +1,450 @@
+"""One deal through one ruleset: check -> facts -> match -> precedence -> shares -> rounding.
+
+Matching (which rule conditions hold) is done by durable_rules or by the reference
+evaluator; everything after it is plain exact arithmetic on the matched rule set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule, PolicyRule
+from creditrules.agreement.ruleset import ByContribution, CreditRule, CreditType
+from creditrules.allocation._deferred import Deferred
+from creditrules.allocation._expenses import PolicyEvaluator
+from creditrules.allocation._outcomes import (
+    LEAD_KIND,
+    Participation,
+    participations,
+    partner_shares,
+    rep_shares,
+    same_shares,
+)
+from creditrules.allocation._precedence import Precedence, rule_verdicts
+from creditrules.allocation._workings import work_out
+from creditrules.allocation.model import Account, Activity, Deal, Expense, Lead, Rep
+from creditrules.allocation.results import (
+    Allocation,
+    ExpenseShare,
+    PartnerCredit,
+    PolicyDecision,
+    RepCredit,
+    RulesetRef,
+    RuleVerdict,
+    TypeCredit,
+)
+from creditrules.base._clauses import clause_key
+from creditrules.base._dates import parse_iso_date
+from creditrules.base._money import (
+    MoneyError,
+    apportion,
+    from_units,
+    largest_remainder,
+    parse_decimal,
+    percent_text,
+    to_units,
+)
+from creditrules.conditions import _conditions
+from creditrules.conditions._ast import Facts, Path, Type, Value
+from creditrules.errors import (
+    AmbiguityError,
+    DealError,
+    NoApplicableRuleError,
+    Problem,
+    suggest,
+)
+
+if TYPE_CHECKING:
+    from creditrules.agreement.ruleset import Ruleset
+    from creditrules.allocation._fast import FastPath
+
+__all__ = ["Evaluator", "deal_facts"]
+
+
+class Matcher(Protocol):
+    def match(self, facts: Facts) -> frozenset[str]: ...
+
+
+class ReferenceMatcher:
+    """Matches with the reference evaluator over the condition syntax tree."""
+
+    def __init__(self, conditions: Mapping[str, Any]) -> None:
+        self._conditions = sorted(conditions.items())
+
+    def match(self, facts: Facts) -> frozenset[str]:
+        return frozenset(k for k, expr in self._conditions if _conditions.evaluate(expr, facts))
+
+
+def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
+    """The matcher for an engine name (``durable`` or ``reference``)."""
+    if engine == "durable":
+        from creditrules.engine._compile import compile_conditions
+        from creditrules.engine._durable import DurableMatcher
+
+        # Conditions beyond the engine's limits are set aside and matched by the
+        # reference evaluator (Ruleset.engine_notes says which).
+        matcher: Matcher = DurableMatcher(compile_conditions(conditions, set_aside=True))
+        return matcher
+    return ReferenceMatcher(conditions)
+
+
+class Evaluator:
+    """Everything a ruleset needs per deal, prepared once."""
+
+    def __init__(self, ruleset: Ruleset, engine: str) -> None:
+        self.ruleset = ruleset
+        self.partners = ruleset.partner_ids
+        self.partner_set = frozenset(self.partners)
+        self.attributes = {a.name: a.type for a in ruleset.attributes}
+        # Precedence depends on which rule versions are in force (an amendment may change a
+        # rule's overrides): computed once per distinct set of rules in force.
+        self._precedence: dict[tuple[str, ...], Precedence] = {}
+        self.type_order = {t.name: i for i, t in enumerate(ruleset.credit_types)}
+        self.conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
+        self.matcher = make_matcher(engine, self.conditions)
+        self.policy = PolicyEvaluator(ruleset, lambda conds: make_matcher(engine, conds))
+        self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
+        self._fast: FastPath | None = None
+
+    def fast_path(self) -> FastPath:
+        """The ruleset's batch fast path (built on first use)."""
+        if self._fast is None:
+            from creditrules.allocation._fast import FastPath
+
+            self._fast = FastPath(self.ruleset)
+        return self._fast
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True,
+                 fast: bool = True) -> Allocation:
+        """``fast=False``: the plain path only (the reference the fast path is tested
+        against)."""
+        if fast:
+            # A deal usually takes the batch fast path, which gives this very result
+            # (tests/test_fast.py); whatever it declines runs below.
+            fast_path = self.fast_path()
+            computed = fast_path.compute(deal)
+            if computed is not None:
+                return fast_path.allocation(computed, explain=explain)
+        if not isinstance(deal, Deal):
+            deal = Deal.from_mapping(deal)
+        self.check(deal)
+        facts = deal_facts(deal, self.attributes)
+        matched = self.matcher.match(facts)
+        rs = self.ruleset
+        verdicts: list[RuleVerdict] = []
+        credits: list[TypeCredit] = []
+        acts = participations(deal)
+        in_force = list(rs.rules_in_force(deal.date))
+        precedence = self.precedence(in_force, deal.date)
+        for rule in rs.rules:
+            if not rule.effective.contains(deal.date):
+                verdicts.append(self.verdict(rule, "not-in-force",
+                                             reasons=(f"it is in force {rule.effective} only",)))
+        for ctype in rs.credit_types:
+            rules = [r for r in in_force if r.type == ctype.name]
+            applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
+            winners, beaten = precedence.resolve(applicable)
+            verdicts += rule_verdicts(rules, applicable, beaten, facts, ctype.name,
+                                      explain=explain)
+            if not winners:
+                if ctype.required:
+                    raise NoApplicableRuleError(
+                        f"no {ctype.name} credit rule applies and the ruleset declares no "
+                        "default", deal_id=deal.id)
+                continue
+            credits.append(self.credit(deal, ctype, [applicable[w] for w in winners], acts))
+        policies: list[PolicyDecision] = []
+        expenses: list[ExpenseShare] = []
+        if self.policy.active:
+            needed = {ENTERTAINMENT} if deal.expenses else set()
+            policies, more = self.policy.decisions(deal, facts, explain=explain, needed=needed)
+            verdicts.extend(more)
+        if deal.expenses:
+            entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
+            revenue = next((c for c in credits if not c.declared), None)
+            credit_shares = None if revenue is None else {
+                p.partner: p.share for p in revenue.partners}
+            for expense in deal.expenses:
+                share, more = self.policy.share(deal, facts, expense, entertainment,
+                                                credit_shares, explain=explain)
+                expenses.append(share)
+                verdicts.extend(more)
+        verdicts.sort(key=self.verdict_order)
+        units = to_units(deal.amount, self.ruleset.unit)
+        return Allocation(deal.id, deal.date, from_units(units, self.ruleset.unit),
+                          deal.currency, self.ref, tuple(credits), tuple(verdicts),
+                          tuple(policies), tuple(sorted(expenses, key=lambda e: e.expense)),
+                          Deferred(work_out, rs, deal.id, deal.date, units, credits, acts))
+
+    def verdict_order(self, verdict: RuleVerdict) -> tuple[Any, ...]:
+        """Credit types in declared order, then policy topics, then expenses; within each,
+        rules in clause order (4.2(a) < 4.2(b) < 4.10), then by id and version."""
+        group = self.type_order.get(verdict.type)
+        if group is None:
+            group = len(self.type_order) + (0 if verdict.type.startswith("policy:") else 1)
+        return (group, verdict.type, clause_key(verdict.clause), verdict.rule,
+                verdict.version)
+
+    def engine_notes(self) -> tuple[Problem, ...]:
+        """See :attr:`Ruleset.engine_notes`."""
+        aside: dict[str, str] = {}
+        for matcher in (self.matcher, self.policy.policy_matcher, self.policy.expense_matcher):
+            aside.update(getattr(matcher, "set_aside", {}))
+        rs = self.ruleset
+        rules: list[CreditRule | PolicyRule | ExpenseRule] = [
+            *rs.rules, *rs.policy_rules, *rs.expense_rules]
+        return tuple(
+            Problem("engine-fallback", f"rule {r.id}: its condition is matched by the "
+                    f"reference evaluator, not durable_rules: {aside[r.key]}", r.location)
+            for r in sorted(rules, key=lambda r: (r.location.line or 0, r.key))
+            if r.key in aside)
+
+    def share_expense(self, expense: Expense | Mapping[str, Any],
+                      context: Mapping[str, Any]) -> ExpenseShare:
+        if not isinstance(expense, Expense):
+            expense = Expense.from_mapping(expense)
+        day = context.get("date") or (expense.date.isoformat() if expense.date else None)
+        if day is None:
+            raise DealError("a standalone expense needs a date (on the expense or its "
+                            "context)", deal_id=expense.id, field="date", code="missing-field")
+        deal = Deal.from_mapping({**context, "id": context.get("id", expense.id), "date": day,
+                                  "amount": "0", "currency": self.ruleset.currency})
+        deal = attrs.evolve(deal, expenses=(expense,))
+        self.check(deal)
+        facts = deal_facts(deal, self.attributes)
+        policies, _ = self.policy.decisions(deal, facts, explain=False,
+                                            needed={ENTERTAINMENT})
+        entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
+        share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False,
+                                     standalone=True)
+        return share
+
+    def precedence(self, in_force: list[CreditRule], day: dt.date) -> Precedence:
+        lists = self.ruleset.precedence_on(day)
+        key = (*(r.key for r in in_force), "|", *(f"{t}:{','.join(ids)}" for t, ids in lists))
+        found = self._precedence.get(key)
+        if found is None:
+            found = self._precedence[key] = Precedence(in_force, dict(lists))
+        return found
+
+    def verdict(self, rule: CreditRule, status: str, *, by: tuple[str, ...] = (),
+                reasons: tuple[str, ...] = ()) -> RuleVerdict:
+        return RuleVerdict(rule.id, rule.version, rule.clause, rule.type, status, rule.text,
+                           by, reasons)
+
+    def credit(self, deal: Deal, ctype: CreditType, winners: list[CreditRule],
+               acts: tuple[Participation, ...]) -> TypeCredit:
+        results = [(rule, *partner_shares(rule.outcome, acts, self.partners))
+                   for rule in winners]
+        first_rule, shares, note = results[0]
+        for rule, other, _ in results[1:]:
+            if not same_shares(shares, other):
+                raise AmbiguityError(
+                    f"{ctype.name} credit: rules {first_rule.id} (clause {first_rule.clause}) "
+                    f"and {rule.id} (clause {rule.clause}) both apply and disagree "
+                    f"({_describe(shares)} against {_describe(other)}), and neither prevails; "
+                    "declare which does with 'overrides' or 'precedence'",
+                    rules=(first_rule.id, rule.id), deal_id=deal.id)
+        total = sum(shares.values(), Fraction(0))
+        unit = self.ruleset.unit
+        units = to_units(deal.amount, unit)
+        salt = f"{deal.id}\x1f{ctype.name}"
+        partner_units = largest_remainder(units, shares, tie_break=self.ruleset.tie_break,
+                                          salt=salt)
+        mode = first_rule.rep_credit or self.ruleset.rep_credit
+        contribution = (first_rule.outcome.contribution
+                        if isinstance(first_rule.outcome, ByContribution)
+                        else self.ruleset.contribution)
+        partners = []
+        for pid in self.partners:
+            share = shares[pid]
+            if share == 0 and partner_units[pid] == 0:
+                continue
+            reps = rep_shares(deal, pid, share, mode, contribution, acts)
+            rep_lines: tuple[RepCredit, ...] = ()
+            if reps:
+                # Each rep rounded from its own exact share of the deal, to the partner's
+                # rounded total: reps add up to their partner and stay within one unit.
+                rep_units = apportion(
+                    {r: units * s for r, s in reps.items()}, partner_units[pid],
+                    tie_break=self.ruleset.tie_break, salt=f"{salt}\x1f{pid}")
+                rep_lines = tuple(RepCredit(r, reps[r], from_units(rep_units[r], unit))
+                                  for r in sorted(reps))
+            partners.append(PartnerCredit(pid, share, from_units(partner_units[pid],
+                                                                   unit), rep_lines))
+        amount = from_units(sum(partner_units.values()), unit)
+        return TypeCredit(
+            type=ctype.name, total=total, declared=ctype.declared,
+            rules=tuple(r.id for r in winners), clauses=tuple(r.clause for r in winners),
+            outcome=first_rule.outcome.kind, amount=amount, partners=tuple(partners),
+            note=note)
+
+    # -- checks against the agreement -----------------------------------------------------
+    def check(self, deal: Deal) -> None:
+        rs = self.ruleset
+        _check_shape(deal)
+        if not isinstance(deal.amount, Decimal) or not deal.amount.is_finite():
+            raise DealError(f"amount must be a finite Decimal, got {deal.amount!r}",
+                            deal_id=deal.id, field="amount", code="bad-amount")
+        if deal.currency != rs.currency:
+            raise DealError(f"currency {deal.currency!r} differs from the agreement's "
+                            f"{rs.currency!r}", deal_id=deal.id, field="currency",
+                            code="currency")
+        if not rs.effective.contains(deal.date):
+            raise DealError(f"dated {deal.date.isoformat()}, outside the agreement "
+                            f"({rs.effective})", deal_id=deal.id, field="date",
+                            code="outside-agreement")
+        try:
+            to_units(deal.amount, rs.unit)
+        except MoneyError:
+            raise DealError(f"{deal.amount} is not a whole number of {rs.currency} units "
+                            f"({rs.unit})", deal_id=deal.id,
+                            field="amount", code="bad-amount") from None
+        self.partner(deal, deal.account.owner, "account.owner")
+        self.partner(deal, deal.lead.source, "lead.source")
+        rep_partner = {}
+        for i, rep in enumerate(deal.reps):
+            self.partner(deal, rep.partner, f"reps[{i}].partner")
+            rep_partner[rep.id] = rep.partner
+        for i, act in enumerate(deal.activities):
+            self.partner(deal, act.partner, f"activities[{i}].partner")
+            if act.kind == LEAD_KIND:
+                raise DealError(f"kind {LEAD_KIND!r} comes from the deal's 'lead', not from "
+                                "an activity (it would be counted twice)", deal_id=deal.id,
+                                field=f"activities[{i}].kind", code="bad-field")
+            for rep_id in act.reps:
+                if rep_id not in rep_partner:
+                    raise DealError(f"rep {rep_id!r} is not among the deal's reps"
+                                    + suggest(rep_id, rep_partner), deal_id=deal.id,
+                                    field=f"activities[{i}].reps", code="unknown-rep")
+        if deal.lead.rep in rep_partner and deal.lead.source is not None \
+                and rep_partner[deal.lead.rep] != deal.lead.source:
+            raise DealError(f"lead rep {deal.lead.rep!r} works for "
+                            f"{rep_partner[deal.lead.rep]!r}, not for the lead's source "
+                            f"{deal.lead.source!r}", deal_id=deal.id, field="lead.rep",
+                            code="bad-field")
+        for name, value in deal.attributes.items():
+            if name in self.attributes:
+                _attribute(deal, name, value, self.attributes[name])
+        for i, expense in enumerate(deal.expenses):
+            self.policy.check(deal, expense, f"expenses[{i}]")
+
+    def partner(self, deal: Deal, value: str | None, field: str) -> None:
+        if value is not None and value not in self.partner_set:
+            raise DealError(f"unknown partner {value!r}" + suggest(value, self.partners),
+                            deal_id=deal.id, field=field, code="unknown-partner")
+
+
+def _describe(shares: Mapping[str, Fraction]) -> str:
+    return ", ".join(f"{p} {percent_text(s)}" for p, s in sorted(shares.items()) if s)
+
+
+def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
+    field = f"attributes.{name}"
+    try:
+        if typ is Type.NUMBER:
+            if isinstance(value, Decimal):
+                return value
+            if isinstance(value, str):
+                return parse_decimal(value)
+        elif typ is Type.DATE:
+            if isinstance(value, dt.date):
+                return value
+            if isinstance(value, str):
+                return parse_iso_date(value)
+        elif typ is Type.BOOL:
+            if isinstance(value, bool):
+                return value
+            if value in ("true", "false"):  # CSV cells
+                return bool(value == "true")
+        elif isinstance(value, str):
+            return value
+    except (MoneyError, ValueError):
+        pass
+    raise DealError(f"expected a {typ} value, got {value!r}", deal_id=deal.id, field=field,
+                    code="bad-field")
+
+
+def _check_shape(deal: Deal) -> None:
+    """What the deal reader guarantees, for a Deal built in Python: each field of the type
+    it is declared with, so that a wrong one is an error naming it, not a crash deeper in."""
+    def fail(field: str, message: str) -> DealError:
+        return DealError(message, deal_id=deal.id if isinstance(deal.id, str) else None,
+                         field=field, code="bad-field")
+
+    if not isinstance(deal.id, str) or not deal.id:
+        raise fail("id", f"id must be non-empty text, got {deal.id!r}")
+    if type(deal.date) is not dt.date:  # a datetime is not a date here
+        raise fail("date", f"date must be a date, got {deal.date!r}")
+    if not isinstance(deal.account, Account):
+        raise fail("account", f"account must be an Account, got {deal.account!r}")
+    if not isinstance(deal.lead, Lead):
+        raise fail("lead", f"lead must be a Lead, got {deal.lead!r}")
+    if not isinstance(deal.attributes, Mapping):
+        raise fail("attributes", f"attributes must be a mapping, got {deal.attributes!r}")
+    for name, kind in (("reps", Rep), ("activities", Activity), ("expenses", Expense)):
+        items = getattr(deal, name)
+        if not isinstance(items, tuple | list):
+            raise fail(name, f"{name} must be a tuple, got {items!r}")
+        for i, item in enumerate(items):
+            if not isinstance(item, kind):
+                raise fail(f"{name}[{i}]", f"expected a {kind.__name__}, got {item!r}")
+    seen: set[str] = set()
+    for i, rep in enumerate(deal.reps):
+        if not isinstance(rep.id, str) or not isinstance(rep.partner, str):
+            raise fail(f"reps[{i}]", f"a rep's id and partner must be text, got {rep!r}")
+        if rep.id in seen:
+            raise DealError(f"rep {rep.id!r} is listed twice", deal_id=deal.id,
+                            field=f"reps[{i}].id", code="duplicate-rep")
+        seen.add(rep.id)
+    for i, act in enumerate(deal.activities):
+        if not isinstance(act.kind, str) or not isinstance(act.reps, tuple | list) \
+                or not all(isinstance(r, str) for r in act.reps):
+            raise fail(f"activities[{i}]", f"an activity's kind and reps must be text, got "
+                       f"{act!r}")
+
+
+def deal_facts(deal: Deal, attributes: Mapping[str, Type]) -> Facts:
+    """The deal's values as conditions see them (declared attributes converted)."""
+    scalars: dict[Path, Value] = {
+        ("id",): deal.id,
+        ("date",): deal.date,
+        ("amount",): deal.amount,
+        ("currency",): deal.currency,
+        ("product",): deal.product,
+        ("account", "id"): deal.account.id,
+        ("account", "owner"): deal.account.owner,
+        ("account", "named"): deal.account.named,
+        ("account", "segment"): deal.account.segment,
+        ("account", "territory"): deal.account.territory,
+        ("lead", "source"): deal.lead.source,
+        ("lead", "rep"): deal.lead.rep,
+    }
+    for name, typ in attributes.items():
+        value = deal.attributes.get(name)
+        scalars[("attributes", name)] = (None if value is None
+                                         else _attribute(deal, name, value, typ))
+    rep_partner = {r.id: r.partner for r in deal.reps}
+    activities: list[Mapping[Path, Value]] = []
+    for act in deal.activities:
+        partners = {rep_partner[r] for r in act.reps if r in rep_partner}
+        if act.partner is not None:
+            partners.add(act.partner)
+        activities.append({
+            ("kind",): act.kind,
+            ("partner",): next(iter(partners)) if len(partners) == 1 else None,
+            ("rep",): act.reps[0] if len(act.reps) == 1 else None,
+            ("date",): act.date,
+            ("joint",): len(partners) > 1,
+            ("reps",): Decimal(len(act.reps)),
+        })
+    reps: list[Mapping[Path, Value]] = [
+        {("id",): r.id, ("partner",): r.partner, ("owner",): r.owner} for r in deal.reps]
+    return Facts(scalars, {"activities": tuple(activities), "reps": tuple(reps)})

@@ -1,0 +1,417 @@
+"""Whose policy governs each topic, and how each entertainment expense is borne.
+
+Per deal: the policy precedence rules of each topic are matched and resolved like credit
+rules (exceptions, defaults, ambiguity is an error), giving one :class:`PolicyDecision` per
+topic. Per expense: the governing entertainment limits (``payer`` resolved to whoever paid),
+the cap for each attendee (by category, less what was already spent on them this year), the
+covered amount (never above the caps; rounded down to the currency unit) and the excess,
+then the sharing rule that applies splits the covered amount to the cent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from creditrules.agreement.policy import (
+    ENTERTAINMENT,
+    FORBIDDEN,
+    Cap,
+    EntertainmentPolicy,
+    ExpenseRule,
+    PolicyRule,
+)
+from creditrules.allocation._precedence import Precedence, rule_verdicts
+from creditrules.allocation.model import Deal, Expense
+from creditrules.allocation.results import (
+    ExpensePart,
+    ExpenseShare,
+    Limit,
+    PolicyDecision,
+    RuleVerdict,
+)
+from creditrules.base._money import from_units, largest_remainder, to_units
+from creditrules.conditions._ast import Facts, Path, Value
+from creditrules.errors import AllocationError, AmbiguityError, DealError, NoApplicableRuleError
+
+if TYPE_CHECKING:
+    from creditrules.agreement.ruleset import Ruleset
+    from creditrules.allocation._evaluate import Matcher
+
+__all__ = ["PolicyEvaluator", "combine_entertainment"]
+
+
+def _stricter(values: Sequence[tuple[str, Cap]]) -> tuple[Cap, tuple[str, ...]]:
+    """The most restrictive cap (forbidden < any amount < unlimited) and who set it."""
+
+    def rank(cap: Cap) -> tuple[int, Decimal]:
+        if cap is FORBIDDEN:
+            return (0, Decimal(0))
+        if cap is None:
+            return (2, Decimal(0))
+        assert isinstance(cap, Decimal)
+        return (1, cap)
+
+    best = min((rank(v) for _, v in values), default=(2, Decimal(0)))
+    value = next((v for _, v in values if rank(v) == best), None)
+    return value, tuple(sorted(p for p, v in values if rank(v) == best))
+
+
+def _cap_limit(name: str, cap: Cap, source: tuple[str, ...]) -> Limit:
+    if isinstance(cap, Decimal) or cap is None:
+        return Limit(f"cap.{name}", cap, source)
+    return Limit(f"forbidden.{name}", True, source)
+
+
+def combine_entertainment(policies: Mapping[str, EntertainmentPolicy]) -> tuple[Limit, ...]:
+    """Entertainment limits of one policy, or under ``stricter`` of several: for each limit
+    the most restrictive value across the policies, with the partner(s) it came from."""
+    kinds = sorted({k for p in policies.values()
+                    for k in (*p.caps, *p.forbidden, *(k for c in p.categories.values()
+                                                       for k in c))})
+    categories = sorted({c for p in policies.values() for c in p.categories})
+    limits: list[Limit] = []
+    for kind in kinds:
+        limits.append(_cap_limit(kind, *_stricter([(pid, p.cap(kind, None))
+                                                    for pid, p in sorted(policies.items())])))
+        for category in categories:
+            limits.append(_cap_limit(f"{kind}.{category}", *_stricter(
+                [(pid, p.cap(kind, category)) for pid, p in sorted(policies.items())])))
+    for name in ("preapproval_above", "annual_cap_per_attendee"):
+        values: list[tuple[str, Cap]] = [(pid, getattr(p, name))
+                                         for pid, p in sorted(policies.items())]
+        value, source = _stricter(values)
+        assert isinstance(value, Decimal) or value is None
+        limits.append(Limit(name, value, source))
+    return tuple(limits)
+
+
+def _combine_topic(policies: Mapping[str, Mapping[str, Fraction]],
+                   directions: Mapping[str, str]) -> tuple[Limit, ...]:
+    limits = []
+    for name, direction in sorted(directions.items()):
+        values = [(pid, p[name]) for pid, p in sorted(policies.items()) if name in p]
+        if not values:
+            limits.append(Limit(name, None, tuple(sorted(policies))))
+            continue
+        pick = min if direction == "lower" else max
+        best = pick(v for _, v in values)
+        limits.append(Limit(name, best, tuple(p for p, v in values if v == best)))
+    return tuple(limits)
+
+
+class PolicyEvaluator:
+    """Policy decisions and expense shares for one ruleset, prepared once."""
+
+    def __init__(self, ruleset: Ruleset, make: Any) -> None:
+        self.ruleset = ruleset
+        self.partners = ruleset.partner_ids
+        self.topics = sorted({r.topic for r in ruleset.policy_rules})
+        self.directions = {t.name: t.limits for t in ruleset.topics}
+        self.rules_by_topic = {t: [r for r in ruleset.policy_rules if r.topic == t]
+                               for t in self.topics}
+        self.policy_precedence = {t: Precedence(rules, {})  # type: ignore[arg-type]
+                                  for t, rules in self.rules_by_topic.items()}
+        self.expense_precedence = Precedence(ruleset.expense_rules, {})  # type: ignore[arg-type]
+        self.policy_matcher: Matcher = make({r.key: r.when for r in ruleset.policy_rules
+                                             if r.when is not None})
+        self.expense_matcher: Matcher = make({r.key: r.when for r in ruleset.expense_rules
+                                              if r.when is not None})
+        self._limits: dict[tuple[str, str | None], tuple[Limit, ...]] = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.topics)
+
+    # -- whose policy governs -------------------------------------------------------------
+    def decisions(self, deal: Deal, facts: Facts, *, explain: bool, needed: set[str]
+                  ) -> tuple[list[PolicyDecision], list[RuleVerdict]]:
+        """One decision per topic. A topic the deal does not need (entertainment without
+        expenses) is left out, rather than failing the deal, when the agreement cannot decide
+        it for this deal (no rule applies, or the deciding fact is missing); the verdicts
+        still show every rule."""
+        matched = self.policy_matcher.match(facts) if self.topics else frozenset()
+        decisions, verdicts = [], []
+        for topic in self.topics:
+            rules = {r.id: r for r in self.rules_by_topic[topic]}
+            applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
+            winners, beaten = self.policy_precedence[topic].resolve(applicable)
+            verdicts += rule_verdicts(rules.values(), applicable, beaten, facts,
+                                  f"policy:{topic}", explain=explain,
+                                  version=self.ruleset.version)
+            if not winners:
+                if topic not in needed:
+                    continue
+                raise NoApplicableRuleError(f"no policy precedence rule says whose {topic} "
+                                            "policy governs, and none is a default",
+                                            deal_id=deal.id)
+            chosen = [rules[w] for w in winners]
+            first = chosen[0]
+            for other in chosen[1:]:
+                if (other.governs, other.partner) != (first.governs, first.partner):
+                    raise AmbiguityError(
+                        f"{topic} policy: rules {first.id} (clause {first.clause}) and "
+                        f"{other.id} (clause {other.clause}) both apply and disagree "
+                        f"({_governs(first)} against {_governs(other)}), and neither "
+                        "prevails; declare which does with 'overrides'",
+                        rules=(first.id, other.id), deal_id=deal.id)
+            try:
+                decisions.append(self.decide(deal, topic, first, payer=None))
+            except AllocationError:
+                if topic in needed:
+                    raise
+        return decisions, verdicts
+
+    def decide(self, deal: Deal, topic: str, rule: PolicyRule, *, payer: str | None
+               ) -> PolicyDecision:
+        """The decision a rule makes for a deal (``payer``: for one expense)."""
+        partner: str | None
+        if rule.governs == "stricter":
+            partner = None
+        elif rule.governs == "partner":
+            partner = rule.partner
+        elif rule.governs == "account_owner":
+            partner = deal.account.owner
+        elif rule.governs == "lead_partner":
+            partner = deal.lead.source
+        else:  # payer: decided per expense
+            partner = payer
+            if payer is None:
+                return PolicyDecision(topic, rule.id, rule.clause, rule.governs, None, ())
+        if rule.governs != "stricter" and partner is None:
+            what = {"account_owner": "account owner", "lead_partner": "lead source"}
+            raise AllocationError(f"{topic} policy: rule {rule.id} (clause {rule.clause}) says "
+                                  f"the {rule.governs.replace('_', ' ')}'s policy governs, but "
+                                  f"the deal names no {what.get(rule.governs, 'partner')}",
+                                  deal_id=deal.id)
+        return PolicyDecision(topic, rule.id, rule.clause, rule.governs, partner,
+                              self.limits(topic, partner))
+
+    def limits(self, topic: str, partner: str | None) -> tuple[Limit, ...]:
+        key = (topic, partner)
+        found = self._limits.get(key)
+        if found is None:
+            policies = {p: t[topic] for p, t in self.ruleset.policies.items() if topic in t}
+            if partner is not None:
+                policies = {partner: policies[partner]}
+            if topic == ENTERTAINMENT:
+                found = combine_entertainment(
+                    {p: v for p, v in policies.items() if isinstance(v, EntertainmentPolicy)})
+            else:
+                found = _combine_topic(
+                    {p: v for p, v in policies.items() if not isinstance(v, EntertainmentPolicy)},
+                    self.directions.get(topic, {}))
+            self._limits[key] = found
+        return found
+
+    # -- who pays what --------------------------------------------------------------------
+    def share(self, deal: Deal, facts: Facts, expense: Expense, decision: PolicyDecision | None,
+              credit_shares: Mapping[str, Fraction] | None, *, explain: bool,
+              standalone: bool = False) -> tuple[ExpenseShare, list[RuleVerdict]]:
+        if decision is None:
+            raise AllocationError(f"expense {expense.id!r}: the agreement declares no "
+                                  "entertainment policy precedence", deal_id=deal.id)
+        if decision.governs == "payer":
+            rule = next(r for r in self.ruleset.policy_rules if r.id == decision.rule
+                        and r.topic == ENTERTAINMENT)
+            decision = self.decide(deal, ENTERTAINMENT, rule, payer=expense.paid_by)
+        efacts = expense_facts(facts, expense)
+        matched = self.expense_matcher.match(efacts)
+        rules = {r.id: r for r in self.ruleset.expense_rules}
+        applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
+        winners, beaten = self.expense_precedence.resolve(applicable)
+        verdicts = rule_verdicts(rules.values(), applicable, beaten, efacts,
+                             f"expense:{expense.id}", explain=explain,
+                             version=self.ruleset.version)
+        if not winners:
+            raise NoApplicableRuleError(f"no expense sharing rule applies to expense "
+                                        f"{expense.id!r} and none is a default",
+                                        deal_id=deal.id)
+        chosen = [rules[w] for w in winners]
+        for other in chosen[1:]:
+            if (other.method, dict(other.shares), other.excess) != \
+                    (chosen[0].method, dict(chosen[0].shares), chosen[0].excess):
+                raise AmbiguityError(
+                    f"expense {expense.id!r}: rules {chosen[0].id} (clause {chosen[0].clause}) "
+                    f"and {other.id} (clause {other.clause}) both apply and disagree, and "
+                    "neither prevails; declare which does with 'overrides'",
+                    rules=(chosen[0].id, other.id), deal_id=deal.id)
+        return (self.bear(deal, expense, decision, chosen[0], credit_shares,
+                          standalone=standalone), verdicts)
+
+    def bear(self, deal: Deal, expense: Expense, decision: PolicyDecision, rule: ExpenseRule,
+             credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
+             ) -> ExpenseShare:
+        unit = self.ruleset.unit
+        limits = {lim.name: lim for lim in decision.limits}
+        violations: list[str] = []
+        whose = _whose(decision)
+        n = len(expense.attendees)
+        per_attendee = Fraction(expense.amount) / n
+        covered_exact = Fraction(0)
+        total_cap: Fraction | None = Fraction(0)
+        forbidden_for: list[str] = []
+        annual = limits.get("annual_cap_per_attendee")
+        for attendee in expense.attendees:
+            declared = _attendee_cap(limits, expense.kind, attendee.category)
+            if not (declared is None or isinstance(declared, Decimal)):
+                forbidden_for.append(attendee.category or "any")
+                continue
+            cap = None if declared is None else Fraction(declared)
+            if annual is not None and isinstance(annual.value, Decimal):
+                room = max(Fraction(annual.value) - Fraction(attendee.spent_this_year),
+                           Fraction(0))
+                cap = room if cap is None else min(cap, room)
+            if cap is None:
+                total_cap = None
+                covered_exact += per_attendee
+            else:
+                capped = Fraction(cap)
+                if total_cap is not None:
+                    total_cap += capped
+                covered_exact += min(per_attendee, capped)
+        if forbidden_for:
+            who = ", ".join(sorted(set(forbidden_for)))
+            violations.append(f"kind {expense.kind!r} is not allowed for {who} attendees under "
+                              f"{whose}")
+            covered_exact = Fraction(0)
+            total_cap = Fraction(0)
+        # Round the covered amount down: never above the caps; the rest is excess.
+        unit_f = Fraction(unit)
+        covered_units = math.floor(covered_exact / unit_f)
+        amount_units = to_units(expense.amount, unit)
+        excess_units = amount_units - covered_units
+        pre = limits.get("preapproval_above")
+        if pre is not None and isinstance(pre.value, Decimal) and expense.amount > pre.value \
+                and not expense.preapproved:
+            violations.append(f"needs pre-approval above {pre.value} under {whose}, and none "
+                              "is recorded")
+        shares = self.method_shares(deal, expense, rule, credit_shares, standalone=standalone)
+        parts_units = largest_remainder(covered_units, shares, tie_break=self.ruleset.tie_break,
+                                        salt=f"{deal.id}\x1f{expense.id}")
+        # A forbidden expense is never shared, not even as zero parts.
+        parts = () if forbidden_for else tuple(
+            ExpensePart(p, shares[p], from_units(parts_units[p], unit))
+            for p in sorted(shares) if shares[p] or parts_units[p])
+        # A forbidden expense is not accepted by the alliance at all: whoever paid keeps
+        # it, whatever the rule says about excess above a cap.
+        bearer = expense.paid_by if forbidden_for or rule.excess in ("payer", "disallowed") \
+            else rule.excess
+        cap_money = None if total_cap is None else from_units(
+            math.floor(total_cap / unit_f), unit)
+        return ExpenseShare(
+            expense=expense.id, kind=expense.kind, amount=expense.amount,
+            paid_by=expense.paid_by, attendees=n, policy=decision, cap=cap_money,
+            covered=from_units(covered_units, unit), excess=from_units(excess_units, unit),
+            excess_bearer=bearer,
+            disallowed=bool(forbidden_for) or (rule.excess == "disallowed" and excess_units > 0),
+            rule=rule.id, clause=rule.clause, method=rule.method, parts=parts,
+            violations=tuple(violations))
+
+    def method_shares(self, deal: Deal, expense: Expense, rule: ExpenseRule,
+                      credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
+                      ) -> dict[str, Fraction]:
+        if rule.method == "split":
+            return {p: rule.shares.get(p, Fraction(0)) for p in self.partners}
+        if rule.method == "equal":
+            return {p: Fraction(1, len(self.partners)) for p in self.partners}
+        if rule.method == "payer":
+            return {p: Fraction(int(p == expense.paid_by)) for p in self.partners}
+        if credit_shares is None:
+            reason = ("which needs a deal; share this expense with its deal"
+                      if standalone else "but this deal got no credit with a fixed total")
+            raise AllocationError(f"expense {expense.id!r}: rule {rule.id} (clause "
+                                  f"{rule.clause}) shares by credit, {reason}",
+                                  deal_id=deal.id)
+        total = sum(credit_shares.values(), Fraction(0))
+        # Shares are of the deal amount, so a credit note has positive shares too: its
+        # credit (the amount) is what is not positive.
+        if total <= 0 or deal.amount <= 0:
+            raise AllocationError(f"expense {expense.id!r}: rule {rule.id} shares by credit, "
+                                  "but the deal's credit is not positive (a credit note)",
+                                  deal_id=deal.id)
+        return {p: credit_shares.get(p, Fraction(0)) / total for p in self.partners}
+
+    def check(self, deal: Deal, expense: Expense, field: str) -> None:
+        if expense.paid_by not in self.partners:
+            from creditrules.errors import suggest
+
+            raise DealError(f"unknown partner {expense.paid_by!r}"
+                            + suggest(expense.paid_by, self.partners), deal_id=deal.id,
+                            field=f"{field}.paid_by", code="unknown-partner")
+        try:
+            to_units(expense.amount, self.ruleset.unit)
+        except ValueError:
+            raise DealError(f"{expense.amount} is not a whole number of {self.ruleset.unit}",
+                            deal_id=deal.id, field=f"{field}.amount",
+                            code="bad-amount") from None
+        # Deals built in Python skip the reader's checks: no division by zero attendees, no
+        # negative amounts (a negative spend would also widen an annual cap).
+        if expense.amount < 0:
+            raise DealError(f"an expense cannot be negative ({expense.amount})",
+                            deal_id=deal.id, field=f"{field}.amount", code="bad-field")
+        if not expense.attendees:
+            raise DealError("an expense needs at least one attendee", deal_id=deal.id,
+                            field=f"{field}.attendees", code="missing-field")
+        known = self.categories()
+        for j, attendee in enumerate(expense.attendees):
+            if attendee.spent_this_year < 0:
+                raise DealError(f"spent_this_year cannot be negative "
+                                f"({attendee.spent_this_year})", deal_id=deal.id,
+                                field=f"{field}.attendees[{j}].spent_this_year",
+                                code="bad-field")
+            if attendee.category is not None and attendee.category not in known:
+                from creditrules.errors import suggest
+
+                raise DealError(f"unknown attendee category {attendee.category!r}"
+                                + suggest(attendee.category, known), deal_id=deal.id,
+                                field=f"{field}.attendees[{j}].category",
+                                code="unknown-category")
+
+    def categories(self) -> frozenset[str]:
+        return frozenset(c for topics in self.ruleset.policies.values()
+                         for policy in topics.values() if isinstance(policy, EntertainmentPolicy)
+                         for c in policy.categories)
+
+
+def _attendee_cap(limits: Mapping[str, Limit], kind: str, category: str | None) -> Cap:
+    names = ([f"{kind}.{category}"] if category else []) + [kind]
+    for name in names:
+        if f"forbidden.{name}" in limits:
+            return FORBIDDEN
+        lim = limits.get(f"cap.{name}")
+        if lim is not None:
+            assert lim.value is None or isinstance(lim.value, Decimal)
+            return lim.value
+    return FORBIDDEN  # a kind no governing policy lists is not allowed
+
+
+def _whose(decision: PolicyDecision) -> str:
+    if decision.partner is None:
+        return f"the stricter of the policies (rule {decision.rule}, clause {decision.clause})"
+    return f"{decision.partner}'s policy (rule {decision.rule}, clause {decision.clause})"
+
+
+def _governs(rule: PolicyRule) -> str:
+    return rule.partner or rule.governs
+
+
+def expense_facts(facts: Facts, expense: Expense) -> Facts:
+    """The deal's facts plus the expense's own, for expense sharing conditions."""
+    scalars: dict[Path, Value] = dict(facts.scalars)
+    scalars.update({
+        ("expense", "id"): expense.id,
+        ("expense", "kind"): expense.kind,
+        ("expense", "amount"): expense.amount,
+        ("expense", "paid_by"): expense.paid_by,
+        ("expense", "attendees"): Decimal(len(expense.attendees)),
+        ("expense", "date"): expense.date,
+        ("expense", "preapproved"): expense.preapproved,
+    })
+    attendees: tuple[Mapping[Path, Value], ...] = tuple(
+        {("category",): a.category} for a in expense.attendees)
+    return Facts(scalars, {**facts.collections, "attendees": attendees})
+

@@ -1,0 +1,243 @@
+"""What the fast path decides once and reuses: a credit type's plan (its verdicts, winners
+and the integers its numbers need), a policy plan, the computed deal, and the integer
+largest-remainder rounding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from creditrules.agreement.ruleset import (
+    ByContribution,
+    Contribution,
+    CreditRule,
+    CreditType,
+    Outcome,
+    Overlay,
+    Split,
+)
+from creditrules.allocation.ledger import policy_text
+from creditrules.allocation.results import ExpenseShare, PolicyDecision, RuleVerdict
+from creditrules.base._money import TieBreak
+from creditrules.conditions._ast import Facts
+
+if TYPE_CHECKING:
+    from creditrules.allocation._fast import FastPath
+
+__all__ = [
+    "NO_POLICY",
+    "FastDeal",
+    "PolicyPlan",
+    "TypePlan",
+    "common_denominator",
+    "integer_weights",
+    "rep_points_of",
+    "round_units",
+    "same_fixed_shares",
+]
+
+
+def integer_weights(contribution: Contribution, partners: Sequence[str]
+                    ) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
+    """Weights as integers over one common denominator (ratios are all that matter):
+    per kind, the points each partner earns (weight x normalise) and a rep earns (weight)."""
+    by_partner = {k: [w * contribution.factor(p) for p in partners]
+                  for k, w in contribution.weights.items() if w}
+    scale = math.lcm(1, *(f.denominator for fs in by_partner.values() for f in fs))
+    rep_scale = math.lcm(1, *(w.denominator for w in contribution.weights.values()))
+    partner_points = {k: tuple(int(f * scale) for f in fs) for k, fs in by_partner.items()}
+    rep_points = {k: int(w * rep_scale) for k, w in contribution.weights.items() if w}
+    return partner_points, rep_points
+
+
+class TypePlan:
+    """One credit type's decision for a set of matching conditions and rules in force: its
+    verdicts and, when some rule applies, the winners and what their numbers need."""
+
+    __slots__ = ("_verdicts", "active", "clauses", "contribution", "declared", "empty",
+                 "fixed", "mode", "name", "outcome", "points", "rep_points", "rules",
+                 "rules_text", "total", "total_num")
+
+    def __init__(self, fast: FastPath, ctype: CreditType, winners: Sequence[CreditRule],
+                 verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> None:
+        self.name = ctype.name
+        self.declared = ctype.declared
+        self._verdicts: tuple[RuleVerdict, ...] | Callable[[], tuple[RuleVerdict, ...]] = \
+            verdicts
+        self.active = bool(winners)
+        self.rules = tuple(r.id for r in winners)
+        self.clauses = tuple(r.clause for r in winners)
+        self.rules_text = ";".join(self.rules)
+        # Shares as integer numerators over one denominator, in partner order.
+        self.fixed: tuple[tuple[int, ...], int] | None = None
+        self.empty: tuple[tuple[int, ...], int, str] | None = None
+        self.points: dict[str, tuple[int, ...]] = {}
+        self.total = Fraction(0)
+        self.total_num: tuple[int, int] = (0, 1)
+        self.outcome = ""
+        self.mode = ""
+        self.contribution = False
+        self.rep_points: dict[str, int] = {}
+        if not winners:
+            return
+        rs, partners = fast.rs, fast.partners
+        first = winners[0]
+        outcome = first.outcome
+        self.outcome = outcome.kind
+        self.mode = first.rep_credit or rs.rep_credit
+        contribution = (outcome.contribution if isinstance(outcome, ByContribution)
+                        else rs.contribution)
+        self.contribution = contribution is not None and self.mode == "by_contribution"
+        if contribution is not None:
+            self.rep_points = fast.contribution_ints(contribution)[1]
+        if isinstance(outcome, Split | Overlay):
+            shares = [outcome.shares.get(p, Fraction(0)) for p in partners]
+            self.fixed = common_denominator(shares)
+            self.total = sum(shares, Fraction(0))
+        else:
+            assert isinstance(outcome, ByContribution)
+            self.points = fast.contribution_ints(outcome.contribution)[0]
+            total = outcome.total
+            self.total_num = (total.numerator, total.denominator)
+            if outcome.fallback is not None:
+                empty = [total * outcome.fallback.get(p, Fraction(0)) for p in partners]
+                note = "no contribution recorded: the rule's if_no_contribution shares apply"
+            else:
+                empty = [total / len(partners) for _ in partners]
+                note = "no contribution recorded: shared equally"
+            nums, den = common_denominator(empty)
+            self.empty = (nums, den, note)
+
+
+    def with_verdicts(self, verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> TypePlan:
+        """The same numbers with other verdicts (another set of matching conditions)."""
+        plan = TypePlan.__new__(TypePlan)
+        for name in TypePlan.__slots__:
+            setattr(plan, name, getattr(self, name))
+        plan._verdicts = verdicts
+        return plan
+
+    @property
+    def verdicts(self) -> tuple[RuleVerdict, ...]:
+        """Each rule's verdict: built when first asked (ledger rows never ask)."""
+        found = self._verdicts
+        if callable(found):
+            found = self._verdicts = found()
+        return found
+
+
+def common_denominator(shares: Sequence[Fraction]) -> tuple[tuple[int, ...], int]:
+    den = math.lcm(1, *(s.denominator for s in shares))
+    return tuple(s.numerator * (den // s.denominator) for s in shares), den
+
+
+class PolicyPlan:
+    """The policy decisions (one per topic) for a set of matching policy conditions."""
+
+    __slots__ = ("policies", "text", "verdicts")
+
+    def __init__(self, policies: tuple[PolicyDecision, ...],
+                 verdicts: tuple[RuleVerdict, ...]) -> None:
+        self.policies = policies
+        self.verdicts = verdicts
+        self.text = ";".join(policy_text(p) for p in policies) or None
+
+
+NO_POLICY = PolicyPlan((), ())
+
+
+class FastDeal:
+    """One deal's credit as the fast path computed it (integers; texts made on demand).
+
+    ``credits`` lists, per credit type with a winner, ``(type plan, partners,
+    contributed)``; a partner is ``(id, share numerator, share denominator, units, reps)``
+    and a rep ``(id, numerator, denominator, units)``. Shares are fractions of the deal
+    amount, not reduced. ``types`` has every type's plan (for verdicts); ``expenses`` each
+    expense's share and rule verdicts, by expense id, and ``expense_facts`` the facts its
+    sharing conditions read.
+    """
+
+    __slots__ = ("acts", "credits", "date", "day", "expense_facts", "expenses", "facts", "id",
+                 "policy", "segment", "types", "units")
+
+    def __init__(self, deal_id: str, day: dt.date, units: int, segment: int,
+                 types: tuple[TypePlan, ...], policy: PolicyPlan,
+                 credits: list[tuple[TypePlan, list[Any], bool]],
+                 expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
+                 facts: Facts, expense_facts: tuple[Facts, ...],
+                 acts: list[tuple[str, frozenset[str], tuple[str, ...]]]) -> None:
+        self.id = deal_id
+        self.day = day
+        self.date = day.isoformat()
+        self.units = units
+        self.segment = segment
+        self.types = types
+        self.policy = policy
+        self.credits = credits
+        self.expenses = expenses
+        # What conditions read, kept for explanations (deferred: read only when asked).
+        self.facts = facts
+        self.expense_facts = expense_facts
+        self.acts = acts  # the participations, for the points table of an explanation
+
+
+def rep_points_of(weights: Mapping[str, int],
+                  acts: list[tuple[str, frozenset[str], tuple[str, ...]]]) -> dict[str, int]:
+    """Each rep's contribution points (weights not normalised: within one partner)."""
+    points: dict[str, int] = {}
+    for kind, _, reps in acts:
+        w = weights.get(kind)
+        if w:
+            for r in reps:
+                points[r] = points.get(r, 0) + w
+    return points
+
+
+def same_fixed_shares(a: Outcome, b: Outcome, partners: Sequence[str]) -> bool:
+    assert isinstance(a, Split | Overlay)
+    assert isinstance(b, Split | Overlay)
+    return all(a.shares.get(p, Fraction(0)) == b.shares.get(p, Fraction(0)) for p in partners)
+
+
+def round_units(scaled: list[int], den: int, target: int, parties: Sequence[str],
+                tie_break: TieBreak, salt: str) -> list[int]:
+    """Largest remainder on exact entitlements ``scaled[i] / den`` (all >= 0) to ``target``:
+    :func:`creditrules.base._money.apportion` in integers, the tie-break hashed only on a tie."""
+    if len(scaled) == 2:  # two parties, the usual alliance: no lists, no sorting
+        x0, x1 = scaled
+        q0, r0 = divmod(x0, den)
+        q1, r1 = divmod(x1, den)
+        left = target - q0 - q1
+        if not left:
+            return [q0, q1]
+        if left == (r0 > 0) + (r1 > 0):
+            return [q0 + (r0 > 0), q1 + (r1 > 0)]
+        if left != 1 or not (r0 and r1):
+            raise ValueError(f"target {target} is not reachable within one unit")
+        if (r0, x0) == (r1, x1):
+            first = (tie_break.key(parties[0], salt), parties[0]) < \
+                (tie_break.key(parties[1], salt), parties[1])
+        else:
+            first = (r0, x0) > (r1, x1)
+        return [q0 + 1, q1] if first else [q0, q1 + 1]
+    got = [x // den for x in scaled]
+    left = target - sum(got)
+    if not left:
+        return got
+    keys: dict[int, tuple[Any, ...]] = {i: (-(x % den), -x) for i, x in enumerate(scaled)
+                                        if x % den}
+    if left == len(keys):
+        for i in keys:
+            got[i] += 1
+        return got
+    if not 0 < left < len(keys):
+        raise ValueError(f"target {target} is not reachable within one unit")
+    if len(set(keys.values())) < len(keys):  # a tie: the declared tie-break settles it
+        for i in keys:
+            keys[i] += (tie_break.key(parties[i], salt), parties[i])
+    for i in sorted(keys, key=keys.__getitem__)[:left]:
+        got[i] += 1
+    return got

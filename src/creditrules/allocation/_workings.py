@@ -1,0 +1,139 @@
+"""The workings behind an allocation, for a reader checking it by hand: each
+by-contribution split's points table and each partner's rounding step.
+
+Worked out from the deal's participations when an explanation is read (see
+:class:`~creditrules.allocation._deferred.Deferred`), never during a batch run; the
+arithmetic is :mod:`creditrules.allocation._outcomes`' and :mod:`creditrules.base._money`'s,
+restated line by line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from creditrules.agreement.ruleset import ByContribution
+from creditrules.allocation._outcomes import Participation
+from creditrules.allocation.results import (
+    CreditWorkings,
+    PointsRow,
+    RoundingLine,
+    TypeCredit,
+    Workings,
+)
+from creditrules.base._money import to_units
+from creditrules.base._readable import decimal_reading
+
+if TYPE_CHECKING:
+    from creditrules.agreement.ruleset import Ruleset
+
+__all__ = ["Act", "work_out"]
+
+# An activity as contribution sees it: kind, partners taking part, reps taking part.
+Act = tuple[str, frozenset[str], Iterable[str]]
+
+
+def work_out(
+    ruleset: Ruleset,
+    deal_id: str,
+    day: dt.date,
+    units: int,
+    credits: Sequence[TypeCredit],
+    activities: Sequence[Act] | Sequence[Participation],
+) -> Workings:
+    """The workings of the credits a deal got (``units``: its amount in currency units;
+    ``activities`` as the fast path or
+    :func:`~creditrules.allocation._outcomes.participations` gives them)."""
+    acts = [(a.kind, a.partners, a.reps) if isinstance(a, Participation) else a for a in activities]
+    return Workings(
+        partners=tuple((p.id, p.name) for p in ruleset.partners),
+        credits=tuple(_credit(ruleset, deal_id, day, units, c, acts) for c in credits),
+    )
+
+
+def _credit(
+    ruleset: Ruleset,
+    deal_id: str,
+    day: dt.date,
+    units: int,
+    credit: TypeCredit,
+    acts: Sequence[Act],
+) -> CreditWorkings:
+    rows: list[PointsRow] = []
+    partner_points: list[tuple[str, Fraction]] = []
+    rule = next(
+        (r for r in ruleset.rules_in_force(day) if credit.rules and r.id == credit.rules[0]), None
+    )
+    if rule is not None and isinstance(rule.outcome, ByContribution) and not credit.note:
+        contribution = rule.outcome.contribution
+        for pid in ruleset.partner_ids:
+            factor = contribution.factor(pid)
+            counts: dict[str, int] = {}
+            for kind, partners, _ in acts:
+                if pid in partners and contribution.weights.get(kind):
+                    counts[kind] = counts.get(kind, 0) + 1
+            total = Fraction(0)
+            for kind in sorted(counts):
+                weight = contribution.weights[kind]
+                points = counts[kind] * weight * factor
+                total += points
+                rows.append(PointsRow(pid, kind, counts[kind], weight, factor, points))
+            partner_points.append((pid, total))
+    return CreditWorkings(
+        credit.type,
+        tuple(rows),
+        tuple(partner_points),
+        _rounding(ruleset, f"{deal_id}\x1f{credit.type}", units, credit),
+        ruleset.unit,
+    )
+
+
+def _rounding(
+    ruleset: Ruleset, salt: str, units: int, credit: TypeCredit
+) -> tuple[RoundingLine, ...]:
+    """Each partner's exact amount, its rounded amount, and why it took an odd unit or not:
+    the largest remainder method as :func:`creditrules.base._money.apportion` applies it."""
+    unit = ruleset.unit
+    sign = -1 if units < 0 else 1
+    shares = {pid: credit.share(pid) for pid in ruleset.partner_ids}
+    exact = {pid: abs(units) * s for pid, s in shares.items()}  # in units, refunds mirrored
+    got = {pid: abs(to_units(credit.amount_of(pid), unit)) for pid in shares}
+    remainder = {pid: e - math.floor(e) for pid, e in exact.items()}
+    odd = {pid for pid in shares if got[pid] > math.floor(exact[pid])}
+    rounded_down = [pid for pid in shares if remainder[pid] and pid not in odd]
+    tie_break = ruleset.tie_break
+    lines = []
+    for pid in ruleset.partner_ids:
+        rem = remainder[pid]
+        rem_text = f"{decimal_reading(rem, 2)} of a unit"
+        if not rem:
+            reason = "exact: nothing to round"
+        elif pid in odd and not rounded_down:
+            reason = f"remainder {rem_text}; every remainder is rounded up to reach the total"
+        elif pid in odd:
+            tied = [q for q in rounded_down if remainder[q] == rem]
+            if not tied:
+                reason = f"largest remainder ({rem_text}) takes the odd unit"
+            elif all(exact[q] == exact[pid] for q in tied):
+                how = (
+                    "the hashed tie-break (sha256 of deal id, credit type and partner)"
+                    if tie_break.kind == "hashed"
+                    else f"the declared tie-break order ({', '.join(tie_break.parties)})"
+                )
+                reason = f"remainder {rem_text}, equal to {', '.join(tied)}'s; {how} puts it first"
+            else:
+                reason = (
+                    f"remainder {rem_text}, equal to {', '.join(tied)}'s; the larger "
+                    "exact share takes the odd unit"
+                )
+        else:
+            reason = f"remainder {rem_text} is rounded down: larger remainders took the units"
+        lines.append(
+            RoundingLine(
+                pid, sign * exact[pid] * Fraction(unit), credit.amount_of(pid), pid in odd, reason
+            )
+        )
+    return tuple(lines)

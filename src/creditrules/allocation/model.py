@@ -1,0 +1,440 @@
+"""Deals as the library reads them: frozen attrs values, validated once at the edge.
+
+A deal arrives as a mapping (the JSON shape documented in ``docs/reference/deals.md``) or is
+built directly from these classes. :meth:`Deal.from_mapping` refuses what would silently
+change money: floats, malformed dates, unknown fields. Partner names are checked against a
+ruleset later, by the ruleset that allocates the deal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from creditrules.base._dates import parse_iso_date
+from creditrules.base._money import MoneyError, parse_decimal
+from creditrules.errors import DealError
+
+__all__ = ["Account", "Activity", "Attendee", "Deal", "Expense", "JsonFloat", "Lead", "Rep"]
+
+
+class JsonFloat(str):
+    """The text of a JSON number with a fraction or exponent, kept unconverted so that it
+    is refused by name rather than passed through a binary float."""
+
+
+AttributeValue = Decimal | str | bool | dt.date
+
+
+@attrs.frozen
+class Account:
+    """The customer account a deal is sold to, as the alliance's account mapping gives it."""
+
+    id: str | None = None
+    owner: str | None = None  # partner id owning the account
+    named: bool = False
+    segment: str | None = None
+    territory: str | None = None
+
+
+@attrs.frozen
+class Lead:
+    """Where the deal came from: the sourcing partner and, if known, its rep."""
+
+    source: str | None = None
+    rep: str | None = None
+
+
+@attrs.frozen
+class Rep:
+    """A sales rep on the deal; ``owner`` marks the partner's deal owner."""
+
+    id: str
+    partner: str
+    owner: bool = False
+
+
+@attrs.frozen
+class Activity:
+    """A collaborative activity that led to the sale (call, joint call, presentation...).
+
+    Performed by ``reps`` (credited through each rep's partner) or, when no rep is recorded,
+    by ``partner``.
+    """
+
+    kind: str
+    reps: tuple[str, ...] = ()
+    partner: str | None = None
+    date: dt.date | None = None
+
+
+@attrs.frozen
+class Attendee:
+    """A customer attendee of an entertainment expense.
+
+    ``category`` selects category caps in the prevailing policy (e.g. ``hcp`` for healthcare
+    professionals, ``government``); ``None`` is the default category. ``spent_this_year`` is
+    what the alliance already spent on this attendee this year (from the caller's records),
+    against a policy's annual cap per attendee.
+    """
+
+    id: str | None = None
+    category: str | None = None
+    spent_this_year: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class Expense:
+    """Entertainment spent with customers (a meal, an event...), paid by one partner."""
+
+    id: str
+    kind: str
+    amount: Decimal
+    paid_by: str
+    attendees: tuple[Attendee, ...]
+    date: dt.date | None = None
+    preapproved: bool = False
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Expense:
+        """Build a standalone expense from its JSON shape."""
+        reader = _DealReader({})
+        return reader.expense(data, "expense")
+
+
+@attrs.frozen
+class Deal:
+    """One sale (or, with a negative amount, a credit note or refund)."""
+
+    id: str
+    date: dt.date
+    amount: Decimal
+    currency: str
+    account: Account = Account()
+    product: str | None = None
+    lead: Lead = Lead()
+    reps: tuple[Rep, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict)
+    expenses: tuple[Expense, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Deal:
+        """Build a deal from its JSON shape, refusing floats and malformed fields."""
+        return _DealReader(data).read()
+
+
+_DEAL_KEYS = {
+    "id",
+    "date",
+    "amount",
+    "currency",
+    "account",
+    "product",
+    "lead",
+    "reps",
+    "activities",
+    "attributes",
+    "expenses",
+}
+_EXPENSE_KEYS = {"id", "kind", "amount", "paid_by", "attendees", "date", "preapproved"}
+_ATTENDEE_KEYS = {"id", "category", "spent_this_year"}
+_ACCOUNT_KEYS = {"id", "owner", "named", "segment", "territory"}
+_LEAD_KEYS = {"source", "rep"}
+_REP_KEYS = {"id", "partner", "owner"}
+_ACTIVITY_KEYS = {"kind", "rep", "reps", "partner", "date", "id"}
+
+
+class _DealReader:
+    """Reads one deal mapping; every error names the deal id and the field path."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.deal_id: str | None = None
+
+    def fail(self, field: str, message: str, code: str = "bad-field") -> DealError:
+        return DealError(message, deal_id=self.deal_id, field=field, code=code)
+
+    def read(self) -> Deal:
+        data = self.data
+        if not isinstance(data, Mapping):
+            raise DealError(f"a deal must be a JSON object, got {_kind(data)}", code="bad-record")
+        raw_id = data.get("id")
+        if (
+            isinstance(raw_id, bool | JsonFloat)
+            or not isinstance(raw_id, str | int)
+            or raw_id == ""
+        ):
+            raise self.fail("id", "missing or not a non-empty string", "missing-field")
+        self.deal_id = str(raw_id)
+        self.keys(data, _DEAL_KEYS, "")
+        return Deal(
+            id=self.deal_id,
+            date=self.date(data.get("date"), "date", required=True),  # type: ignore[arg-type]
+            amount=self.amount(data.get("amount"), "amount"),
+            currency=self.text(data.get("currency"), "currency", required=True),  # type: ignore[arg-type]
+            account=self.account(data.get("account")),
+            product=self.text(data.get("product"), "product"),
+            lead=self.lead(data.get("lead")),
+            reps=self.reps(data.get("reps")),
+            activities=self.activities(data.get("activities")),
+            attributes=self.attributes(data.get("attributes")),
+            expenses=self.expenses(data.get("expenses")),
+        )
+
+    def expenses(self, value: Any) -> tuple[Expense, ...]:
+        out = []
+        seen: set[str] = set()
+        for i, item in enumerate(self.seq(value, "expenses")):
+            expense = self.expense(item, f"expenses[{i}]")
+            if expense.id in seen:
+                raise self.fail(
+                    f"expenses[{i}].id",
+                    f"expense {expense.id!r} is listed twice",
+                    "duplicate-expense",
+                )
+            seen.add(expense.id)
+            out.append(expense)
+        return tuple(out)
+
+    def expense(self, item: Any, where: str) -> Expense:
+        obj = self.mapping(item, where)
+        self.keys(obj, _EXPENSE_KEYS, where + ".")
+        expense_id = self.text(obj.get("id"), where + ".id", required=True)
+        kind = self.text(obj.get("kind"), where + ".kind", required=True)
+        paid_by = self.text(obj.get("paid_by"), where + ".paid_by", required=True)
+        assert expense_id is not None
+        assert kind is not None
+        assert paid_by is not None
+        amount = self.amount(obj.get("amount"), where + ".amount")
+        if amount < 0:
+            raise self.fail(where + ".amount", f"an expense cannot be negative ({amount})")
+        raw = obj.get("attendees")
+        attendees: list[Attendee] = []
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            if raw > 10_000:  # checked before the list is built
+                raise self.fail(where + ".attendees", "more than 10,000 attendees")
+            attendees = [Attendee() for _ in range(raw)]
+        else:
+            for j, entry in enumerate(self.seq(raw, where + ".attendees")):
+                at = f"{where}.attendees[{j}]"
+                a = self.mapping(entry, at)
+                self.keys(a, _ATTENDEE_KEYS, at + ".")
+                spent = a.get("spent_this_year")
+                attendees.append(
+                    Attendee(
+                        self.text(a.get("id"), at + ".id"),
+                        self.text(a.get("category"), at + ".category"),
+                        Decimal(0)
+                        if spent is None
+                        else self.amount(spent, at + ".spent_this_year"),
+                    )
+                )
+        if not attendees:
+            raise self.fail(
+                where + ".attendees",
+                "an expense needs at least one attendee (a number, or a list of attendees)",
+                "missing-field",
+            )
+        if len(attendees) > 10_000:
+            raise self.fail(where + ".attendees", "more than 10,000 attendees")
+        return Expense(
+            expense_id,
+            kind,
+            amount,
+            paid_by,
+            tuple(attendees),
+            self.date(obj.get("date"), where + ".date"),
+            self.boolean(obj.get("preapproved"), where + ".preapproved"),
+        )
+
+    def keys(self, obj: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in sorted(str(k) for k in obj):
+            if key not in allowed:
+                from creditrules.errors import suggest
+
+                raise self.fail(
+                    prefix + key, "unknown field" + suggest(key, allowed), "unknown-field"
+                )
+
+    def mapping(self, value: Any, field: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(field, f"expected an object, got {_kind(value)}")
+        return value
+
+    def seq(self, value: Any, field: str) -> Sequence[Any]:
+        if value is None:
+            return ()
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise self.fail(field, f"expected a list, got {_kind(value)}")
+        return value
+
+    def text(self, value: Any, field: str, *, required: bool = False) -> str | None:
+        if value is None or value == "":
+            if required:
+                raise self.fail(field, "missing", "missing-field")
+            return None
+        if isinstance(value, bool | JsonFloat) or not isinstance(value, str | int):
+            raise self.fail(field, f"expected text, got {_kind(value)}")
+        return str(value)
+
+    def boolean(self, value: Any, field: str) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self.fail(field, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def date(self, value: Any, field: str, *, required: bool = False) -> dt.date | None:
+        if value is None or value == "":
+            if required:
+                raise self.fail(field, "missing", "missing-field")
+            return None
+        if isinstance(value, dt.datetime):
+            raise self.fail(field, "expected a date (YYYY-MM-DD), got a date and time")
+        if isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a date (YYYY-MM-DD), got {_kind(value)}")
+        try:
+            return parse_iso_date(value)
+        except ValueError:
+            raise self.fail(field, f"expected a date (YYYY-MM-DD), got {value!r}") from None
+
+    def amount(self, value: Any, field: str) -> Decimal:
+        if value is None or value == "":
+            raise self.fail(field, "missing", "missing-field")
+        if isinstance(value, float | JsonFloat):
+            raise self.fail(
+                field,
+                f"is a float ({value}); give amounts as decimal strings "
+                "or integers so no cent is lost in conversion",
+                "float-amount",
+            )
+        if isinstance(value, bool):
+            raise self.fail(field, "expected an amount, got a boolean")
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise self.fail(field, f"expected a finite amount, got {value}")
+            return value
+        if isinstance(value, int):
+            return Decimal(value)
+        if isinstance(value, str):
+            try:
+                return parse_decimal(value)
+            except MoneyError as exc:
+                raise self.fail(field, str(exc)) from None
+        raise self.fail(field, f"expected an amount, got {_kind(value)}")
+
+    def account(self, value: Any) -> Account:
+        obj = self.mapping(value, "account")
+        self.keys(obj, _ACCOUNT_KEYS, "account.")
+        return Account(
+            id=self.text(obj.get("id"), "account.id"),
+            owner=self.text(obj.get("owner"), "account.owner"),
+            named=self.boolean(obj.get("named"), "account.named"),
+            segment=self.text(obj.get("segment"), "account.segment"),
+            territory=self.text(obj.get("territory"), "account.territory"),
+        )
+
+    def lead(self, value: Any) -> Lead:
+        obj = self.mapping(value, "lead")
+        self.keys(obj, _LEAD_KEYS, "lead.")
+        return Lead(
+            source=self.text(obj.get("source"), "lead.source"),
+            rep=self.text(obj.get("rep"), "lead.rep"),
+        )
+
+    def reps(self, value: Any) -> tuple[Rep, ...]:
+        reps = []
+        seen: set[str] = set()
+        for i, item in enumerate(self.seq(value, "reps")):
+            where = f"reps[{i}]"
+            obj = self.mapping(item, where)
+            self.keys(obj, _REP_KEYS, where + ".")
+            rep_id = self.text(obj.get("id"), where + ".id", required=True)
+            partner = self.text(obj.get("partner"), where + ".partner", required=True)
+            assert rep_id is not None
+            assert partner is not None
+            if rep_id in seen:
+                raise self.fail(where + ".id", f"rep {rep_id!r} is listed twice", "duplicate-rep")
+            seen.add(rep_id)
+            reps.append(Rep(rep_id, partner, self.boolean(obj.get("owner"), where + ".owner")))
+        return tuple(reps)
+
+    def activities(self, value: Any) -> tuple[Activity, ...]:
+        out = []
+        for i, item in enumerate(self.seq(value, "activities")):
+            where = f"activities[{i}]"
+            obj = self.mapping(item, where)
+            self.keys(obj, _ACTIVITY_KEYS, where + ".")
+            kind = self.text(obj.get("kind"), where + ".kind", required=True)
+            assert kind is not None
+            reps: list[str] = []
+            if obj.get("rep") is not None:
+                if obj.get("reps") is not None:
+                    raise self.fail(where, "give either 'rep' or 'reps', not both")
+                rep = self.text(obj.get("rep"), where + ".rep", required=True)
+                assert rep is not None
+                reps.append(rep)
+            for j, rep_value in enumerate(self.seq(obj.get("reps"), where + ".reps")):
+                rep = self.text(rep_value, f"{where}.reps[{j}]", required=True)
+                assert rep is not None
+                reps.append(rep)
+            partner = self.text(obj.get("partner"), where + ".partner")
+            if not reps and partner is None:
+                raise self.fail(
+                    where, "an activity needs a 'rep', 'reps' or 'partner'", "missing-field"
+                )
+            out.append(
+                Activity(kind, tuple(reps), partner, self.date(obj.get("date"), where + ".date"))
+            )
+        return tuple(out)
+
+    def attributes(self, value: Any) -> Mapping[str, AttributeValue]:
+        obj = self.mapping(value, "attributes")
+        out: dict[str, AttributeValue] = {}
+        for key in sorted(obj, key=str):
+            raw = obj[key]
+            field = f"attributes.{key}"
+            if raw is None:
+                continue
+            if isinstance(raw, float | JsonFloat):
+                raise self.fail(
+                    field,
+                    f"is a float ({raw}); give numbers as decimal strings or integers",
+                    "float-amount",
+                )
+            if isinstance(raw, dt.datetime):
+                raise self.fail(field, "expected a date (YYYY-MM-DD), got a date and time")
+            if isinstance(raw, Decimal) and not raw.is_finite():
+                raise self.fail(field, f"expected a finite number, got {raw}")
+            if isinstance(raw, bool | str | Decimal | dt.date):
+                out[str(key)] = raw
+            elif isinstance(raw, int):
+                out[str(key)] = Decimal(raw)
+            else:
+                raise self.fail(field, f"expected a scalar value, got {_kind(raw)}")
+        return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, JsonFloat):
+        return f"a number ({value})"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,722 @@
+"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, dated gaps.
+
+The term is cut into segments on which nothing changes (the rules and precedence lists in
+force, the class of the deal date among the dates conditions compare with); on each, every
+question is a satisfiability question over the rank-class space
+(:mod:`creditrules.analysis._space`). A model becomes a witness deal, which must then make
+``Ruleset.allocate`` show the finding; a model it does not confirm is excluded and the
+solver asked again, a few times, before the finding is reported as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+import attrs
+
+from creditrules.agreement.policy import ENTERTAINMENT
+from creditrules.agreement.ruleset import CreditRule, Ruleset
+from creditrules.allocation._precedence import Precedence
+from creditrules.analysis import _solver
+from creditrules.analysis._findings import Finding, _check
+from creditrules.analysis._space import Space, _rank_of, _uses
+from creditrules.analysis._terms import (
+    Rule,
+    _box,
+    _disjoint,
+    _negated_fields,
+    _rank_text,
+    _reads,
+    _same_outcome,
+    _segments,
+    _source_key,
+    _span,
+    window_gaps,
+)
+from creditrules.conditions import _conditions
+from creditrules.conditions._ast import Count, Literal
+from creditrules.engine._feature_encoding import _canon_value, _In, _shape
+from creditrules.errors import Location
+
+__all__ = ["decide"]
+
+_GAP_FIX = (
+    "add a rule (or a default) for these deals, or widen a neighbouring condition to "
+    "include them (check each boundary: < against <=)"
+)
+_RETRIES = 4
+# Distinct gaps reported per credit type (or topic) and stretch of the term.
+_MAX_GAPS = 6
+
+
+def decide(ruleset: Ruleset) -> list[Finding]:
+    """Every decided finding about ``ruleset`` (see the module doc)."""
+    return _Decider(ruleset).run()
+
+
+@attrs.frozen
+class _Group:
+    """Rules that compete: one credit type, or the precedence rules of one policy topic."""
+
+    label: str  # as in RuleVerdict.type: the credit type's name, or "policy:<topic>"
+    name: str
+    required: bool
+    policy: bool
+
+
+@attrs.frozen
+class _Result:
+    sat: bool
+    deal: dict[str, Any] | None = None
+    values: tuple[int, ...] = ()
+    why: str | None = None  # set when undecided or unconfirmed
+
+
+class _Decider:
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+        conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
+        conditions.update({r.key: r.when for r in ruleset.policy_rules if r.when is not None})
+        self.space = Space(ruleset, conditions)
+        self.solver = _solver.Solver(self.space.background)
+        self.vars = self.space.variables()
+        self.segments = _segments(ruleset, self.space)
+        self.term = (self.segments[0][0], ruleset.effective.end)
+        self.findings: list[Finding] = []
+        self.seen: set[tuple[Any, ...]] = set()
+        self.boxes = {k: _box(n) for k, n in self.space.nodes.items()}
+        self.pending: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        self.first: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        self.gaps: dict[tuple[Any, ...], tuple[Finding, dt.date, dt.date | None]] = {}
+        self.entertainment = bool(ruleset.expense_rules) or any(
+            ENTERTAINMENT in t for t in ruleset.policies.values()
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+    def cond(self, rule: Rule) -> _solver.Formula | None:
+        if rule.when is None:
+            return _solver.true()
+        if rule.key in self.space.unsupported:
+            return None
+        return self.space.formula(rule.key)
+
+    def day_class(self, day: dt.date) -> int | None:
+        f = self.space.day_feature
+        return None if f is None else _rank_of(self.space.features[f].literals, day)
+
+    def once(self, *key: Any) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def unknown(self, group: _Group, rule: Rule, what: str) -> None:
+        if self.once("unknown", group.label, rule.key):
+            reason = self.space.unsupported.get(rule.key, "")
+            self.findings.append(
+                Finding(
+                    "undecided",
+                    "unknown",
+                    f"{what} of {group.name} not decided for rule {rule.id}",
+                    rule.location,
+                    rule.clause,
+                    reason=reason,
+                    rules=(rule.id,),
+                    fix="rewrite the condition within the decided language (see the findings "
+                    "reference), or check these deals with worked examples",
+                )
+            )
+
+    def solve(
+        self,
+        formulas: Sequence[_solver.Formula],
+        day: dt.date,
+        expect: tuple[str, ...] | None,
+        *,
+        expense: bool = False,
+        protect: Sequence[Rule] | None = (),
+    ) -> _Result:
+        """A model of ``formulas`` whose deal ``allocate`` confirms (``expect``: as in
+        analysis._check; None: any model)."""
+        blocks: list[_solver.Formula] = []
+        why = None
+        for _ in range(_RETRIES + 1):
+            with self.solver.assuming(*formulas, *self.space.on_day(day), *blocks):
+                found = self.solver.solve(self.vars)
+            if found is None:
+                return _Result(
+                    bool(blocks),
+                    why=None
+                    if why is None
+                    else f"the engine did not reproduce the witness ({why})",
+                )
+            if isinstance(found, str):
+                return _Result(True, why=f"the solver could not decide: {found}")
+            deal = self.space.deal(found, day, expense=expense)
+            if expect is None:
+                return _Result(True, deal, tuple(found))
+            why = _check(self.rs, deal, expect)
+            if why is None:
+                if protect is not None:
+                    deal = self.shrink(
+                        deal,
+                        expect,
+                        {
+                            part
+                            for rule in protect
+                            if rule.when is not None
+                            for part in _reads(rule.when)
+                        },
+                    )
+                return _Result(True, deal, tuple(found))
+            blocks.append(self.solver.block(self.vars, found))
+        return _Result(True, why=f"the engine did not reproduce the witness ({why})")
+
+    def shrink(
+        self, deal: dict[str, Any], expect: tuple[str, ...], reads: set[str]
+    ) -> dict[str, Any]:
+        """Drop what the finding does not need (greedily, each drop confirmed again), so
+        that the witness shows only what matters; what ``reads`` names (``amount``,
+        ``account.owner``, ``activities``) stays: it places the witness in the cell the
+        finding describes."""
+
+        def still(candidate: dict[str, Any]) -> bool:
+            return _check(self.rs, candidate, expect) is None
+
+        # A policy gap needs its expense: the engine decides a policy only for one.
+        keep = {"expenses"} if expect[0] in ("gap", "no-decision") else set()
+        for key in ("expenses", "lead", "product", "activities", "reps", "account", "attributes"):
+            if (
+                key in deal
+                and key not in keep
+                and not any(r == key or r.startswith(key + ".") for r in reads)
+            ):
+                trial = {k: v for k, v in deal.items() if k != key}
+                if still(trial):
+                    deal = trial
+        for key in ("account", "attributes", "lead"):
+            for sub in sorted(deal.get(key, {})):
+                if f"{key}.{sub}" in reads:
+                    continue
+                trial = {**deal, key: {k: v for k, v in deal[key].items() if k != sub}}
+                if not trial[key]:
+                    del trial[key]
+                if still(trial):
+                    deal = trial
+        for key in ("activities", "reps"):
+            i = 0
+            while key not in reads and i < len(deal.get(key, ())) and i < 50:
+                trial = {**deal, key: deal[key][:i] + deal[key][i + 1 :]}
+                if not trial[key]:
+                    del trial[key]
+                if still(trial):
+                    deal = trial
+                else:
+                    i += 1
+        return deal
+
+    def report(self, result: _Result, finding: Finding, *, keep: bool = True) -> Finding:
+        masked = (
+            result.why is not None
+            and finding.severity == "warning"
+            and ("no rule:" in result.why or "ambiguity between" in result.why)
+        )
+        if masked:
+            # Every such deal stops at an error reported too: the warning stands, shown
+            # by no deal of its own.
+            finding = attrs.evolve(
+                finding,
+                message=finding.message + " (every such deal "
+                "also meets a gap or an ambiguity reported here)",
+            )
+        elif result.why is not None:
+            finding = attrs.evolve(finding, severity="unknown", reason=result.why, witness=None)
+        else:
+            finding = attrs.evolve(finding, witness=result.deal)
+        if keep:
+            self.findings.append(finding)
+        return finding
+
+    def dated_gaps(self) -> None:
+        """The gaps, each with the stretch of the term it lasts (located, when it is not the
+        whole term, at the rule whose dates leave it)."""
+        for (label, _, _), (finding, first, last) in self.gaps.items():
+            span = _span(first, last, self.term)
+            edge = self.edge(label, first, last) if span else None
+            if edge is not None:
+                finding = attrs.evolve(finding, location=edge.location, clause=edge.clause)
+            self.findings.append(attrs.evolve(finding, message=finding.message + span))
+
+    def describe(
+        self, values: Sequence[int], rules: Sequence[Rule], only: set[int] | None = None
+    ) -> str:
+        used: set[int] = set()
+        for rule in rules:
+            node = self.space.nodes.get(rule.key)
+            if node is not None:
+                used |= _uses(node)
+        if only is not None:
+            used &= only
+        parts = []
+        for f in sorted(used, key=lambda f: self.space.features[f].source):
+            rep = self.space.reps[f].get(values[f]) if f < len(values) else None
+            origin = self.space.origins[f]
+            source = origin.text
+            if isinstance(origin, Count):
+                parts.append(f"{source} {_rank_text(self.space.features[f].literals, values[f])}")
+            elif rep is None:
+                parts.append(f"no {source}")
+            elif source != "date":
+                parts.append(f"{source} = {rep}")
+        return ", ".join(parts) or "any deal"
+
+    def nearest(self, rules: Sequence[Rule], values: Sequence[int]) -> Location:
+        """The rule a gap is best shown at: the first (in the file) comparing a field with
+        a literal next to the witness's value, else the first reading a field it sets."""
+        near: set[tuple[str, str]] = set()
+        for f, feature in enumerate(self.space.features):
+            lits, cls = feature.literals, values[f]
+            if feature.kind != "rank" or cls < 0:
+                continue
+            for i in {cls // 2} if cls % 2 else {cls // 2 - 1, cls // 2}:
+                if 0 <= i < len(lits):
+                    near.add((feature.source, _canon_value(lits[i])))
+        ordered = sorted(rules, key=lambda r: r.location)
+        for rule in ordered:
+            if rule.when is not None and any(
+                isinstance(right, Literal) and (_shape(left), _canon_value(right.value)) in near
+                for left, _, right in _conditions.comparisons(rule.when)
+            ):
+                return rule.location
+        for rule in ordered:
+            node = self.space.nodes.get(rule.key)
+            if node is not None and any(values[f] != -1 for f in _uses(node)):
+                return rule.location
+        return ordered[0].location if ordered else Location(self.rs.source, 1, 1)
+
+    def together(self, a: Rule, b: Rule) -> str:
+        """When two rules are both in force (their windows within the term), as text."""
+        starts: list[dt.date] = [self.term[0]]
+        ends: list[dt.date] = [] if self.term[1] is None else [self.term[1]]
+        for rule in (a, b):
+            if isinstance(rule, CreditRule):
+                if rule.effective.start is not None:
+                    starts.append(rule.effective.start)
+                if rule.effective.end is not None:
+                    ends.append(rule.effective.end)
+        return _span(max(starts), min(ends) if ends else None, self.term)
+
+    def edge(self, label: str, first: dt.date, last: dt.date | None) -> Rule | None:
+        """For a gap in part of the term: the rule (version) whose dates leave it, one
+        starting just after it or ending just before it."""
+        day = dt.timedelta(days=1)
+        versions = sorted((r for r in self.rs.rules if r.type == label), key=lambda r: r.location)
+        for rule in versions:
+            if last is not None and rule.effective.start == last + day:
+                return rule
+        for rule in versions:
+            if rule.effective.end is not None and rule.effective.end + day == first:
+                return rule
+        return None
+
+    # -- the questions -------------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        rs = self.rs
+        groups = [(_Group(t.name, f"{t.name} credit", t.required, False)) for t in rs.credit_types]
+        topics = sorted({r.topic for r in rs.policy_rules})
+        groups += [
+            _Group(
+                f"policy:{t}",
+                f"{t} policy precedence",
+                t == ENTERTAINMENT and self.entertainment,
+                True,
+            )
+            for t in topics
+        ]
+        reach: dict[str, bool] = {}
+        prevail: dict[str, bool] = {}
+        meet: dict[tuple[str, str], bool] = {}
+        for first, last in self.segments:
+            day = first
+            in_force = list(rs.rules_in_force(day))
+            prec = Precedence(in_force, dict(rs.precedence_on(day)))
+            members: dict[str, list[Rule]] = {g.label: [] for g in groups}
+            for credit_rule in in_force:
+                members[credit_rule.type].append(credit_rule)
+            for policy_rule in rs.policy_rules:
+                members[f"policy:{policy_rule.topic}"].append(policy_rule)
+            covers = {}
+            for g in groups:
+                if not g.policy and g.required:
+                    conds = [self.cond(r) for r in members[g.label]]
+                    covers[g.label] = None if None in conds else _solver.any_of(conds)
+            for g in groups:
+                rules = sorted(members[g.label], key=lambda r: r.key)
+                precedence = Precedence(rules, {}) if g.policy else prec  # type: ignore[arg-type]
+                context = [c for label, c in covers.items() if label != g.label and c is not None]
+                self.gap(g, rules, context, first, last)
+                self.ambiguity(g, rules, precedence, context, first, last)
+                self.rules(g, rules, precedence, context, first, reach, prevail, meet)
+        self.unreached(reach, prevail, meet)
+        self.dated_gaps()
+        return self.findings
+
+    def gap(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        context: list[_solver.Formula],
+        first: dt.date,
+        last: dt.date | None,
+    ) -> None:
+        if not g.required and not g.policy:
+            return  # overlay credit: a deal may well get none
+        conds = [self.cond(r) for r in rules]
+        if None in conds:
+            for rule, c in zip(rules, conds, strict=True):
+                if c is None:
+                    self.unknown(g, rule, "coverage")
+            return
+        if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
+            return
+        word = (
+            f"whose {g.label.removeprefix('policy:')} policy"
+            if g.policy
+            else f"no {g.label} credit rule"
+        )
+        # A topic other than entertainment is decided when it can be; a deal without a
+        # decision still allocates, so the hole is a warning shown by the missing decision.
+        topic = g.label.removeprefix("policy:")
+        expect = ("gap", word) if g.required else ("no-decision", topic)
+        code, severity = ("gap", "error") if g.required else ("policy-gap", "warning")
+        seen: list[_solver.Formula] = []
+        for _ in range(_MAX_GAPS):
+            gap_formulas = [_solver.negate(c) for c in conds] + context + seen
+            result = self.solve(
+                gap_formulas,
+                first,
+                expect,
+                expense=g.policy and g.required,
+                protect=None,
+            )
+            if not result.sat:
+                return
+            values = result.values or tuple(-1 for _ in self.vars)
+            cell = self.widen(conds, self.regions(rules, values), first) if result.values else {}
+            # Within the cell, a witness on the thresholds themselves shows the boundary.
+            on_points = [
+                _solver.member(self.vars[f], {c for c in region if c % 2 == 1})
+                for f, region in cell.items()
+                if self.space.features[f].kind == "rank" and any(c % 2 == 1 for c in region)
+            ]
+            if on_points and result.deal is not None:
+                inside = [_solver.member(self.vars[f], region) for f, region in cell.items()]
+                pointed = self.solve(
+                    [*gap_formulas, *inside, *on_points],
+                    first,
+                    expect,
+                    expense=g.policy and g.required,
+                    protect=None,
+                )
+                if pointed.deal is not None:
+                    result, values = pointed, pointed.values
+            if result.deal is not None:
+                reads = {_source_key(self.space.origins[f]) for f in cell}
+                result = attrs.evolve(result, deal=self.shrink(result.deal, expect, reads))
+            key = (
+                g.label,
+                tuple(sorted((f, tuple(sorted(r))) for f, r in cell.items())),
+                result.why is None,
+            )
+            earlier = self.gaps.get(key)
+            if (
+                earlier is not None
+                and earlier[2] is not None
+                and earlier[2] + dt.timedelta(days=1) == first
+            ):
+                self.gaps[key] = (earlier[0], earlier[1], last)  # the same hole, continued
+            else:
+                what = (
+                    "deals with " + self.describe(values, rules, set(cell))
+                    if cell
+                    else "any deal"
+                    if result.values
+                    else "some deals"
+                )
+                where = self.nearest(rules, values)
+                finding = Finding(
+                    code,
+                    severity,
+                    f"no {g.name} rule decides {what}",
+                    where,
+                    next((r.clause for r in rules if r.location == where), None),
+                    fix=_GAP_FIX,
+                    rules=tuple(r.id for r in rules),
+                    expect=expect,
+                )
+                self.gaps[key] = (self.report(result, finding, keep=False), first, last)
+            if not cell:
+                return
+            # The next gap lies outside this cell: each cell once.
+            seen.append(
+                _solver.any_of(
+                    [
+                        _solver.negate(_solver.member(self.vars[f], region))
+                        for f, region in cell.items()
+                    ]
+                )
+            )
+
+    def widen(
+        self, conds: Sequence[_solver.Formula], cell: dict[int, set[int]], day: dt.date
+    ) -> dict[int, set[int]]:
+        """Drop from a gap's cell each field whose value does not matter: no rule applies
+        anywhere in the cell with that field free."""
+        cell = dict(cell)
+        for f in sorted(cell):
+            trial = {k: v for k, v in cell.items() if k != f}
+            inside = [_solver.member(self.vars[k], v) for k, v in trial.items()]
+            with self.solver.assuming(
+                _solver.any_of(list(conds)), *inside, *self.space.on_day(day)
+            ):
+                if self.solver.solve([]) is None:
+                    cell = trial
+        return cell
+
+    def regions(self, rules: Sequence[Rule], values: Sequence[int]) -> dict[int, set[int]]:
+        """Per feature the rules read, the classes no comparison of theirs tells apart from
+        the witness's class."""
+        atoms: dict[int, list[AbstractSet[int]]] = {}
+        for rule in rules:
+            if rule.when is None or rule.key not in self.space.nodes:
+                continue
+            for atom in _conditions._atoms(rule.when):
+                node = self.space.normaliser.nnf(atom, False)
+                if isinstance(node, _In):
+                    atoms.setdefault(node.feature, []).append(node.values)
+        out = {}
+        for f, sets in atoms.items():
+            region = set(self.space.reps[f])
+            for allowed in sets:
+                region = region & allowed if values[f] in allowed else region - allowed
+            out[f] = region
+        return out
+
+    def ambiguity(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        prec: Precedence,
+        context: list[_solver.Formula],
+        first: dt.date,
+        last: dt.date | None,
+    ) -> None:
+        for a, b in itertools.combinations(rules, 2):
+            if (
+                a.id == b.id
+                or prec.beats(a.id, b.id)
+                or prec.beats(b.id, a.id)
+                or _same_outcome(a, b)
+            ):
+                continue
+            if (
+                a.when is not None
+                and b.when is not None
+                and _disjoint(self.boxes.get(a.key, {}), self.boxes.get(b.key, {}))
+            ):
+                continue
+            ca, cb = self.cond(a), self.cond(b)
+            if ca is None or cb is None:
+                self.unknown(g, a if ca is None else b, "ambiguity")
+                continue
+            if not self.once("ambiguity", g.label, a.key, b.key):
+                continue
+            beaters = [
+                self.cond(c)
+                for c in rules
+                if c.id not in (a.id, b.id) and (prec.beats(c.id, a.id) or prec.beats(c.id, b.id))
+            ]
+            if None in beaters:
+                continue
+            pair = tuple(sorted((a.id, b.id)))
+            expect = ("ambiguity", g.label, *pair)
+            result = self.solve(
+                [ca, cb, *(_solver.negate(c) for c in beaters), *context],
+                first,
+                expect,
+                protect=(a, b),
+            )
+            if not result.sat:
+                continue
+            later = max(a, b, key=lambda r: r.location)
+            other = a if later is b else b
+            span = self.together(a, b)
+            what = self.describe(result.values, [a, b]) if result.values else "some values"
+            self.report(
+                result,
+                Finding(
+                    "ambiguity",
+                    "error",
+                    f"rules {other.id} and {later.id} both apply to deals "
+                    f"with {what}{span}, disagree, and nothing decides between them",
+                    later.location,
+                    later.clause,
+                    fix=f"declare which prevails: 'overrides: [{other.id}]' on {later.id} (or "
+                    "the reverse), or a precedence list; or make the conditions exclusive",
+                    rules=pair,
+                    expect=expect,
+                ),
+            )
+
+    def rules(
+        self,
+        g: _Group,
+        rules: list[Rule],
+        prec: Precedence,
+        context: list[_solver.Formula],
+        day: dt.date,
+        reach: dict[str, bool],
+        prevail: dict[str, bool],
+        meet: dict[tuple[str, str], bool],
+    ) -> None:
+        """Record, per rule, whether it can apply and prevail on this segment."""
+        for rule in rules:
+            c = self.cond(rule)
+            self.first.setdefault(rule.key, (g.label, context, day))
+            if c is None or (rule.when is None and not rule.default):
+                reach.setdefault(rule.key, True)
+                prevail.setdefault(rule.key, True)
+                continue
+            if not reach.get(rule.key):
+                reach[rule.key] = self.solve([c], day, None).sat
+            beaters = [self.cond(o) for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)]
+            if not prevail.get(rule.key) and None not in beaters:
+                prevail[rule.key] = self.solve(
+                    [c, *(_solver.negate(b) for b in beaters)], day, None
+                ).sat
+            for target in rule.overrides:
+                other = next((o for o in rules if o.id == target), None)
+                co = None if other is None else self.cond(other)
+                if co is not None and not meet.get((rule.key, target)):
+                    meet[(rule.key, target)] = self.solve([c, co], day, None).sat
+            if (
+                not prevail.get(rule.key)
+                and reach.get(rule.key)
+                and self.once("overridden-witness", rule.key)
+            ):
+                label = g.label
+                self.pending[rule.key] = (label, [c, *context], day)
+
+    def unreached(
+        self,
+        reach: Mapping[str, bool],
+        prevail: Mapping[str, bool],
+        meet: Mapping[tuple[str, str], bool],
+    ) -> None:
+        rs = self.rs
+        every: list[Rule] = [*rs.rules, *rs.policy_rules]
+        for rule in every:
+            eff = getattr(rule, "effective", None)
+            if eff is not None and rule.key not in reach:
+                self.findings.append(
+                    Finding(
+                        "never-in-force",
+                        "warning",
+                        f"rule {rule.id} is in force on no day of "
+                        f"the agreement ({eff}; the term is {rs.effective})",
+                        rule.location,
+                        rule.clause,
+                        fix="correct its effective dates, or remove it",
+                        rules=(rule.id,),
+                    )
+                )
+                continue
+            if reach.get(rule.key) is False:
+                self.findings.append(
+                    Finding(
+                        "dead-condition",
+                        "warning",
+                        f"no deal can satisfy the condition of rule {rule.id} ({rule.when_text})",
+                        rule.location,
+                        rule.clause,
+                        fix="check each comparison for a typo (a reversed < or >, a literal no "
+                        "value takes) or remove the rule",
+                        rules=(rule.id,),
+                    )
+                )
+            elif prevail.get(rule.key) is False and rule.key in self.pending:
+                label, formulas, day = self.pending[rule.key]
+                expect = ("verdict", label, rule.id, "overridden")
+                result = self.solve(formulas, day, expect, protect=(rule,))
+                self.report(
+                    result,
+                    Finding(
+                        "always-overridden",
+                        "warning",
+                        f"rule {rule.id} never decides a deal: "
+                        "wherever it applies, a rule that prevails over it applies too",
+                        rule.location,
+                        rule.clause,
+                        fix="remove it, or narrow the rules that "
+                        "override it if it should decide some deals",
+                        rules=(rule.id,),
+                        expect=expect,
+                    ),
+                )
+            for target in rule.overrides:
+                if meet.get((rule.key, target)) is False and reach.get(rule.key):
+                    self.findings.append(
+                        Finding(
+                            "override-unused",
+                            "warning",
+                            f"rule {rule.id} overrides {target}, "
+                            "but no deal satisfies both conditions: the override never matters",
+                            rule.location,
+                            rule.clause,
+                            fix=f"check that {rule.id} overrides the "
+                            "rule meant (or drop the override)",
+                            rules=(rule.id, target),
+                        )
+                    )
+        self.findings += window_gaps(self.rs)
+        self.negated_optional()
+
+    def negated_optional(self) -> None:
+        """``!=`` / ``not in`` on a field a deal may lack: true on every deal without it."""
+        every: list[Rule] = [*self.rs.rules, *self.rs.policy_rules]
+        for rule in every:
+            if rule.when is None or rule.key not in self.first:
+                continue
+            c = self.cond(rule)
+            for field in _negated_fields(rule.when, False, frozenset(self.rs.partner_ids)):
+                missing = self.space.missing(field.path)
+                if (
+                    c is None
+                    or missing is None
+                    or not self.once("negated-optional", rule.key, field.path)
+                ):
+                    continue
+                label, context, day = self.first[rule.key]
+                expect = ("verdict", label, rule.id, "applied", "overridden")
+                result = self.solve([c, missing, *context], day, expect)
+                if not result.sat:
+                    continue
+                self.report(
+                    result,
+                    Finding(
+                        "negated-optional",
+                        "warning",
+                        f"rule {rule.id} applies to every deal "
+                        f"without {field.text}: a missing value is != to everything",
+                        rule.location,
+                        rule.clause,
+                        fix=f"add '{field.text} == ...' for the values "
+                        f"meant, or 'and {field.text} in [...]' before the negation",
+                        rules=(rule.id,),
+                        expect=expect,
+                    ),
+                )

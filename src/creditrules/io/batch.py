@@ -1,0 +1,516 @@
+"""Batch allocation: many deals in, a ledger out, nothing lost.
+
+Every input record ends either *allocated* (its ledger rows are written) or *rejected* (a
+:class:`Rejection` with its line number, deal id, code and reason): a bad record never stops
+a batch, and ``read == allocated + rejected`` always holds. Results stream in input order,
+and nothing about one deal outlives it (the caches are bounded), so memory stays flat
+however many deals pass.
+
+The ledger has one row per deal, credit type, partner and rep (a partner without reps on
+the deal gets one row with no rep), plus one row per share of each entertainment expense and
+one for its excess; :data:`LEDGER_COLUMNS` lists the columns. Rows are the same whether they
+come from the fast path (:mod:`creditrules.allocation._fast`) or from :meth:`Ruleset.allocate`: see
+:func:`ledger_rows`.
+
+Python use::
+
+    for result in ruleset.allocate_many(deals):      # input order, lazily
+        if isinstance(result, Rejection): ...
+        else: ...                                   # an Allocation
+
+    with open("ledger.csv", "w", newline="") as out:
+        summary = run_batch(ruleset, read_records(open("deals.jsonl"), "jsonl"),
+                            LedgerWriter(out, "csv"), rejects=None)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+
+import attrs
+
+from creditrules.agreement.ruleset import provide
+from creditrules.allocation.ledger import LEDGER_COLUMNS as LEDGER_COLUMNS
+from creditrules.allocation.ledger import Row as Row
+from creditrules.allocation.ledger import expense_rows as expense_rows
+from creditrules.allocation.ledger import ledger_rows as ledger_rows
+from creditrules.allocation.ledger import policy_text as policy_text
+from creditrules.allocation.model import Deal
+from creditrules.allocation.results import Allocation, ExpenseShare
+from creditrules.base._money import from_units, to_units
+from creditrules.errors import CreditRulesError, DealError
+from creditrules.io.records import BadRecord, Record
+
+if TYPE_CHECKING:
+    from creditrules.agreement.ruleset import Ruleset
+    from creditrules.allocation._fast import FastDeal, FastPath
+
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "LEDGER_COLUMNS",
+    "NUMERIC_COLUMNS",
+    "BatchAllocator",
+    "LedgerRows",
+    "LedgerSink",
+    "LedgerWriter",
+    "Rejection",
+    "Row",
+    "Summary",
+    "allocate_many",
+    "ledger_rows",
+    "neutralise",
+    "run_batch",
+]
+
+
+#: What :class:`BatchAllocator` does with a deal id already allocated in the run.
+DUPLICATE_POLICIES = ("reject", "allow")
+
+_T = TypeVar("_T")
+
+
+@attrs.frozen
+class Rejection:
+    """A record that was not allocated: where it was, which deal, and why.
+
+    ``line`` is the input line (the record's position, from 1, for a Python iterable);
+    ``code`` is stable (``unreadable``, ``float-amount``, ``unknown-partner``, ``ambiguous``,
+    ...) and ``reason`` is the readable message.
+    """
+
+    line: int
+    deal_id: str | None
+    code: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reject row as written to a rejects file."""
+        return {"line": self.line, "deal": self.deal_id, "code": self.code,
+                "reason": self.reason}
+
+
+# ---------------------------------------------------------------------------------------
+# Allocating records
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _record_id(data: Any) -> str | None:
+    if isinstance(data, Deal):
+        return data.id
+    return _text(data.get("id")) if isinstance(data, Mapping) else None
+
+
+def _rejection(line: int, data: Any, exc: CreditRulesError) -> Rejection:
+    deal_id = getattr(exc, "deal_id", None) or _record_id(data)
+    code = getattr(exc, "code", None) or "error"
+    return Rejection(line, deal_id, str(code), str(exc))
+
+
+Item = Record | BadRecord | Deal | Mapping[str, Any]
+
+
+class BatchAllocator:
+    """Allocates records one at a time for a batch: the fast path where it applies, the
+    plain path (the reference, without explanations) otherwise, with identical results.
+    Also keeps the counts and totals of a :class:`Summary`.
+
+    ``fast=False`` forces the plain path (for comparison; the results are the same).
+
+    ``duplicates`` says what becomes of a record whose deal id was already allocated by this
+    allocator: ``"reject"`` (what a batch run does: :func:`run_batch`, :func:`allocate_many`)
+    rejects it (code ``duplicate-id``, naming the first line), so no deal is credited
+    twice; ``"allow"`` (the default here, a record at a time) allocates it again. Only
+    allocated deals count: a rejected record does not claim its id. The ids are kept for
+    the allocator's life (about a hundred bytes each).
+    """
+
+    def __init__(self, ruleset: Ruleset, *, fast: bool = True,
+                 duplicates: str = "allow") -> None:
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                             f"not {duplicates!r}")
+        self.ruleset = ruleset
+        evaluator = ruleset._evaluator
+        assert evaluator is not None
+        self.fast: FastPath | None = evaluator.fast_path() if fast else None
+        self.summary = Summary(ruleset)
+        #: deal id -> the line it was allocated from (None: duplicates allowed).
+        self.seen: dict[str, int] | None = {} if duplicates == "reject" else None
+
+    def _unpack(self, item: Item, line: int) -> tuple[int, Any] | Rejection:
+        if isinstance(item, BadRecord):
+            return Rejection(item.line, item.deal_id, item.code, item.reason)
+        if isinstance(item, Record):
+            line, data = item.line, item.data
+        else:
+            data = item
+        if self.seen is not None:
+            deal_id = _record_id(data)
+            first = None if deal_id is None else self.seen.get(deal_id)
+            if first is not None:
+                return Rejection(line, deal_id, "duplicate-id",
+                                 f"deal {deal_id!r} was already allocated from line {first}")
+        return line, data
+
+    def _claim(self, line: int, deal_id: str) -> None:
+        if self.seen is not None:
+            self.seen.setdefault(deal_id, line)
+
+    def _guarded(self, line: int, data: Any, work: Callable[[], _T]) -> _T | Rejection:
+        """``work()``, or, if creditrules fails on this record with an unexpected error
+        (a bug), its rejection (code ``internal-error``): one record never ends the run."""
+        try:
+            return work()
+        except CreditRulesError as exc:
+            return _rejection(line, data, exc)
+        except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError,
+                MemoryError) as exc:
+            return Rejection(line, _record_id(data), "internal-error",
+                             f"creditrules failed on this record ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); please report it")
+
+    def allocation(self, item: Item, line: int = 0) -> Allocation | Rejection:
+        """The allocation of one record (as ``Ruleset.allocate(..., explain=False)``), or
+        its rejection."""
+        unpacked = self._unpack(item, line)
+        if isinstance(unpacked, Rejection):
+            self.summary.reject(unpacked)
+            return unpacked
+        line, data = unpacked
+        fast = self.fast
+
+        def work() -> Allocation | Rejection:
+            fd = fast.compute(data) if fast is not None else None
+            if fd is not None:
+                assert fast is not None
+                return fast.allocation(fd)
+            return self._plain(line, data)
+        result = self._guarded(line, data, work)
+        if isinstance(result, Rejection):
+            self.summary.reject(result)
+        else:
+            self._claim(line, result.deal_id)
+            self.summary.add_allocation(result)
+        return result
+
+    def rows(self, item: Item, line: int = 0) -> list[Row] | Rejection:
+        """The ledger rows of one record, or its rejection (cheaper than
+        :meth:`allocation` when only rows are needed)."""
+        unpacked = self._unpack(item, line)
+        if isinstance(unpacked, Rejection):
+            self.summary.reject(unpacked)
+            return unpacked
+        line, data = unpacked
+        fast = self.fast
+
+        def work() -> tuple[FastDeal, list[Row]] | Allocation | Rejection:
+            fd = fast.compute(data) if fast is not None else None
+            if fd is not None:
+                assert fast is not None
+                return fd, fast.rows(fd)
+            return self._plain(line, data)
+        result = self._guarded(line, data, work)
+        if isinstance(result, Rejection):
+            self.summary.reject(result)
+            return result
+        if isinstance(result, tuple):
+            fd, rows = result
+            self._claim(line, fd.id)
+            self.summary.add_fast(fd)
+            return rows
+        self._claim(line, result.deal_id)
+        self.summary.add_allocation(result)
+        return ledger_rows(result)
+
+    def _plain(self, line: int, data: Any) -> Allocation:
+        if not isinstance(data, Deal | Mapping):
+            raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
+                            code="bad-record")
+        deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
+        # The plain path itself: the fast path has declined this record.
+        evaluator = self.ruleset._evaluator
+        assert evaluator is not None
+        return evaluator.allocate(deal, explain=False, fast=False)
+
+
+def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True,
+                  duplicates: str = "reject") -> Iterator[Allocation | Rejection]:
+    """Allocate each deal, lazily and in input order: an :class:`Allocation` (as
+    ``ruleset.allocate(deal, explain=False)`` gives) or a :class:`Rejection`.
+
+    ``deals`` may hold deal mappings, :class:`~creditrules.allocation.model.Deal` objects, or the
+    :class:`~creditrules.io.records.Record` and :class:`~creditrules.io.records.BadRecord` items
+    of :func:`~creditrules.io.records.read_records` (whose line numbers are kept; otherwise a
+    rejection's ``line`` is the position, from 1). A deal id already allocated is rejected
+    (``duplicate-id``) unless ``duplicates="allow"``: see :class:`BatchAllocator`.
+    """
+    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    for line, item in enumerate(deals, start=1):
+        yield allocator.allocation(item, line)
+
+
+# ---------------------------------------------------------------------------------------
+# Counting and writing
+
+
+class Summary:
+    """Counts of a batch and the totals per partner, in integer units (exact)."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.unit = ruleset.unit
+        self.currency = ruleset.currency
+        self.types = [t.name for t in ruleset.credit_types]
+        self.read = 0
+        self.allocated = 0
+        self.rejected = 0
+        #: (kind, type, partner) -> units: credit per credit type, and entertainment borne
+        #: (shares of expenses, and excess) per expense kind.
+        self.totals: dict[tuple[str, str, str], int] = {}
+        self.rejects_by_code: dict[str, int] = {}
+
+    def reject(self, rejection: Rejection) -> None:
+        self.read += 1
+        self.rejected += 1
+        self.rejects_by_code[rejection.code] = self.rejects_by_code.get(rejection.code, 0) + 1
+
+    def _add(self, key: tuple[str, str, str], units: int) -> None:
+        self.totals[key] = self.totals.get(key, 0) + units
+
+    def add_fast(self, fd: FastDeal) -> None:
+        self.read += 1
+        self.allocated += 1
+        for tp, partners, _ in fd.credits:
+            for pid, _, _, units, _ in partners:
+                self._add(("credit", tp.name, pid), units)
+        for expense, _ in fd.expenses:
+            self._add_expense(expense)
+
+    def add_allocation(self, allocation: Allocation) -> None:
+        self.read += 1
+        self.allocated += 1
+        for credit in allocation.credits:
+            for p in credit.partners:
+                self._add(("credit", credit.type, p.partner), to_units(p.amount, self.unit))
+        for expense in allocation.expenses:
+            self._add_expense(expense)
+
+    def _add_expense(self, e: ExpenseShare) -> None:
+        for part in e.parts:
+            self._add(("expense", e.kind, part.partner), to_units(part.amount, self.unit))
+        if e.excess:
+            self._add(("excess", e.kind, e.excess_bearer), to_units(e.excess, self.unit))
+
+    def total(self, kind: str, type_name: str, partner: str) -> str:
+        """A total as decimal text (``"0"`` in units when there is none)."""
+        return str(from_units(self.totals.get((kind, type_name, partner), 0), self.unit))
+
+    def lines(self) -> list[str]:
+        """The end-of-run summary: the counts, then each partner's totals (credit per
+        credit type; entertainment shares and excess borne, all kinds together)."""
+        out = [f"{self.read} read, {self.allocated} allocated, {self.rejected} rejected"]
+        if self.rejects_by_code:
+            out.append("  rejected by code: " + ", ".join(
+                f"{code} {n}" for code, n in sorted(self.rejects_by_code.items())))
+        by_partner: dict[str, dict[str, int]] = {}
+        for (kind, type_name, partner), units in self.totals.items():
+            label = type_name if kind == "credit" else (
+                "entertainment" if kind == "expense" else "excess")
+            mine = by_partner.setdefault(partner, {})
+            mine[label] = mine.get(label, 0) + units
+        for partner in sorted(by_partner):
+            totals = by_partner[partner]
+            labels = [t for t in self.types if t in totals] + [
+                t for t in ("entertainment", "excess") if t in totals]
+            out.append(f"  {partner}: " + ", ".join(
+                f"{label} {from_units(totals[label], self.unit)}" for label in labels)
+                + f" {self.currency}")
+        return out
+
+
+_JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
+
+
+#: Ledger columns that hold numbers (decimal or fraction text): a leading ``-`` is a sign.
+NUMERIC_COLUMNS = frozenset({"share", "amount", "partner_share", "partner_amount"})
+
+#: What a spreadsheet may take for the start of a formula in a CSV cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_COLUMNS = tuple(i for i, c in enumerate(LEDGER_COLUMNS) if c not in NUMERIC_COLUMNS)
+
+
+def neutralise(row: Row) -> Row:
+    """``row`` for a CSV file: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return gets a leading ``'``, so that a spreadsheet shows it as text
+    instead of running it as a formula (as the OWASP guidance on CSV injection advises).
+    The numeric columns (:data:`NUMERIC_COLUMNS`) are left alone: ``-12.50`` stays a
+    number."""
+    for i in _TEXT_COLUMNS:
+        cell = row[i]
+        if cell and cell.startswith(_FORMULA_START):
+            return tuple("'" + v if v and j in _TEXT_SET and v.startswith(_FORMULA_START)
+                         else v for j, v in enumerate(row))
+    return row
+
+
+_TEXT_SET = frozenset(_TEXT_COLUMNS)
+
+
+class LedgerWriter:
+    """Writes ledger rows as JSON Lines (an object per row, keys in column order) or CSV
+    (a header, then a line per row; an empty cell for no value; text cells that a
+    spreadsheet would run as a formula neutralised: see :func:`neutralise`). The same rows
+    always give the same bytes."""
+
+    def __init__(self, stream: IO[str], fmt: str) -> None:
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"unknown ledger format {fmt!r} (jsonl or csv)")
+        self.stream = stream
+        self.fmt = fmt
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._keys = tuple(_JSON_STRING(c) + ":" for c in LEDGER_COLUMNS)
+        self._encoded: dict[str, str] = {}
+        self.started = False
+
+    def header(self) -> None:
+        """The CSV header (nothing for JSON Lines); written once, before any row."""
+        if not self.started:
+            self.started = True
+            if self._csv is not None:
+                self._csv.writerow(LEDGER_COLUMNS)
+
+    def write(self, rows: list[Row]) -> None:
+        self.header()
+        if self._csv is not None:
+            self._csv.writerows(map(neutralise, rows))
+        else:
+            self.stream.write("".join(self.line(row) for row in rows))
+
+    def line(self, row: Row) -> str:
+        """One row as a JSON Lines line (with its newline)."""
+        encoded = self._encoded
+        parts = []
+        for key, value in zip(self._keys, row, strict=True):
+            if value is None:
+                parts.append(key + "null")
+                continue
+            text = encoded.get(value)
+            if text is None:
+                text = _JSON_STRING(value)
+                if len(encoded) < 4096:  # static values (partners, rules...) repeat
+                    encoded[value] = text
+            parts.append(key + text)
+        return "{" + ",".join(parts) + "}\n"
+
+
+def write_rejection(stream: IO[str], rejection: Rejection) -> None:
+    """One reject row as a JSON line (sorted keys)."""
+    stream.write(json.dumps(rejection.to_dict(), sort_keys=True, ensure_ascii=False,
+                            separators=(",", ":")) + "\n")
+
+
+class Progress:
+    """A one-line progress display on a terminal: records, records/s, rejects so far."""
+
+    def __init__(self, stream: IO[str] | None, every: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.every = every
+        self.clock = clock
+        self.start = clock()
+        self.next = self.start + every
+        self.shown = False
+
+    def update(self, summary: Summary) -> None:
+        if self.stream is None:
+            return
+        now = self.clock()
+        if now < self.next:
+            return
+        self.next = now + self.every
+        rate = summary.read / max(now - self.start, 1e-9)
+        self.stream.write(f"\r{summary.read:,} records, {rate:,.0f}/s, "
+                          f"{summary.rejected:,} rejected ")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.stream is not None and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+class LedgerSink(Protocol):
+    """Where :func:`run_batch` puts ledger rows (a :class:`LedgerWriter`, or a collector)."""
+
+    def header(self) -> None: ...
+
+    def write(self, rows: list[Row]) -> None: ...
+
+
+class LedgerRows:
+    """A ledger sink that keeps the rows in a list (for a DataFrame, or a test)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def header(self) -> None:
+        """Nothing to do: a list has no header."""
+
+    def write(self, rows: list[Row]) -> None:
+        self.rows.extend(rows)
+
+
+def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
+              rejects: IO[str] | Callable[[Rejection], object] | None, *, fast: bool = True,
+              progress: Progress | None = None, first_line: int = 1,
+              duplicates: str = "reject", seen: dict[str, int] | None = None) -> Summary:
+    """Allocate every record, writing ledger rows and rejections as it goes.
+
+    ``rejects`` is a text stream (one JSON line per rejection), a function called with each
+    :class:`Rejection`, or None (counted only). Line numbers come from the records when they
+    are :class:`~creditrules.io.records.Record` items, else count from ``first_line``. Returns
+    the :class:`Summary`; ``summary.read == summary.allocated + summary.rejected``.
+    ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line), when given,
+    holds ids already allocated (by an earlier part of the run) and receives this run's.
+    """
+    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    if seen is not None and allocator.seen is not None:
+        allocator.seen = seen
+    summary = allocator.summary
+    ledger.header()
+    check_every = 1024
+    on_reject: Callable[[Rejection], object] | None
+    if rejects is None or callable(rejects):
+        on_reject = rejects
+    else:
+        stream = rejects
+        on_reject = lambda r: write_rejection(stream, r)  # noqa: E731
+    for line, item in enumerate(records, start=first_line):
+        result = allocator.rows(item, line)
+        if isinstance(result, Rejection):
+            if on_reject is not None:
+                on_reject(result)
+        elif result:
+            ledger.write(result)
+        if progress is not None and not summary.read % check_every:
+            progress.update(summary)
+    if progress is not None:
+        progress.done()
+    return summary
+
+
+def tty_progress(stream: IO[str] = sys.stderr) -> Progress | None:
+    """A progress display on ``stream`` if it is a terminal, else None."""
+    isatty = getattr(stream, "isatty", None)
+    return Progress(stream) if isatty is not None and isatty() else None
+
+
+provide("allocate_many", allocate_many)
