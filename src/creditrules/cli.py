@@ -245,10 +245,10 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
 def _allocate(args: argparse.Namespace) -> int:
     from creditrules.io._output import AtomicOutputs, NamedStream
     from creditrules.io.batch import (
+        BatchAllocator,
         LedgerSink,
         LedgerWriter,
         Rejection,
-        Summary,
         run_batch,
         tty_progress,
         write_rejection,
@@ -288,13 +288,13 @@ def _allocate(args: argparse.Namespace) -> int:
         except ValueError as exc:  # one file named for two outputs
             raise _UsageError(str(exc)) from None
         if args.allocations:
-            summary = Summary(ruleset)
-            for result in ruleset.allocate_many(records, duplicates=args.duplicate_ids):
+            allocator = BatchAllocator(ruleset, duplicates=args.duplicate_ids)
+            summary = allocator.summary
+            for position, record in enumerate(records, start=1):
+                result = allocator.allocation(record, position)
                 if isinstance(result, Rejection):
-                    summary.reject(result)
                     write_rejection(rej, result)
                 else:
-                    summary.add_allocation(result)
                     out.write(dumps(result.to_dict()) + "\n")
         else:
             sink: LedgerSink

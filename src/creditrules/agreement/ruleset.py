@@ -324,7 +324,7 @@ class Ruleset:
         assert self._evaluator is not None
         return self._evaluator.allocate(deal, explain=explain)
 
-    def allocate_many(self, deals: Iterable[Any], *, fast: bool = True,
+    def allocate_many(self, deals: Iterable[Any], *,
                       duplicates: str = "reject") -> Iterator[Allocation | Rejection]:
         """Allocate many deals, lazily and in input order: for each, its
         :class:`~creditrules.allocation.results.Allocation` (as ``allocate(deal, explain=False)``
@@ -333,7 +333,7 @@ class Ruleset:
         ``duplicates="allow"``. See :func:`creditrules.io.batch.allocate_many`.
         """
         results: Iterator[Allocation | Rejection] = _provided("allocate_many")(
-            self, deals, fast=fast, duplicates=duplicates)
+            self, deals, duplicates=duplicates)
         return results
 
     @property

@@ -9,53 +9,34 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule, PolicyRule
-from creditrules.agreement.ruleset import ByContribution, CreditRule, CreditType
-from creditrules.allocation._deferred import Deferred
+from creditrules.agreement.policy import ExpenseRule, PolicyRule
+from creditrules.agreement.ruleset import CreditRule
+from creditrules.allocation._attributes import _attribute
 from creditrules.allocation._expenses import PolicyEvaluator
 from creditrules.allocation._outcomes import (
     LEAD_KIND,
-    Participation,
-    participations,
-    partner_shares,
-    rep_shares,
-    same_shares,
 )
-from creditrules.allocation._precedence import Precedence, rule_verdicts
-from creditrules.allocation._workings import work_out
+from creditrules.allocation._precedence import Precedence
 from creditrules.allocation.model import Account, Activity, Deal, Expense, Lead, Rep
 from creditrules.allocation.results import (
     Allocation,
     ExpenseShare,
-    PartnerCredit,
-    PolicyDecision,
-    RepCredit,
     RulesetRef,
     RuleVerdict,
-    TypeCredit,
 )
 from creditrules.base._clauses import clause_key
-from creditrules.base._dates import parse_iso_date
 from creditrules.base._money import (
     MoneyError,
-    apportion,
-    from_units,
-    largest_remainder,
-    parse_decimal,
-    percent_text,
     to_units,
 )
 from creditrules.conditions import _conditions
 from creditrules.conditions._ast import Facts, Path, Type, Value
 from creditrules.errors import (
-    AmbiguityError,
     DealError,
-    NoApplicableRuleError,
     Problem,
     suggest,
 )
@@ -112,76 +93,21 @@ class Evaluator:
         self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
         self._fast: FastPath | None = None
 
-    def fast_path(self) -> FastPath:
-        """The ruleset's batch fast path (built on first use)."""
+    @property
+    def pipeline(self) -> FastPath:
+        """The ruleset's allocation pipeline (built on first use)."""
         if self._fast is None:
             from creditrules.allocation._fast import FastPath
 
             self._fast = FastPath(self.ruleset)
         return self._fast
 
-    # -- the pipeline ---------------------------------------------------------------------
-    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True,
-                 fast: bool = True) -> Allocation:
-        """``fast=False``: the plain path only (the reference the fast path is tested
-        against)."""
-        if fast:
-            # A deal usually takes the batch fast path, which gives this very result
-            # (tests/test_fast.py); whatever it declines runs below.
-            fast_path = self.fast_path()
-            computed = fast_path.compute(deal)
-            if computed is not None:
-                return fast_path.allocation(computed, explain=explain)
-        if not isinstance(deal, Deal):
-            deal = Deal.from_mapping(deal)
-        self.check(deal)
-        facts = deal_facts(deal, self.attributes)
-        matched = self.matcher.match(facts)
-        rs = self.ruleset
-        verdicts: list[RuleVerdict] = []
-        credits: list[TypeCredit] = []
-        acts = participations(deal)
-        in_force = list(rs.rules_in_force(deal.date))
-        precedence = self.precedence(in_force, deal.date)
-        for rule in rs.rules:
-            if not rule.effective.contains(deal.date):
-                verdicts.append(self.verdict(rule, "not-in-force",
-                                             reasons=(f"it is in force {rule.effective} only",)))
-        for ctype in rs.credit_types:
-            rules = [r for r in in_force if r.type == ctype.name]
-            applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
-            winners, beaten = precedence.resolve(applicable)
-            verdicts += rule_verdicts(rules, applicable, beaten, facts, ctype.name,
-                                      explain=explain)
-            if not winners:
-                if ctype.required:
-                    raise NoApplicableRuleError(
-                        f"no {ctype.name} credit rule applies and the ruleset declares no "
-                        "default", deal_id=deal.id)
-                continue
-            credits.append(self.credit(deal, ctype, [applicable[w] for w in winners], acts))
-        policies: list[PolicyDecision] = []
-        expenses: list[ExpenseShare] = []
-        if self.policy.active:
-            needed = {ENTERTAINMENT} if deal.expenses else set()
-            policies, more = self.policy.decisions(deal, facts, explain=explain, needed=needed)
-            verdicts.extend(more)
-        if deal.expenses:
-            entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
-            revenue = next((c for c in credits if not c.declared), None)
-            credit_shares = None if revenue is None else {
-                p.partner: p.share for p in revenue.partners}
-            for expense in deal.expenses:
-                share, more = self.policy.share(deal, facts, expense, entertainment,
-                                                credit_shares, explain=explain)
-                expenses.append(share)
-                verdicts.extend(more)
-        verdicts.sort(key=self.verdict_order)
-        units = to_units(deal.amount, self.ruleset.unit)
-        return Allocation(deal.id, deal.date, from_units(units, self.ruleset.unit),
-                          deal.currency, self.ref, tuple(credits), tuple(verdicts),
-                          tuple(policies), tuple(sorted(expenses, key=lambda e: e.expense)),
-                          Deferred(work_out, rs, deal.id, deal.date, units, credits, acts))
+    def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True
+                 ) -> Allocation:
+        """One deal through the pipeline: read and checked once, its features encoded, the
+        decision for them looked up (or made once), its numbers worked out in integers."""
+        pipeline = self.pipeline
+        return pipeline.allocation(pipeline.compute(deal), explain=explain)
 
     def verdict_order(self, verdict: RuleVerdict) -> tuple[Any, ...]:
         """Credit types in declared order, then policy topics, then expenses; within each,
@@ -217,14 +143,7 @@ class Evaluator:
         deal = Deal.from_mapping({**context, "id": context.get("id", expense.id), "date": day,
                                   "amount": "0", "currency": self.ruleset.currency})
         deal = attrs.evolve(deal, expenses=(expense,))
-        self.check(deal)
-        facts = deal_facts(deal, self.attributes)
-        policies, _ = self.policy.decisions(deal, facts, explain=False,
-                                            needed={ENTERTAINMENT})
-        entertainment = next((p for p in policies if p.topic == ENTERTAINMENT), None)
-        share, _ = self.policy.share(deal, facts, expense, entertainment, None, explain=False,
-                                     standalone=True)
-        return share
+        return self.pipeline.checked(deal, credit=False).expenses[0][0]
 
     def precedence(self, in_force: list[CreditRule], day: dt.date) -> Precedence:
         lists = self.ruleset.precedence_on(day)
@@ -238,53 +157,6 @@ class Evaluator:
                 reasons: tuple[str, ...] = ()) -> RuleVerdict:
         return RuleVerdict(rule.id, rule.version, rule.clause, rule.type, status, rule.text,
                            by, reasons)
-
-    def credit(self, deal: Deal, ctype: CreditType, winners: list[CreditRule],
-               acts: tuple[Participation, ...]) -> TypeCredit:
-        results = [(rule, *partner_shares(rule.outcome, acts, self.partners))
-                   for rule in winners]
-        first_rule, shares, note = results[0]
-        for rule, other, _ in results[1:]:
-            if not same_shares(shares, other):
-                raise AmbiguityError(
-                    f"{ctype.name} credit: rules {first_rule.id} (clause {first_rule.clause}) "
-                    f"and {rule.id} (clause {rule.clause}) both apply and disagree "
-                    f"({_describe(shares)} against {_describe(other)}), and neither prevails; "
-                    "declare which does with 'overrides' or 'precedence'",
-                    rules=(first_rule.id, rule.id), deal_id=deal.id)
-        total = sum(shares.values(), Fraction(0))
-        unit = self.ruleset.unit
-        units = to_units(deal.amount, unit)
-        salt = f"{deal.id}\x1f{ctype.name}"
-        partner_units = largest_remainder(units, shares, tie_break=self.ruleset.tie_break,
-                                          salt=salt)
-        mode = first_rule.rep_credit or self.ruleset.rep_credit
-        contribution = (first_rule.outcome.contribution
-                        if isinstance(first_rule.outcome, ByContribution)
-                        else self.ruleset.contribution)
-        partners = []
-        for pid in self.partners:
-            share = shares[pid]
-            if share == 0 and partner_units[pid] == 0:
-                continue
-            reps = rep_shares(deal, pid, share, mode, contribution, acts)
-            rep_lines: tuple[RepCredit, ...] = ()
-            if reps:
-                # Each rep rounded from its own exact share of the deal, to the partner's
-                # rounded total: reps add up to their partner and stay within one unit.
-                rep_units = apportion(
-                    {r: units * s for r, s in reps.items()}, partner_units[pid],
-                    tie_break=self.ruleset.tie_break, salt=f"{salt}\x1f{pid}")
-                rep_lines = tuple(RepCredit(r, reps[r], from_units(rep_units[r], unit))
-                                  for r in sorted(reps))
-            partners.append(PartnerCredit(pid, share, from_units(partner_units[pid],
-                                                                   unit), rep_lines))
-        amount = from_units(sum(partner_units.values()), unit)
-        return TypeCredit(
-            type=ctype.name, total=total, declared=ctype.declared,
-            rules=tuple(r.id for r in winners), clauses=tuple(r.clause for r in winners),
-            outcome=first_rule.outcome.kind, amount=amount, partners=tuple(partners),
-            note=note)
 
     # -- checks against the agreement -----------------------------------------------------
     def check(self, deal: Deal) -> None:
@@ -340,36 +212,6 @@ class Evaluator:
         if value is not None and value not in self.partner_set:
             raise DealError(f"unknown partner {value!r}" + suggest(value, self.partners),
                             deal_id=deal.id, field=field, code="unknown-partner")
-
-
-def _describe(shares: Mapping[str, Fraction]) -> str:
-    return ", ".join(f"{p} {percent_text(s)}" for p, s in sorted(shares.items()) if s)
-
-
-def _attribute(deal: Deal, name: str, value: Any, typ: Type) -> Value:
-    field = f"attributes.{name}"
-    try:
-        if typ is Type.NUMBER:
-            if isinstance(value, Decimal):
-                return value
-            if isinstance(value, str):
-                return parse_decimal(value)
-        elif typ is Type.DATE:
-            if isinstance(value, dt.date):
-                return value
-            if isinstance(value, str):
-                return parse_iso_date(value)
-        elif typ is Type.BOOL:
-            if isinstance(value, bool):
-                return value
-            if value in ("true", "false"):  # CSV cells
-                return bool(value == "true")
-        elif isinstance(value, str):
-            return value
-    except (MoneyError, ValueError):
-        pass
-    raise DealError(f"expected a {typ} value, got {value!r}", deal_id=deal.id, field=field,
-                    code="bad-field")
 
 
 def _check_shape(deal: Deal) -> None:

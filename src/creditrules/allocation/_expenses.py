@@ -10,7 +10,6 @@ then the sharing rule that applies splits the covered amount to the cent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -21,19 +20,16 @@ from creditrules.agreement.policy import (
     FORBIDDEN,
     Cap,
     EntertainmentPolicy,
-    ExpenseRule,
     PolicyRule,
 )
 from creditrules.allocation._precedence import Precedence, rule_verdicts
 from creditrules.allocation.model import Deal, Expense
 from creditrules.allocation.results import (
-    ExpensePart,
-    ExpenseShare,
     Limit,
     PolicyDecision,
     RuleVerdict,
 )
-from creditrules.base._money import from_units, largest_remainder, to_units
+from creditrules.base._money import to_units
 from creditrules.conditions._ast import Facts, Path, Value
 from creditrules.errors import AllocationError, AmbiguityError, DealError, NoApplicableRuleError
 
@@ -206,134 +202,6 @@ class PolicyEvaluator:
                     self.directions.get(topic, {}))
             self._limits[key] = found
         return found
-
-    # -- who pays what --------------------------------------------------------------------
-    def share(self, deal: Deal, facts: Facts, expense: Expense, decision: PolicyDecision | None,
-              credit_shares: Mapping[str, Fraction] | None, *, explain: bool,
-              standalone: bool = False) -> tuple[ExpenseShare, list[RuleVerdict]]:
-        if decision is None:
-            raise AllocationError(f"expense {expense.id!r}: the agreement declares no "
-                                  "entertainment policy precedence", deal_id=deal.id)
-        if decision.governs == "payer":
-            rule = next(r for r in self.ruleset.policy_rules if r.id == decision.rule
-                        and r.topic == ENTERTAINMENT)
-            decision = self.decide(deal, ENTERTAINMENT, rule, payer=expense.paid_by)
-        efacts = expense_facts(facts, expense)
-        matched = self.expense_matcher.match(efacts)
-        rules = {r.id: r for r in self.ruleset.expense_rules}
-        applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
-        winners, beaten = self.expense_precedence.resolve(applicable)
-        verdicts = rule_verdicts(rules.values(), applicable, beaten, efacts,
-                             f"expense:{expense.id}", explain=explain,
-                             version=self.ruleset.version)
-        if not winners:
-            raise NoApplicableRuleError(f"no expense sharing rule applies to expense "
-                                        f"{expense.id!r} and none is a default",
-                                        deal_id=deal.id)
-        chosen = [rules[w] for w in winners]
-        for other in chosen[1:]:
-            if (other.method, dict(other.shares), other.excess) != \
-                    (chosen[0].method, dict(chosen[0].shares), chosen[0].excess):
-                raise AmbiguityError(
-                    f"expense {expense.id!r}: rules {chosen[0].id} (clause {chosen[0].clause}) "
-                    f"and {other.id} (clause {other.clause}) both apply and disagree, and "
-                    "neither prevails; declare which does with 'overrides'",
-                    rules=(chosen[0].id, other.id), deal_id=deal.id)
-        return (self.bear(deal, expense, decision, chosen[0], credit_shares,
-                          standalone=standalone), verdicts)
-
-    def bear(self, deal: Deal, expense: Expense, decision: PolicyDecision, rule: ExpenseRule,
-             credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
-             ) -> ExpenseShare:
-        unit = self.ruleset.unit
-        limits = {lim.name: lim for lim in decision.limits}
-        violations: list[str] = []
-        whose = _whose(decision)
-        n = len(expense.attendees)
-        per_attendee = Fraction(expense.amount) / n
-        covered_exact = Fraction(0)
-        total_cap: Fraction | None = Fraction(0)
-        forbidden_for: list[str] = []
-        annual = limits.get("annual_cap_per_attendee")
-        for attendee in expense.attendees:
-            declared = _attendee_cap(limits, expense.kind, attendee.category)
-            if not (declared is None or isinstance(declared, Decimal)):
-                forbidden_for.append(attendee.category or "any")
-                continue
-            cap = None if declared is None else Fraction(declared)
-            if annual is not None and isinstance(annual.value, Decimal):
-                room = max(Fraction(annual.value) - Fraction(attendee.spent_this_year),
-                           Fraction(0))
-                cap = room if cap is None else min(cap, room)
-            if cap is None:
-                total_cap = None
-                covered_exact += per_attendee
-            else:
-                capped = Fraction(cap)
-                if total_cap is not None:
-                    total_cap += capped
-                covered_exact += min(per_attendee, capped)
-        if forbidden_for:
-            who = ", ".join(sorted(set(forbidden_for)))
-            violations.append(f"kind {expense.kind!r} is not allowed for {who} attendees under "
-                              f"{whose}")
-            covered_exact = Fraction(0)
-            total_cap = Fraction(0)
-        # Round the covered amount down: never above the caps; the rest is excess.
-        unit_f = Fraction(unit)
-        covered_units = math.floor(covered_exact / unit_f)
-        amount_units = to_units(expense.amount, unit)
-        excess_units = amount_units - covered_units
-        pre = limits.get("preapproval_above")
-        if pre is not None and isinstance(pre.value, Decimal) and expense.amount > pre.value \
-                and not expense.preapproved:
-            violations.append(f"needs pre-approval above {pre.value} under {whose}, and none "
-                              "is recorded")
-        shares = self.method_shares(deal, expense, rule, credit_shares, standalone=standalone)
-        parts_units = largest_remainder(covered_units, shares, tie_break=self.ruleset.tie_break,
-                                        salt=f"{deal.id}\x1f{expense.id}")
-        # A forbidden expense is never shared, not even as zero parts.
-        parts = () if forbidden_for else tuple(
-            ExpensePart(p, shares[p], from_units(parts_units[p], unit))
-            for p in sorted(shares) if shares[p] or parts_units[p])
-        # A forbidden expense is not accepted by the alliance at all: whoever paid keeps
-        # it, whatever the rule says about excess above a cap.
-        bearer = expense.paid_by if forbidden_for or rule.excess in ("payer", "disallowed") \
-            else rule.excess
-        cap_money = None if total_cap is None else from_units(
-            math.floor(total_cap / unit_f), unit)
-        return ExpenseShare(
-            expense=expense.id, kind=expense.kind, amount=expense.amount,
-            paid_by=expense.paid_by, attendees=n, policy=decision, cap=cap_money,
-            covered=from_units(covered_units, unit), excess=from_units(excess_units, unit),
-            excess_bearer=bearer,
-            disallowed=bool(forbidden_for) or (rule.excess == "disallowed" and excess_units > 0),
-            rule=rule.id, clause=rule.clause, method=rule.method, parts=parts,
-            violations=tuple(violations))
-
-    def method_shares(self, deal: Deal, expense: Expense, rule: ExpenseRule,
-                      credit_shares: Mapping[str, Fraction] | None, *, standalone: bool
-                      ) -> dict[str, Fraction]:
-        if rule.method == "split":
-            return {p: rule.shares.get(p, Fraction(0)) for p in self.partners}
-        if rule.method == "equal":
-            return {p: Fraction(1, len(self.partners)) for p in self.partners}
-        if rule.method == "payer":
-            return {p: Fraction(int(p == expense.paid_by)) for p in self.partners}
-        if credit_shares is None:
-            reason = ("which needs a deal; share this expense with its deal"
-                      if standalone else "but this deal got no credit with a fixed total")
-            raise AllocationError(f"expense {expense.id!r}: rule {rule.id} (clause "
-                                  f"{rule.clause}) shares by credit, {reason}",
-                                  deal_id=deal.id)
-        total = sum(credit_shares.values(), Fraction(0))
-        # Shares are of the deal amount, so a credit note has positive shares too: its
-        # credit (the amount) is what is not positive.
-        if total <= 0 or deal.amount <= 0:
-            raise AllocationError(f"expense {expense.id!r}: rule {rule.id} shares by credit, "
-                                  "but the deal's credit is not positive (a credit note)",
-                                  deal_id=deal.id)
-        return {p: credit_shares.get(p, Fraction(0)) / total for p in self.partners}
 
     def check(self, deal: Deal, expense: Expense, field: str) -> None:
         if expense.paid_by not in self.partners:

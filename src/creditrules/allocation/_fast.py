@@ -48,6 +48,8 @@ from creditrules.allocation._fast_plans import (
     FastDeal,
     PolicyPlan,
     TypePlan,
+    ambiguity,
+    fixed_shares,
     integer_weights,
     same_fixed_shares,
 )
@@ -80,7 +82,7 @@ from creditrules.base._money import TieBreak
 from creditrules.conditions._ast import Expr, Facts, Field, Path, Value
 from creditrules.conditions._conditions import evaluate
 from creditrules.engine._compile import Compiled, CompileError, compile_conditions
-from creditrules.errors import AllocationError
+from creditrules.errors import DealError, NoApplicableRuleError
 
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
@@ -141,10 +143,10 @@ class FastPath(Numbers):
         self.no_attributes: dict[Path, Value] = {
             ("attributes", name): None for name in self.attributes}
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
-        self.type_plans: BoundedCache[tuple[Any, ...], TypePlan | None] = BoundedCache()
+        self.type_plans: BoundedCache[tuple[Any, ...], TypePlan] = BoundedCache()
         self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence]] = {}
         self.plan_numbers: BoundedCache[tuple[str, ...], TypePlan] = BoundedCache()
-        self.policy_plans: BoundedCache[tuple[Any, ...], PolicyPlan | None] = BoundedCache()
+        self.policy_plans: BoundedCache[tuple[Any, ...], PolicyPlan] = BoundedCache()
         self.out_of_force: dict[int, tuple[RuleVerdict, ...]] = {}
         self.verdicts: BoundedCache[tuple[Any, ...], tuple[RuleVerdict, ...]] = BoundedCache()
         self.shared: BoundedCache[tuple[str, str, tuple[str, ...]], RuleVerdict] = BoundedCache()
@@ -169,11 +171,7 @@ class FastPath(Numbers):
             self.compiled = compile_conditions(conditions)
         except CompileError:  # beyond what can be encoded: every deal takes the plain path
             self.compiled = None
-        self.expense = ExpenseFast(self) if ruleset.expense_rules or self.policy_on else None
-        self.expense_reader: Callable[[Any], ExpenseReading] = (
-            self.expense.read if self.expense else _no_expenses)
-        self.expense_object_reader: Callable[[Any], ExpenseReading] = (
-            self.expense.read_object if self.expense else _no_expenses)
+        self.expense = ExpenseFast(self)
         self.objects = DealObjects(self)
         # Conditions grouped by credit type (or policy) and by the features they read: a
         # condition's outcome depends only on those features' encoded values, a far smaller
@@ -189,7 +187,7 @@ class FastPath(Numbers):
                 by_reads.setdefault((owner_of[name], reads), []).append(name)
             group_reads = sorted(by_reads.items())
         # Collection items are built only when some condition counts them.
-        both = (self.compiled, self.expense.compiled if self.expense else None)
+        both = (self.compiled, self.expense.compiled)
         sources = [f.source for c in both if c is not None for f in c.features]
         self.need_acts = any(s.startswith("count(activities") for s in sources)
         # How each feature is read (see _encode); None: by the compiled encoders.
@@ -235,6 +233,13 @@ class FastPath(Numbers):
                     reads = tuple(place[r] for r in reads)
                 read = operator.itemgetter(*reads) if reads else _nothing
                 self.groups.append((read, tuple(names), BoundedCache()))
+        else:
+            # Beyond what can be encoded: one group per credit type (and the policies),
+            # matched afresh for each deal.
+            for owner_name in sorted(self.owned):
+                owned = tuple(sorted(n for n in conditions if owner_of[n] == owner_name))
+                self.owned[owner_name].append(len(self.groups))
+                self.groups.append((_nothing, owned, BoundedCache()))
         self.credit_types = tuple((t, tuple(self.owned[t.name])) for t in ruleset.credit_types)
         self.policy_groups = tuple(self.owned["policy"])
 
@@ -247,16 +252,38 @@ class FastPath(Numbers):
         return found
 
     # -- one record -------------------------------------------------------------------------
-    def compute(self, data: Any) -> FastDeal | None:
-        """The deal's credit, or None when the plain path must decide (see module doc)."""
-        if self.compiled is None:
-            return None
+    def compute(self, data: Any) -> FastDeal:
+        """The deal's decisions and numbers, or the error the agreement gives for it.
+
+        A record of the usual shape is read directly; anything else (a value to convert, a
+        mistake to report, a :class:`Deal` built in Python) is read by
+        :meth:`Deal.from_mapping` and checked by :meth:`Evaluator.check`, which raise the
+        located :class:`~creditrules.errors.DealError`. Either way the deal is read and
+        checked once, before anything is decided.
+        """
+        if type(data) is not Deal:
+            try:
+                return self._compute(data)
+            except Decline:
+                if not isinstance(data, Deal):
+                    if not isinstance(data, Mapping):
+                        raise DealError(f"a deal must be a JSON object, got "
+                                        f"{type(data).__name__}", code="bad-record") from None
+                    data = Deal.from_mapping(data)
+        return self.checked(data)
+
+    def checked(self, deal: Deal, *, credit: bool = True) -> FastDeal:
+        """A :class:`Deal` object's decisions and numbers, after :meth:`Evaluator.check`
+        (``credit=False``: its expenses only, for an expense shared without a sale)."""
+        self.ev.check(deal)
         try:
-            if type(data) is Deal:
-                return self.objects.compute(data)
-            return self._compute(data)
+            return self.objects.compute(deal, credit=credit)
         except Decline:
-            return None
+            # What the checks leave to the object reader: the types of the values a deal
+            # built in Python holds (a reader never makes the wrong ones).
+            raise DealError("a value of the wrong type (see the Deal, Rep, Activity and "
+                            "Expense classes for each field's type)", deal_id=deal.id,
+                            code="bad-field") from None
 
     def _activity(self, item: Any) -> tuple[str, tuple[str, ...], str | None, dt.date | None]:
         """An activity as (kind, reps, partner, date), as the plain reader reads it; cached
@@ -365,7 +392,7 @@ class FastPath(Numbers):
             self.attr_values.put(key, found)
         return found  # type: ignore[return-value]
 
-    def _compute(self, data: Any) -> FastDeal | None:
+    def _compute(self, data: Any) -> FastDeal:
         if type(data) is not dict or not data.keys() <= DEAL_KEYS:
             raise Decline
         deal_id = data.get("id")
@@ -404,8 +431,12 @@ class FastPath(Numbers):
         raw_expenses = data.get("expenses")
         if raw_expenses is not None and type(raw_expenses) is not list:
             raise Decline
+        read = self.expense.read
+        expenses = [read(item) for item in raw_expenses] if raw_expenses else []
+        if len({e[0] for e in expenses}) != len(expenses):
+            raise Decline  # an expense listed twice: the reader names it
         return self._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
-                            scalars, people, raw_expenses or (), self.expense_reader)
+                            scalars, people, expenses)
 
     def _people(self, reps: Iterable[RepReading], activities: Iterable[ActivityReading],
                 source: str | None, lead_rep: str | None) -> People:
@@ -449,23 +480,22 @@ class FastPath(Numbers):
 
     def _finish(self, deal_id: str, day: dt.date, segment: int, amount: Decimal, units: int,
                 owner: str | None, source: str | None, lead_rep: str | None,
-                scalars: dict[Path, Value], people: People, raw_expenses: Sequence[Any],
-                read_expense: Callable[[Any], ExpenseReading]) -> FastDeal:
-        """The decisions and numbers of a deal, however it was read."""
+                scalars: dict[Path, Value], people: People, expenses_read: list[ExpenseReading],
+                *, credit: bool = True) -> FastDeal:
+        """The decisions and numbers of a deal, however it was read (and wholly read: what
+        is decided here raises the agreement's own errors, never a reading one)."""
         by_partner, owners, acts, act_items, act_hits, rep_items, rep_hits = people
         facts = Facts(scalars, {"activities": tuple(act_items), "reps": tuple(rep_items)})
-        encoded = self._encode(scalars, act_hits, rep_hits, facts)
+        encoded = self._encode(scalars, act_hits, rep_hits, facts) if self.compiled else None
         matched = self._matched(encoded, facts)
-        has_expenses = bool(raw_expenses)
+        has_expenses = bool(expenses_read)
         types = []
         credits: list[tuple[TypePlan, list[Any], bool]] = []
-        for ctype, groups in self.credit_types:
+        for ctype, groups in self.credit_types if credit else ():
             key = (ctype.name, segment, *[matched[g] for g in groups])
             tp = self.type_plans.get(key)
             if tp is None:
-                if key in self.type_plans:
-                    raise Decline  # an error for this key: the plain path reports it
-                tp = self._type_plan(ctype, key, day)
+                tp = self._type_plan(ctype, key, day, deal_id)
             types.append(tp)
             if tp.active:
                 credits.append((tp, *self._credit(tp, deal_id, units, acts, by_partner,
@@ -479,15 +509,13 @@ class FastPath(Numbers):
             policy = found
         expenses: tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...] = ()
         expense_facts: tuple[Facts, ...] = ()
-        if raw_expenses:
-            if self.expense is None:
-                raise Decline
+        if expenses_read:
             # A stand-in deal for the sharing code: what it reads of the deal (the id for the
             # rounding salt, the amount's sign, the owner and lead source for policies).
             stub = Deal(deal_id, day, amount, self.rs.currency, account=Account(owner=owner),
                         lead=Lead(source=source, rep=lead_rep))
-            expenses, expense_facts = self.expense.share(policy, stub, facts, raw_expenses,
-                                                         credits, read_expense)
+            expenses, expense_facts = self.expense.share(policy, stub, facts, expenses_read,
+                                                         credits, standalone=not credit)
         return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
                         facts, expense_facts, acts)
 
@@ -516,16 +544,16 @@ class FastPath(Numbers):
         return source, opt_text(lead.get("rep"))
 
     def _encode(self, scalars: Mapping[Path, Value], act_hits: list[tuple[int, ...]],
-                rep_hits: list[tuple[int, ...]], facts: Facts) -> tuple[Any, ...]:
+                rep_hits: list[tuple[int, ...]], facts: Facts) -> tuple[Any, ...] | None:
         """The encoded deal (the values of ``Compiled.key``, index features first), read
         directly: an index or a rank per feature, counts summed from each item's cached
-        hits."""
+        hits. None when the deal cannot be encoded: it is then matched afresh."""
         if self.ops is None:
             assert self.compiled is not None
             try:
                 return self.compiled.key(facts)
             except TypeError:
-                raise Decline from None
+                return None
         out: list[Any] = [-1 if (value := scalars[path]) is None else table.get(value, size)
                           for path, table, size in self.index_ops]
         append = out.append
@@ -541,9 +569,14 @@ class FastPath(Numbers):
             append(2 * i + 1 if i < size and table[i] == value else 2 * i)
         return tuple(out)
 
-    def _matched(self, encoded: tuple[Any, ...], facts: Facts) -> list[frozenset[str]]:
+    def _matched(self, encoded: tuple[Any, ...] | None, facts: Facts
+                 ) -> list[frozenset[str]]:
         """Per group of conditions, those that hold: looked up by the encoded values of the
         features the group reads, and matched by the engine only when new."""
+        if encoded is None:
+            ev = self.ev
+            matched = ev.matcher.match(facts) | ev.policy.policy_matcher.match(facts)
+            return [frozenset(n for n in names if n in matched) for _, names, _ in self.groups]
         found_all = [cache.get(read(encoded)) for read, _, cache in self.groups]
         if None not in found_all:
             return found_all  # type: ignore[return-value]
@@ -557,9 +590,11 @@ class FastPath(Numbers):
             out.append(found)
         return out
 
-    def _type_plan(self, ctype: CreditType, key: tuple[Any, ...], day: dt.date) -> TypePlan:
-        """A credit type's decision, as ``Evaluator.allocate`` takes it (the key holds the
-        matching conditions; ``day`` stands for its rules in force)."""
+    def _type_plan(self, ctype: CreditType, key: tuple[Any, ...], day: dt.date,
+                   deal_id: str) -> TypePlan:
+        """A credit type's decision (the key holds the matching conditions; ``day`` stands
+        for its rules in force): cached, or the agreement's error for this deal (an error
+        is not cached: it is rare, and names the deal)."""
         matched: set[str] = set()
         for names in key[2:]:
             matched |= names
@@ -583,24 +618,23 @@ class FastPath(Numbers):
                 for rule in rules)
 
         chosen = [applicable[w] for w in winners]
-        ok = bool(chosen) or not ctype.required
-        if len(chosen) > 1:
-            outcomes = [r.outcome for r in chosen]
-            # Several winners agree or the deal is ambiguous; with fixed shares that is known
-            # now, by contribution it would depend on each deal: the plain path decides.
-            ok = all(isinstance(o, Split | Overlay) for o in outcomes) and all(
-                same_fixed_shares(outcomes[0], o, self.partners) for o in outcomes[1:])
-        plan = None
-        if ok:
-            # The numbers depend on the winners only: many keys share them.
-            numbers = (ctype.name, *(r.key for r in chosen))
-            template = self.plan_numbers.get(numbers)
-            if template is None:
-                template = self.plan_numbers.put(numbers, TypePlan(self, ctype, chosen, tuple))
-            plan = template.with_verdicts(verdicts)
+        if not chosen and ctype.required:
+            raise NoApplicableRuleError(
+                f"no {ctype.name} credit rule applies and the ruleset declares no default",
+                deal_id=deal_id)
+        if len(chosen) > 1 and all(isinstance(r.outcome, Split | Overlay) for r in chosen):
+            # Several winners with fixed shares: they agree, or every such deal is ambiguous.
+            for other in chosen[1:]:
+                if not same_fixed_shares(chosen[0].outcome, other.outcome, self.partners):
+                    raise ambiguity(ctype, chosen[0], other, fixed_shares(chosen[0]),
+                                    fixed_shares(other), deal_id)
+        # The numbers depend on the winners only: many keys share them.
+        numbers = (ctype.name, *(r.key for r in chosen))
+        template = self.plan_numbers.get(numbers)
+        if template is None:
+            template = self.plan_numbers.put(numbers, TypePlan(self, ctype, chosen, tuple))
+        plan = template.with_verdicts(verdicts)
         self.type_plans.put(key, plan)
-        if plan is None:
-            raise Decline
         return plan
 
     def _verdict(self, rule: CreditRule, status: str, by: tuple[str, ...]) -> RuleVerdict:
@@ -613,26 +647,15 @@ class FastPath(Numbers):
 
     def _policy_plan(self, key: tuple[Any, ...], deal_id: str, facts: Facts) -> PolicyPlan:
         """The policy decisions for the key, by the evaluator's own policy code (it reads
-        the deal's account owner and lead source, both in the key)."""
+        the deal's account owner and lead source, both in the key); an error (no rule, two
+        disagreeing) is raised for this deal and not cached."""
         owner, source, has_expenses = key[:3]
         deal = Deal(deal_id, facts.scalars[("date",)], Decimal(0),  # type: ignore[arg-type]
                     self.rs.currency, account=Account(owner=owner), lead=Lead(source=source))
-        plan: PolicyPlan | None
-        try:
-            policies, verdicts = self.ev.policy.decisions(
-                deal, facts, explain=False, needed={ENTERTAINMENT} if has_expenses else set())
-            plan = PolicyPlan(tuple(policies), tuple(verdicts))
-        except AllocationError:
-            plan = None
-        self.policy_plans.put(key, plan)
-        if plan is None:
-            raise Decline
-        return plan
+        policies, verdicts = self.ev.policy.decisions(
+            deal, facts, explain=False, needed={ENTERTAINMENT} if has_expenses else set())
+        return self.policy_plans.put(key, PolicyPlan(tuple(policies), tuple(verdicts)))
 
 
 def _nothing(encoded: tuple[Any, ...]) -> tuple[()]:
     return ()
-
-
-def _no_expenses(item: Any) -> ExpenseReading:
-    raise Decline  # expenses on a ruleset with no policy or sharing rule: the plain path

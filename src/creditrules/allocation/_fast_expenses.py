@@ -5,13 +5,14 @@ expense."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
-from creditrules.allocation._fast_plans import PolicyPlan, TypePlan, common_denominator, round_units
+from creditrules.allocation._fast_plans import PolicyPlan, TypePlan, common_denominator
 from creditrules.allocation._fast_read import (
     ATTENDEE_KEYS,
     CACHE_SIZE,
@@ -27,8 +28,10 @@ from creditrules.allocation._fast_read import (
 )
 from creditrules.allocation.model import Attendee, Deal, Expense
 from creditrules.allocation.results import ExpensePart, ExpenseShare, PolicyDecision, RuleVerdict
+from creditrules.base._money import round_scaled
 from creditrules.conditions._ast import Facts, Path, Value
 from creditrules.engine._compile import Compiled, CompileError, compile_conditions
+from creditrules.errors import AllocationError, AmbiguityError, NoApplicableRuleError
 
 if TYPE_CHECKING:
     from creditrules.allocation._fast import FastPath
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["Attendees", "ExpenseFast", "ExpenseReading"]
 
 
-Attendees = list[tuple[str | None, int, int]]  # (category, spent units, how many)
+# (category, spent units (a Fraction for a part of a unit), how many)
+Attendees = list[tuple[str | None, int | Fraction, int]]
 #: An expense as read: (id, kind, amount, units, paid by, attendees, attendees by category
 #: and spend, date, pre-approved).
 ExpenseReading = tuple[str, str, Decimal, int, str, int, Attendees, dt.date | None, bool]
@@ -55,11 +59,12 @@ class ExpenseFast:
         self.decided: BoundedCache[tuple[Any, ...],
                                    tuple[ExpenseRule, tuple[RuleVerdict, ...]]] = BoundedCache()
         self.categories = self.policy.categories()
-        self.caps: dict[tuple[int, str, str | None], int | str | None] = {}
+        self.caps: dict[tuple[int, str, str | None], int | Fraction | str | None] = {}
         self.held: dict[int, PolicyDecision] = {}
         self.splits: dict[str, tuple[ExpenseRule, tuple[int, ...], int]] = {}
         self.order = sorted(range(len(self.partners)), key=self.partners.__getitem__)
-        self.limits: dict[int, tuple[PolicyDecision, int | None, Decimal | None, str]] = {}
+        self.limits: dict[int, tuple[PolicyDecision, int | Fraction | None, Decimal | None,
+                                     str]] = {}
         self.payer: dict[tuple[str, str], PolicyDecision] = {}
         self.compiled: Compiled | None
         try:
@@ -68,44 +73,43 @@ class ExpenseFast:
         except CompileError:
             self.compiled = None
 
-    def share(self, plan: PolicyPlan, stub: Deal, facts: Facts, raw: Sequence[Any],
-              credits: list[tuple[TypePlan, list[Any], bool]],
-              read: Callable[[Any], ExpenseReading]
+    def share(self, plan: PolicyPlan, stub: Deal, facts: Facts,
+              expenses: Sequence[ExpenseReading],
+              credits: list[tuple[TypePlan, list[Any], bool]], *, standalone: bool = False
               ) -> tuple[tuple[tuple[ExpenseShare, tuple[RuleVerdict, ...]], ...],
                          tuple[Facts, ...]]:
         """Each expense's share and its rule verdicts (not yet labelled with the expense),
-        by expense id; and the facts each expense's conditions read. ``read`` reads one
-        expense (:meth:`read` a mapping, :meth:`read_object` an :class:`Expense`)."""
-        if not raw:
+        by expense id; and the facts each expense's conditions read. ``standalone``: an
+        expense shared without a sale (no credit to share it by)."""
+        if not expenses:
             return (), ()
         decision = next((p for p in plan.policies if p.topic == ENTERTAINMENT), None)
-        if decision is None or self.compiled is None:
-            raise Decline
+        if decision is None:
+            raise AllocationError(f"expense {expenses[0][0]!r}: the agreement declares no "
+                                  "entertainment policy precedence", deal_id=stub.id)
         revenue = next((parts for tp, parts, _ in credits if not tp.declared), None)
-        seen: set[str] = set()
         out = []
-        for item in raw:
-            (expense_id, kind, amount, units, paid_by, n, attendees, day,
-             preapproved) = read(item)
-            if expense_id in seen:
-                raise Decline
-            seen.add(expense_id)
+        for (expense_id, kind, amount, units, paid_by, n, attendees, day,
+             preapproved) in expenses:
             efacts = self._facts(facts, expense_id, kind, amount, paid_by, n, attendees, day,
                                  preapproved)
-            try:
-                key = self.compiled.key(efacts)
-            except TypeError:
-                raise Decline from None
-            found = self.decided.get(key)
+            key = None
+            if self.compiled is not None:
+                try:
+                    key = self.compiled.key(efacts)
+                except TypeError:  # not encodable: decided afresh
+                    key = None
+            found = None if key is None else self.decided.get(key)
             if found is None:
-                found = self._decide(efacts)
-                self.decided.put(key, found)
+                found = self._decide(efacts, expense_id, stub.id)
+                if key is not None:
+                    self.decided.put(key, found)
             rule, verdicts = found
             chosen = decision
             if decision.governs == "payer":
                 chosen = self._payer(decision, paid_by)
             share = self._bear(stub, expense_id, kind, amount, units, paid_by, n, attendees,
-                               preapproved, chosen, rule, revenue)
+                               preapproved, chosen, rule, revenue, standalone)
             out.append((share, verdicts, efacts))  # labelled with the expense when asked
         out.sort(key=lambda e: e[0].expense)
         return tuple((e[0], e[1]) for e in out), tuple(e[2] for e in out)
@@ -167,7 +171,7 @@ class ExpenseFast:
         units = self.fast.amounts.units(amount)
         if units < 0 or type(item.attendees) is not tuple:
             raise Decline
-        attendees: dict[tuple[str | None, int], int] = {}
+        attendees: dict[tuple[str | None, int | Fraction], int] = {}
         n = 0
         for a in item.attendees:
             if type(a) is not Attendee:
@@ -180,13 +184,13 @@ class ExpenseFast:
                 raise Decline
             if type(spent) is not Decimal or not spent.is_finite():
                 raise Decline
-            spent_units = self.fast.amounts.units(spent)
+            spent_units = self._units(spent)  # a part of a unit stays exact
             if spent_units < 0:
                 raise Decline
             attendees[(category, spent_units)] = attendees.get((category, spent_units), 0) + 1
             n += 1
         day = item.date
-        if not 1 <= n <= 10_000 or (day is not None and type(day) is not dt.date) \
+        if not n or (day is not None and type(day) is not dt.date) \
                 or type(item.preapproved) is not bool:
             raise Decline
         return (expense_id, kind, amount, units, paid_by, n,
@@ -207,7 +211,8 @@ class ExpenseFast:
             {("category",): c} for c, _, m in attendees for _ in range(m))
         return Facts(scalars, {**facts.collections, "attendees": items})
 
-    def _decide(self, efacts: Facts) -> tuple[ExpenseRule, tuple[RuleVerdict, ...]]:
+    def _decide(self, efacts: Facts, expense_id: str, deal_id: str
+                ) -> tuple[ExpenseRule, tuple[RuleVerdict, ...]]:
         from creditrules.allocation._precedence import rule_verdicts
 
         policy = self.policy
@@ -216,12 +221,19 @@ class ExpenseFast:
         applicable = [r.id for r in rules.values() if r.when is None or r.key in matched]
         winners, beaten = policy.expense_precedence.resolve(applicable)
         if not winners:
-            raise Decline  # no rule for this expense: the plain path reports it
+            raise NoApplicableRuleError(f"no expense sharing rule applies to expense "
+                                        f"{expense_id!r} and none is a default",
+                                        deal_id=deal_id)
         chosen = [rules[w] for w in winners]
         first = chosen[0]
-        if any((o.method, dict(o.shares), o.excess) != (first.method, dict(first.shares),
-                                                         first.excess) for o in chosen[1:]):
-            raise Decline  # ambiguous: likewise
+        for other in chosen[1:]:
+            if (other.method, dict(other.shares), other.excess) != \
+                    (first.method, dict(first.shares), first.excess):
+                raise AmbiguityError(
+                    f"expense {expense_id!r}: rules {first.id} (clause {first.clause}) and "
+                    f"{other.id} (clause {other.clause}) both apply and disagree, and "
+                    "neither prevails; declare which does with 'overrides'",
+                    rules=(first.id, other.id), deal_id=deal_id)
         verdicts = rule_verdicts(rules.values(), applicable, beaten, efacts, "", explain=False,
                                  version=self.fast.rs.version)
         return first, tuple(verdicts)
@@ -235,7 +247,8 @@ class ExpenseFast:
                 self.policy.limits(ENTERTAINMENT, payer))
         return found
 
-    def _cap(self, decision: PolicyDecision, kind: str, category: str | None) -> int | str | None:
+    def _cap(self, decision: PolicyDecision, kind: str, category: str | None
+             ) -> int | Fraction | str | None:
         """The per-attendee cap in units, None (no cap) or "forbidden"."""
         key = (id(decision), kind, category)
         found = self.caps.get(key, MISSING)
@@ -257,13 +270,14 @@ class ExpenseFast:
             self.caps[key] = found
         return found  # type: ignore[return-value]
 
-    def _units(self, value: Decimal) -> int:
+    def _units(self, value: Decimal) -> int | Fraction:
+        """A limit in currency units: an int, or a Fraction for a part of a unit (a cap of
+        33.335 in cents), with which the same arithmetic stays exact."""
         units = Fraction(value) / Fraction(self.fast.unit)
-        if units.denominator != 1:
-            raise Decline  # not whole units: the plain path's fractions handle it
-        return units.numerator
+        return units.numerator if units.denominator == 1 else units
 
-    def _limits(self, decision: PolicyDecision) -> tuple[int | None, Decimal | None, str]:
+    def _limits(self, decision: PolicyDecision
+                ) -> tuple[int | Fraction | None, Decimal | None, str]:
         """The annual cap per attendee in units, the pre-approval threshold, whose."""
         found = self.limits.get(id(decision))
         if found is None or found[0] is not decision:
@@ -284,14 +298,16 @@ class ExpenseFast:
 
     def _bear(self, deal: Deal, expense_id: str, kind: str, amount: Decimal, units: int,
               paid_by: str, n: int, attendees: Attendees, preapproved: bool,
-              decision: PolicyDecision, rule: ExpenseRule, revenue: list[Any] | None
-              ) -> ExpenseShare:
-        """``PolicyEvaluator.bear`` in integer units: the attendees' caps, the covered
-        amount (rounded down), the excess, violations, and the parts to the cent."""
+              decision: PolicyDecision, rule: ExpenseRule, revenue: list[Any] | None,
+              standalone: bool = False) -> ExpenseShare:
+        """Who bears an expense, in currency units: the attendees' caps, the covered amount
+        (rounded down: never above the caps), the excess, violations, and the parts to the
+        unit. Caps or spend in parts of a unit make these Fractions, exactly."""
         fast = self.fast
         annual, pre, whose = self._limits(decision)
-        covered_n = 0  # the covered amount times n: each attendee's part is units / n
-        total_cap: int | None = 0
+        # The covered amount times n: each attendee's part is units / n.
+        covered_n: int | Fraction = 0
+        total_cap: int | Fraction | None = 0
         forbidden_for = []
         for category, spent, many in attendees:
             cap = self._cap(decision, kind, category)
@@ -316,7 +332,8 @@ class ExpenseFast:
                               f"{whose}")
             covered_n = 0
             total_cap = 0
-        covered = covered_n // n
+        # Round the covered amount down: never above the caps; the rest is excess.
+        covered = covered_n // n  # exact: ints, or Fractions for parts of a unit
         excess = units - covered
         if pre is not None and amount > pre and not preapproved:
             violations.append(f"needs pre-approval above {pre} under {whose}, and none "
@@ -334,18 +351,26 @@ class ExpenseFast:
         elif method == "payer":
             nums, den = tuple(int(p == paid_by) for p in partners), 1
         else:
-            if revenue is None or deal.amount <= 0:
-                raise Decline  # the plain path explains why it cannot share by credit
-            got = {pid: (num, d) for pid, num, d, _, _ in revenue}
-            den_r = revenue[0][2]
-            nums = tuple(got[p][0] if p in got else 0 for p in partners)
+            if revenue is None:
+                reason = ("which needs a deal; share this expense with its deal"
+                          if standalone else "but this deal got no credit with a fixed total")
+                raise AllocationError(f"expense {expense_id!r}: rule {rule.id} (clause "
+                                      f"{rule.clause}) shares by credit, {reason}",
+                                      deal_id=deal.id)
+            # The partners' credit shares, over their one common denominator.
+            got = {pid: num for pid, num, _, _, _ in revenue}
+            nums = tuple(got.get(p, 0) for p in partners)
             den = sum(nums)
-            if den <= 0 or any(d != den_r for _, d in got.values()):
-                raise Decline
+            # Shares are of the deal amount, so a credit note has positive shares too: its
+            # credit (the amount) is what is not positive.
+            if den <= 0 or deal.amount <= 0:
+                raise AllocationError(f"expense {expense_id!r}: rule {rule.id} shares by "
+                                      "credit, but the deal's credit is not positive (a "
+                                      "credit note)", deal_id=deal.id)
         target, rest = divmod(covered * sum(nums), den)
         if rest and (2 * rest > den or (2 * rest == den and target % 2)):
             target += 1
-        parts_units = round_units([covered * x for x in nums], den, target, partners,
+        parts_units = round_scaled([covered * x for x in nums], den, target, partners,
                                   fast.tie_break, f"{deal.id}\x1f{expense_id}")
         decimal = fast.decimal
         parts = () if forbidden_for else tuple(
@@ -355,7 +380,7 @@ class ExpenseFast:
             else rule.excess
         return ExpenseShare(
             expense=expense_id, kind=kind, amount=amount, paid_by=paid_by, attendees=n,
-            policy=decision, cap=None if total_cap is None else decimal(total_cap),
+            policy=decision, cap=None if total_cap is None else decimal(math.floor(total_cap)),
             covered=decimal(covered), excess=decimal(excess),
             excess_bearer=bearer,
             disallowed=bool(forbidden_for) or (rule.excess == "disallowed" and excess > 0),

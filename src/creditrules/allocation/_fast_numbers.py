@@ -9,8 +9,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from creditrules.allocation._deferred import Deferred, deferred_reasons
-from creditrules.allocation._fast_plans import FastDeal, TypePlan, rep_points_of, round_units
-from creditrules.allocation._fast_read import BoundedCache, Decline
+from creditrules.allocation._fast_plans import FastDeal, TypePlan, ambiguity, rep_points_of
+from creditrules.allocation._fast_read import BoundedCache
 from creditrules.allocation._workings import work_out
 from creditrules.allocation.ledger import Row, expense_rows
 from creditrules.allocation.results import (
@@ -20,8 +20,9 @@ from creditrules.allocation.results import (
     RuleVerdict,
     TypeCredit,
 )
-from creditrules.base._money import TieBreak, fraction_text, from_units
+from creditrules.base._money import TieBreak, fraction_text, from_units, round_scaled
 from creditrules.conditions._ast import Expr
+from creditrules.errors import DealError
 
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
@@ -54,27 +55,14 @@ class Numbers:
                 by_partner: dict[str, list[str]], owners: set[str]
                 ) -> tuple[list[Any], bool]:
         partners = self.partners
-        contributed = True
-        if tp.fixed is not None:
-            nums, den = tp.fixed
-        else:
-            points = [0] * len(partners)
-            weights = tp.points
-            index = self.index
-            for kind, who, _ in acts:
-                w = weights.get(kind)
-                if w is not None:
-                    for p in who:
-                        i = index[p]
-                        points[i] += w[i]
-            total = sum(points)
-            if total:
-                a, b = tp.total_num
-                nums, den = tuple(a * p for p in points), b * total
-            else:
-                assert tp.empty is not None
-                nums, den, _ = tp.empty
-                contributed = False
+        nums, den, contributed = self._shares(tp, acts)
+        for alt in tp.alternatives:
+            # Another prevailing rule: the deal is ambiguous unless its shares are the same.
+            other, oden, _ = self._shares(alt, acts)
+            if any(a * oden != b * den for a, b in zip(nums, other, strict=True)):
+                raise ambiguity(tp.ctype, tp.winners[0], alt.winners[0],
+                                self._fractions(nums, den), self._fractions(other, oden),
+                                deal_id)
         negative = units < 0
         size = -units if negative else units
         target, rest = divmod(size * sum(nums), den)
@@ -82,7 +70,7 @@ class Numbers:
         if rest and (2 * rest > den or (2 * rest == den and target % 2)):
             target += 1
         salt = f"{deal_id}\x1f{tp.name}"
-        got = round_units([size * n for n in nums], den, target, partners, self.tie_break, salt)
+        got = round_scaled([size * n for n in nums], den, target, partners, self.tie_break, salt)
         out = []
         rep_points: dict[str, int] | None = None
         for i, pid in enumerate(partners):
@@ -99,7 +87,10 @@ class Numbers:
                 if tp.mode == "owner":
                     chosen = [r for r in mine if r in owners]
                     if len(chosen) != 1:
-                        raise Decline  # the plain path names the missing owner
+                        found = "none is" if not chosen else f"{len(chosen)} are"
+                        raise DealError(f"rep credit goes to {pid}'s deal owner, but {found} "
+                                        "marked owner", deal_id=deal_id, field="reps",
+                                        code="no-owner")
                     reps = [(chosen[0], num, den, signed)]
                 elif len(mine) == 1:
                     # A partner's only rep gets its whole share: by contribution or equally.
@@ -118,12 +109,40 @@ class Numbers:
                     assert weights_r is not None
                     rden = den * total_r
                     rnums = [num * rw for rw in weights_r]
-                    rep_units = round_units([size * n for n in rnums], rden, pu, mine,
+                    rep_units = round_scaled([size * n for n in rnums], rden, pu, mine,
                                             self.tie_break, f"{salt}\x1f{pid}")
                     reps = [(r, rnums[j], rden, -rep_units[j] if negative else rep_units[j])
                             for j, r in enumerate(mine)]
             out.append((pid, num, den, signed, reps))
         return out, contributed
+
+    def _shares(self, tp: TypePlan, acts: list[tuple[str, frozenset[str], tuple[str, ...]]]
+                ) -> tuple[tuple[int, ...], int, bool]:
+        """The rule's shares of the deal as integer numerators over one denominator, in
+        partner order, and whether contribution was recorded (False: the fallback shares).
+        By contribution: the total times each partner's points (each activity's weight for
+        its kind, times the partner's normalisation) over all the points."""
+        if tp.fixed is not None:
+            return (*tp.fixed, True)
+        points = [0] * len(self.partners)
+        weights = tp.points
+        index = self.index
+        for kind, who, _ in acts:
+            w = weights.get(kind)
+            if w is not None:
+                for p in who:
+                    i = index[p]
+                    points[i] += w[i]
+        total = sum(points)
+        if total:
+            a, b = tp.total_num
+            return tuple(a * p for p in points), b * total, True
+        assert tp.empty is not None
+        nums, den, _ = tp.empty
+        return nums, den, False
+
+    def _fractions(self, nums: tuple[int, ...], den: int) -> dict[str, Fraction]:
+        return {p: Fraction(n, den) for p, n in zip(self.partners, nums, strict=True)}
 
     # -- output -----------------------------------------------------------------------------
     def share_text(self, num: int, den: int) -> str:

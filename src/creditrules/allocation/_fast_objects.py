@@ -1,7 +1,6 @@
-"""Deal objects on the fast path: a :class:`~creditrules.allocation.model.Deal` built in
-Python is read with its values as they are (no reader converted them), checked as
-``Evaluator.check`` checks
-them; anything else is declined and takes the plain path."""
+"""Reading a :class:`~creditrules.allocation.model.Deal` object (built in Python, or by
+:meth:`Deal.from_mapping` for a record of an unusual shape) once ``Evaluator.check`` has
+checked it: its values as they are, no reader having converted them."""
 
 from __future__ import annotations
 
@@ -10,12 +9,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from creditrules.allocation._attributes import _attribute
 from creditrules.allocation._fast_plans import FastDeal
 from creditrules.allocation._fast_read import MISSING, BoundedCache, Decline
 from creditrules.allocation._outcomes import LEAD_KIND
 from creditrules.allocation.model import Account, Activity, Deal, Lead, Rep
 from creditrules.conditions._ast import Path, Value
-from creditrules.errors import CreditRulesError
 
 if TYPE_CHECKING:
     from creditrules.allocation._fast import FastPath, RepReading
@@ -33,9 +32,9 @@ class DealObjects:
                                                dt.date | None]] = BoundedCache()
         self.attr_objects: BoundedCache[tuple[str, Any, type], Value] = BoundedCache()
 
-    def compute(self, deal: Deal) -> FastDeal:
-        """A :class:`Deal` object, as the plain path reads one: its values as they are (no
-        reader converted them), checked as ``Evaluator.check`` checks them."""
+    def compute(self, deal: Deal, *, credit: bool = True) -> FastDeal:
+        """A checked :class:`Deal` object, its values as they are (no reader converted
+        them); ``credit=False``: its expenses only."""
         fast = self.fast
         deal_id = deal.id
         if type(deal_id) is not str or not deal_id or deal.currency != fast.rs.currency:
@@ -47,8 +46,9 @@ class DealObjects:
             raise Decline
         units = fast.amounts.units(amount)
         account = deal.account
-        if (type(account) is not Account or type(deal.reps) is not tuple
-                or type(deal.activities) is not tuple
+        # Lists where tuples belong pass the checks as they pass the oracle: read alike.
+        if (type(account) is not Account or type(deal.reps) not in (tuple, list)
+                or type(deal.activities) not in (tuple, list)
                 or not isinstance(deal.attributes, Mapping)):
             raise Decline
         owner = self._partner(account.owner)
@@ -84,10 +84,11 @@ class DealObjects:
                 if value is not None:
                     scalars[("attributes", name)] = self._attribute(deal, name, value)
         expenses = deal.expenses
-        if type(expenses) is not tuple:
+        if type(expenses) not in (tuple, list):
             raise Decline
+        read = fast.expense.read_object
         return fast._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
-                            scalars, people, expenses, fast.expense_object_reader)
+                            scalars, people, [read(e) for e in expenses], credit=credit)
 
     def _rep(self, item: Any) -> RepReading:
         """A :class:`Rep`, its values as they are."""
@@ -109,20 +110,23 @@ class DealObjects:
             raise Decline
         try:
             found = self.act_objects.get(act)
-        except TypeError:  # a list where a tuple belongs
-            raise Decline from None
+            cached = True
+        except TypeError:  # a list where a tuple belongs: unhashable, read uncached
+            found, cached = None, False
         if found is None:
             kind, reps, who, day = act.kind, act.reps, act.partner, act.date
-            if (type(kind) is not str or not kind or kind == LEAD_KIND
-                    or type(reps) is not tuple
-                    or any(type(r) is not str or not r for r in reps)
+            if type(reps) is list:
+                reps = tuple(reps)
+            # Only types: the checks have refused what the agreement refuses (an activity
+            # with no one on it is read, and counts for no one).
+            if (type(kind) is not str or kind == LEAD_KIND or type(reps) is not tuple
+                    or any(type(r) is not str for r in reps)
                     or (day is not None and type(day) is not dt.date)):
                 raise Decline
             who = self._partner(who)
-            if not reps and who is None:
-                raise Decline
             found = (kind, reps, who, day)
-            self.act_objects.put(act, found)
+            if cached:
+                self.act_objects.put(act, found)
         return found
 
     def _attribute(self, deal: Deal, name: str, value: Any) -> Value:
@@ -133,12 +137,7 @@ class DealObjects:
         except TypeError:
             raise Decline from None
         if found is MISSING:
-            from creditrules.allocation._evaluate import _attribute
-
-            try:
-                found = _attribute(deal, name, value, self.fast.attributes[name])
-            except CreditRulesError:
-                raise Decline from None
+            found = _attribute(deal, name, value, self.fast.attributes[name])
             self.attr_objects.put(key, found)
         return found  # type: ignore[return-value]
 

@@ -21,8 +21,9 @@ from creditrules.agreement.ruleset import (
 )
 from creditrules.allocation.ledger import policy_text
 from creditrules.allocation.results import ExpenseShare, PolicyDecision, RuleVerdict
-from creditrules.base._money import TieBreak
+from creditrules.base._money import percent_text
 from creditrules.conditions._ast import Facts
+from creditrules.errors import AmbiguityError
 
 if TYPE_CHECKING:
     from creditrules.allocation._fast import FastPath
@@ -32,10 +33,11 @@ __all__ = [
     "FastDeal",
     "PolicyPlan",
     "TypePlan",
+    "ambiguity",
     "common_denominator",
+    "fixed_shares",
     "integer_weights",
     "rep_points_of",
-    "round_units",
     "same_fixed_shares",
 ]
 
@@ -57,13 +59,18 @@ class TypePlan:
     """One credit type's decision for a set of matching conditions and rules in force: its
     verdicts and, when some rule applies, the winners and what their numbers need."""
 
-    __slots__ = ("_verdicts", "active", "clauses", "contribution", "declared", "empty",
-                 "fixed", "mode", "name", "outcome", "points", "rep_points", "rules",
-                 "rules_text", "total", "total_num")
+    __slots__ = ("_verdicts", "active", "alternatives", "clauses", "contribution", "ctype",
+                 "declared", "empty", "fixed", "mode", "name", "outcome", "points",
+                 "rep_points", "rules", "rules_text", "total", "total_num", "winners")
 
     def __init__(self, fast: FastPath, ctype: CreditType, winners: Sequence[CreditRule],
                  verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> None:
         self.name = ctype.name
+        self.ctype = ctype
+        self.winners = tuple(winners)
+        # Other prevailing rules whose shares depend on each deal (by contribution): each
+        # deal's shares are compared with theirs, and differing ones are ambiguous.
+        self.alternatives: tuple[TypePlan, ...] = ()
         self.declared = ctype.declared
         self._verdicts: tuple[RuleVerdict, ...] | Callable[[], tuple[RuleVerdict, ...]] = \
             verdicts
@@ -83,6 +90,9 @@ class TypePlan:
         self.rep_points: dict[str, int] = {}
         if not winners:
             return
+        if len(winners) > 1 and not all(isinstance(r.outcome, Split | Overlay)
+                                        for r in winners):
+            self.alternatives = tuple(TypePlan(fast, ctype, [r], tuple) for r in winners[1:])
         rs, partners = fast.rs, fast.partners
         first = winners[0]
         outcome = first.outcome
@@ -202,42 +212,20 @@ def same_fixed_shares(a: Outcome, b: Outcome, partners: Sequence[str]) -> bool:
     return all(a.shares.get(p, Fraction(0)) == b.shares.get(p, Fraction(0)) for p in partners)
 
 
-def round_units(scaled: list[int], den: int, target: int, parties: Sequence[str],
-                tie_break: TieBreak, salt: str) -> list[int]:
-    """Largest remainder on exact entitlements ``scaled[i] / den`` (all >= 0) to ``target``:
-    :func:`creditrules.base._money.apportion` in integers, the tie-break hashed only on a tie."""
-    if len(scaled) == 2:  # two parties, the usual alliance: no lists, no sorting
-        x0, x1 = scaled
-        q0, r0 = divmod(x0, den)
-        q1, r1 = divmod(x1, den)
-        left = target - q0 - q1
-        if not left:
-            return [q0, q1]
-        if left == (r0 > 0) + (r1 > 0):
-            return [q0 + (r0 > 0), q1 + (r1 > 0)]
-        if left != 1 or not (r0 and r1):
-            raise ValueError(f"target {target} is not reachable within one unit")
-        if (r0, x0) == (r1, x1):
-            first = (tie_break.key(parties[0], salt), parties[0]) < \
-                (tie_break.key(parties[1], salt), parties[1])
-        else:
-            first = (r0, x0) > (r1, x1)
-        return [q0 + 1, q1] if first else [q0, q1 + 1]
-    got = [x // den for x in scaled]
-    left = target - sum(got)
-    if not left:
-        return got
-    keys: dict[int, tuple[Any, ...]] = {i: (-(x % den), -x) for i, x in enumerate(scaled)
-                                        if x % den}
-    if left == len(keys):
-        for i in keys:
-            got[i] += 1
-        return got
-    if not 0 < left < len(keys):
-        raise ValueError(f"target {target} is not reachable within one unit")
-    if len(set(keys.values())) < len(keys):  # a tie: the declared tie-break settles it
-        for i in keys:
-            keys[i] += (tie_break.key(parties[i], salt), parties[i])
-    for i in sorted(keys, key=keys.__getitem__)[:left]:
-        got[i] += 1
-    return got
+def fixed_shares(rule: CreditRule) -> dict[str, Fraction]:
+    assert isinstance(rule.outcome, Split | Overlay)
+    return dict(rule.outcome.shares)
+
+
+def ambiguity(ctype: CreditType, first: CreditRule, other: CreditRule,
+              shares: Mapping[str, Fraction], others: Mapping[str, Fraction],
+              deal_id: str) -> AmbiguityError:
+    """Two prevailing rules of one credit type that disagree on this deal."""
+    def describe(s: Mapping[str, Fraction]) -> str:
+        return ", ".join(f"{p} {percent_text(v)}" for p, v in sorted(s.items()) if v)
+
+    return AmbiguityError(
+        f"{ctype.name} credit: rules {first.id} (clause {first.clause}) and {other.id} "
+        f"(clause {other.clause}) both apply and disagree ({describe(shares)} against "
+        f"{describe(others)}), and neither prevails; declare which does with 'overrides' "
+        "or 'precedence'", rules=(first.id, other.id), deal_id=deal_id)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -40,6 +40,7 @@ __all__ = [
     "parse_share",
     "percent_text",
     "reject_float",
+    "round_scaled",
     "to_units",
 ]
 
@@ -422,21 +423,59 @@ def apportion(exact: Mapping[str, Fraction], target: int, *, tie_break: TieBreak
         mirrored = apportion({k: -v for k, v in exact.items()}, -target, tie_break=tie_break,
                              salt=salt)
         return {party: -units for party, units in mirrored.items()}
-    # Integers over one common denominator: the same comparisons as with fractions, without
-    # building one per step (a batch splits millions of amounts).
     parties = sorted(exact)
     den = math.lcm(1, *(Fraction(v).denominator for v in exact.values()))
     nums = [int(Fraction(exact[p]) * den) for p in parties]
-    result = [n // den for n in nums]
-    leftover = target - sum(result)
-    keys: dict[int, tuple[object, ...]] = {i: (-(n % den), -n) for i, n in enumerate(nums)
-                                           if n % den}
-    if not 0 <= leftover <= len(keys):
+    return dict(zip(parties, round_scaled(nums, den, target, parties, tie_break, salt),
+                    strict=True))
+
+
+def round_scaled(scaled: Sequence[int], den: int, target: int, parties: Sequence[str],
+                 tie_break: TieBreak, salt: str) -> list[int]:
+    """The largest remainder rule itself, in integers: exact entitlements ``scaled[i] / den``
+    (all >= 0, one per party, in ``parties`` order) rounded to integers summing to ``target``.
+
+    Every party gets the floor of its entitlement; the units left over go one each to the
+    largest remainders, then the larger entitlement, then ``tie_break`` (hashed with
+    ``salt``, computed only on a tie), then the party id. ``target`` must lie between the
+    sum of the floors and the sum of the ceilings. Allocation calls this directly with its
+    integer shares (:func:`apportion` and :func:`largest_remainder` are its Fraction form).
+    """
+    if len(scaled) == 2:  # two parties, the usual alliance: no lists, no sorting
+        x0, x1 = scaled
+        q0, r0 = divmod(x0, den)
+        q1, r1 = divmod(x1, den)
+        left = target - q0 - q1
+        if not left:
+            return [q0, q1]
+        if left == (r0 > 0) + (r1 > 0):
+            return [q0 + (r0 > 0), q1 + (r1 > 0)]
+        if left != 1 or not (r0 and r1):
+            raise ValueError(f"target {target} is not reachable within one unit of each "
+                             "share")
+        if (r0, x0) == (r1, x1):
+            first = (tie_break.key(parties[0], salt), parties[0]) < \
+                (tie_break.key(parties[1], salt), parties[1])
+        else:
+            first = (r0, x0) > (r1, x1)
+        return [q0 + 1, q1] if first else [q0, q1 + 1]
+    got = [x // den for x in scaled]
+    left = target - sum(got)
+    if not left:
+        return got
+    keys: dict[int, tuple[Any, ...]] = {i: (-(x % den), -x) for i, x in enumerate(scaled)
+                                        if x % den}
+    if left == len(keys):
+        for i in keys:
+            got[i] += 1
+        return got
+    if not 0 < left < len(keys):
         raise ValueError(f"target {target} is not reachable within one unit of each share")
-    if 0 < leftover < len(keys) and len(set(keys.values())) < len(keys):
+    if len(set(keys.values())) < len(keys):
         # Equal remainders and shares: the declared tie-break, then the party id. (Only
         # then is it computed: a hashed tie-break costs a sha256 per party.)
-        keys = {i: (*k, tie_break.key(parties[i], salt), parties[i]) for i, k in keys.items()}
-    for i in sorted(keys, key=keys.__getitem__)[:leftover]:
-        result[i] += 1
-    return dict(zip(parties, result, strict=True))
+        for i in keys:
+            keys[i] += (tie_break.key(parties[i], salt), parties[i])
+    for i in sorted(keys, key=keys.__getitem__)[:left]:
+        got[i] += 1
+    return got

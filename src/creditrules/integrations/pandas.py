@@ -93,12 +93,12 @@ def rejects_frame(rejections: list[Rejection]) -> pd.DataFrame:
     return frame.astype({"line": "int64"})
 
 
-def allocate_frame(ruleset: Ruleset, frame: pd.DataFrame, *, first_line: int = 1,
-                   fast: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def allocate_frame(ruleset: Ruleset, frame: pd.DataFrame, *, first_line: int = 1
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Allocate every deal row of ``frame``: ``(ledger, rejects)`` DataFrames, rows in input
     order. ``first_line`` numbers the first row in the rejects (default 1)."""
     ledger = LedgerRows()
     rejects: list[Rejection] = []
     run_batch(ruleset, records_from_frame(frame, first_line=first_line), ledger,
-              rejects.append, fast=fast)
+              rejects.append)
     return ledger_frame(ledger.rows), rejects_frame(rejects)

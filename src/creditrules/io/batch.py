@@ -9,8 +9,8 @@ however many deals pass.
 The ledger has one row per deal, credit type, partner and rep (a partner without reps on
 the deal gets one row with no rep), plus one row per share of each entertainment expense and
 one for its excess; :data:`LEDGER_COLUMNS` lists the columns. Rows are the same whether they
-come from the fast path (:mod:`creditrules.allocation._fast`) or from :meth:`Ruleset.allocate`: see
-:func:`ledger_rows`.
+come from the one allocation pipeline, whether a batch or :meth:`Ruleset.allocate` asked:
+see :func:`ledger_rows`.
 
 Python use::
 
@@ -43,7 +43,7 @@ from creditrules.allocation.ledger import policy_text as policy_text
 from creditrules.allocation.model import Deal
 from creditrules.allocation.results import Allocation, ExpenseShare
 from creditrules.base._money import from_units, to_units
-from creditrules.errors import CreditRulesError, DealError
+from creditrules.errors import CreditRulesError
 from creditrules.io.records import BadRecord, Record
 
 if TYPE_CHECKING:
@@ -118,11 +118,8 @@ Item = Record | BadRecord | Deal | Mapping[str, Any]
 
 
 class BatchAllocator:
-    """Allocates records one at a time for a batch: the fast path where it applies, the
-    plain path (the reference, without explanations) otherwise, with identical results.
-    Also keeps the counts and totals of a :class:`Summary`.
-
-    ``fast=False`` forces the plain path (for comparison; the results are the same).
+    """Allocates records one at a time for a batch, through the ruleset's one allocation
+    pipeline (without explanations), and keeps the counts and totals of a :class:`Summary`.
 
     ``duplicates`` says what becomes of a record whose deal id was already allocated by this
     allocator: ``"reject"`` (what a batch run does: :func:`run_batch`, :func:`allocate_many`)
@@ -132,15 +129,14 @@ class BatchAllocator:
     the allocator's life (about a hundred bytes each).
     """
 
-    def __init__(self, ruleset: Ruleset, *, fast: bool = True,
-                 duplicates: str = "allow") -> None:
+    def __init__(self, ruleset: Ruleset, *, duplicates: str = "allow") -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
                              f"not {duplicates!r}")
         self.ruleset = ruleset
         evaluator = ruleset._evaluator
         assert evaluator is not None
-        self.fast: FastPath | None = evaluator.fast_path() if fast else None
+        self.pipeline: FastPath = evaluator.pipeline
         self.summary = Summary(ruleset)
         #: deal id -> the line it was allocated from (None: duplicates allowed).
         self.seen: dict[str, int] | None = {} if duplicates == "reject" else None
@@ -160,10 +156,6 @@ class BatchAllocator:
                                  f"deal {deal_id!r} was already allocated from line {first}")
         return line, data
 
-    def _claim(self, line: int, deal_id: str) -> None:
-        if self.seen is not None:
-            self.seen.setdefault(deal_id, line)
-
     def _guarded(self, line: int, data: Any, work: Callable[[], _T]) -> _T | Rejection:
         """``work()``, or, if creditrules fails on this record with an unexpected error
         (a bug), its rejection (code ``internal-error``): one record never ends the run."""
@@ -172,76 +164,44 @@ class BatchAllocator:
         except CreditRulesError as exc:
             return _rejection(line, data, exc)
         except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError,
-                MemoryError) as exc:
+                MemoryError, RuntimeError) as exc:
             return Rejection(line, _record_id(data), "internal-error",
                              f"creditrules failed on this record ({type(exc).__name__}: "
                              f"{str(exc)[:200]}); please report it")
 
-    def allocation(self, item: Item, line: int = 0) -> Allocation | Rejection:
-        """The allocation of one record (as ``Ruleset.allocate(..., explain=False)``), or
-        its rejection."""
+    def _computed(self, item: Item, line: int) -> FastDeal | Rejection:
         unpacked = self._unpack(item, line)
         if isinstance(unpacked, Rejection):
             self.summary.reject(unpacked)
             return unpacked
         line, data = unpacked
-        fast = self.fast
-
-        def work() -> Allocation | Rejection:
-            fd = fast.compute(data) if fast is not None else None
-            if fd is not None:
-                assert fast is not None
-                return fast.allocation(fd)
-            return self._plain(line, data)
-        result = self._guarded(line, data, work)
+        result = self._guarded(line, data, lambda: self.pipeline.compute(data))
         if isinstance(result, Rejection):
             self.summary.reject(result)
-        else:
-            self._claim(line, result.deal_id)
-            self.summary.add_allocation(result)
+            return result
+        if self.seen is not None:
+            self.seen.setdefault(result.id, line)
+        self.summary.add(result)
         return result
+
+    def allocation(self, item: Item, line: int = 0) -> Allocation | Rejection:
+        """The allocation of one record (as ``Ruleset.allocate(..., explain=False)``), or
+        its rejection."""
+        computed = self._computed(item, line)
+        if isinstance(computed, Rejection):
+            return computed
+        return self.pipeline.allocation(computed)
 
     def rows(self, item: Item, line: int = 0) -> list[Row] | Rejection:
         """The ledger rows of one record, or its rejection (cheaper than
         :meth:`allocation` when only rows are needed)."""
-        unpacked = self._unpack(item, line)
-        if isinstance(unpacked, Rejection):
-            self.summary.reject(unpacked)
-            return unpacked
-        line, data = unpacked
-        fast = self.fast
-
-        def work() -> tuple[FastDeal, list[Row]] | Allocation | Rejection:
-            fd = fast.compute(data) if fast is not None else None
-            if fd is not None:
-                assert fast is not None
-                return fd, fast.rows(fd)
-            return self._plain(line, data)
-        result = self._guarded(line, data, work)
-        if isinstance(result, Rejection):
-            self.summary.reject(result)
-            return result
-        if isinstance(result, tuple):
-            fd, rows = result
-            self._claim(line, fd.id)
-            self.summary.add_fast(fd)
-            return rows
-        self._claim(line, result.deal_id)
-        self.summary.add_allocation(result)
-        return ledger_rows(result)
-
-    def _plain(self, line: int, data: Any) -> Allocation:
-        if not isinstance(data, Deal | Mapping):
-            raise DealError(f"a deal must be a JSON object, got {type(data).__name__}",
-                            code="bad-record")
-        deal = data if isinstance(data, Deal) else Deal.from_mapping(data)
-        # The plain path itself: the fast path has declined this record.
-        evaluator = self.ruleset._evaluator
-        assert evaluator is not None
-        return evaluator.allocate(deal, explain=False, fast=False)
+        computed = self._computed(item, line)
+        if isinstance(computed, Rejection):
+            return computed
+        return self.pipeline.rows(computed)
 
 
-def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True,
+def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *,
                   duplicates: str = "reject") -> Iterator[Allocation | Rejection]:
     """Allocate each deal, lazily and in input order: an :class:`Allocation` (as
     ``ruleset.allocate(deal, explain=False)`` gives) or a :class:`Rejection`.
@@ -252,7 +212,7 @@ def allocate_many(ruleset: Ruleset, deals: Iterable[Item], *, fast: bool = True,
     rejection's ``line`` is the position, from 1). A deal id already allocated is rejected
     (``duplicate-id``) unless ``duplicates="allow"``: see :class:`BatchAllocator`.
     """
-    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    allocator = BatchAllocator(ruleset, duplicates=duplicates)
     for line, item in enumerate(deals, start=1):
         yield allocator.allocation(item, line)
 
@@ -284,22 +244,14 @@ class Summary:
     def _add(self, key: tuple[str, str, str], units: int) -> None:
         self.totals[key] = self.totals.get(key, 0) + units
 
-    def add_fast(self, fd: FastDeal) -> None:
+    def add(self, fd: FastDeal) -> None:
+        """Count one allocated deal and add its credit and expense shares to the totals."""
         self.read += 1
         self.allocated += 1
         for tp, partners, _ in fd.credits:
             for pid, _, _, units, _ in partners:
                 self._add(("credit", tp.name, pid), units)
         for expense, _ in fd.expenses:
-            self._add_expense(expense)
-
-    def add_allocation(self, allocation: Allocation) -> None:
-        self.read += 1
-        self.allocated += 1
-        for credit in allocation.credits:
-            for p in credit.partners:
-                self._add(("credit", credit.type, p.partner), to_units(p.amount, self.unit))
-        for expense in allocation.expenses:
             self._add_expense(expense)
 
     def _add_expense(self, e: ExpenseShare) -> None:
@@ -469,7 +421,7 @@ class LedgerRows:
 
 
 def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
-              rejects: IO[str] | Callable[[Rejection], object] | None, *, fast: bool = True,
+              rejects: IO[str] | Callable[[Rejection], object] | None, *,
               progress: Progress | None = None, first_line: int = 1,
               duplicates: str = "reject", seen: dict[str, int] | None = None) -> Summary:
     """Allocate every record, writing ledger rows and rejections as it goes.
@@ -481,7 +433,7 @@ def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
     ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line), when given,
     holds ids already allocated (by an earlier part of the run) and receives this run's.
     """
-    allocator = BatchAllocator(ruleset, fast=fast, duplicates=duplicates)
+    allocator = BatchAllocator(ruleset, duplicates=duplicates)
     if seen is not None and allocator.seen is not None:
         allocator.seen = seen
     summary = allocator.summary

@@ -1,11 +1,13 @@
-"""The batch fast path (creditrules.allocation._fast) against the plain path, on generated deals.
+"""The one allocation path against the test oracle (tests/oracle.py), on generated deals.
 
-The fast path may decline a record (the plain path then decides), but whatever it computes
-must be exactly what ``Ruleset.allocate(deal, explain=False)`` gives: the same ledger rows,
-the same Allocation, the same rejection. Deals are generated from each ruleset's own
-literals, messy on purpose (ints, floats, empty strings, unknown partners, refunds, ties,
-expenses), and run on both engines with one FastPath each, so that its caches carry over
-from one example to the next as they do in a batch.
+Every deal, single or in a batch, takes the same pipeline: read and checked once, encoded,
+its decision looked up (or made once), its numbers worked out in integers. The oracle
+states the same semantics the plain way (Fractions, the reference evaluator, nothing
+cached). For every deal both must give the same Allocation, explanation, ledger rows, or
+the same error. Deals are generated from each ruleset's own literals, messy on purpose
+(ints, floats, empty strings, unknown partners, refunds, ties, expenses), and run on both
+engines with one pipeline each, so that its caches carry over from one example to the next
+as they do in a batch.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
+import oracle
 from creditrules.agreement.ruleset import Ruleset
 from creditrules.allocation import _fast
-from creditrules.allocation._fast_plans import round_units
 from creditrules.allocation.model import Deal
-from creditrules.base._money import TieBreak, apportion
+from creditrules.base._money import TieBreak, apportion, round_scaled
 from creditrules.conditions import _conditions
 from creditrules.conditions._ast import Count, Expr, Field, Literal
 from creditrules.engine import _durable
@@ -278,54 +280,53 @@ def _defect(kind: str, deal: dict[str, Any]) -> None:
 
 
 def _plain(ruleset: Ruleset, deal: Any, *, explain: bool = False) -> Any:
-    """The plain path's result, or its error."""
-    evaluator = ruleset._evaluator
-    assert evaluator is not None
+    """The oracle's result, or its error."""
     try:
-        if not isinstance(deal, Deal):
-            deal = Deal.from_mapping(deal)
-        return evaluator.allocate(deal, explain=explain, fast=False)
+        return oracle.allocate(ruleset, deal, explain=explain)
     except CreditRulesError as exc:
         return type(exc), str(exc)
 
 
-def _check_object(ruleset: Ruleset, fast: Any, deal: Deal) -> None:
-    """A Deal object on the fast path gives the plain path's result, or is declined."""
-    computed = fast.compute(deal)
-    if computed is None:
-        return
+def _computed(pipeline: Any, deal: Any) -> Any:
+    """The pipeline's computed deal, or its error."""
+    try:
+        return pipeline.compute(deal)
+    except CreditRulesError as exc:
+        return type(exc), str(exc)
+
+
+def _same(ruleset: Ruleset, pipeline: Any, deal: Any) -> None:
+    """The pipeline gives the oracle's result for ``deal``: the same Allocation, ledger
+    rows and explanation, or the same error."""
     expected = _plain(ruleset, deal)
-    assert not isinstance(expected, tuple), f"fast path accepted a rejected deal: {expected}"
-    assert fast.allocation(computed) == expected
-    assert fast.rows(computed) == ledger_rows(expected)
+    computed = _computed(pipeline, deal)
+    if isinstance(expected, tuple) or isinstance(computed, tuple):
+        assert computed == expected
+        return
+    assert pipeline.rows(computed) == ledger_rows(expected)
+    assert pipeline.allocation(computed) == expected
+    # With explanations: the same reasons for every unmatched condition (compared once
+    # worked out), the same text.
     explained = _plain(ruleset, deal, explain=True)
-    got = fast.allocation(computed, explain=True)
+    got = pipeline.allocation(computed, explain=True)
     assert got == explained
     assert got.explain() == explained.explain()
 
 
+def _check_object(ruleset: Ruleset, pipeline: Any, deal: Deal) -> None:
+    _same(ruleset, pipeline, deal)
+
+
 def _check(name: str, engine: str, deal: dict[str, Any]) -> None:
     ruleset, allocator = _setup(name, engine)
-    fast = allocator.fast
-    assert fast is not None
     expected = _plain(ruleset, deal)
-    computed = fast.compute(deal)
-    if computed is not None:
-        assert not isinstance(expected, tuple), f"fast path accepted a rejected deal: {expected}"
-        assert fast.rows(computed) == ledger_rows(expected)
-        assert fast.allocation(computed) == expected
-        # With explanations: the same reasons for every unmatched condition (compared once
-        # worked out), the same text.
-        explained = _plain(ruleset, deal, explain=True)
-        got = fast.allocation(computed, explain=True)
-        assert got == explained
-        assert got.explain() == explained.explain()
+    _same(ruleset, allocator.pipeline, deal)
     try:
         as_object = Deal.from_mapping(deal)
     except DealError:
         pass  # the reader refuses it: no object to try
     else:
-        _check_object(ruleset, fast, as_object)
+        _check_object(ruleset, allocator.pipeline, as_object)
     rows = allocator.rows(deal, 7)
     if isinstance(expected, tuple):
         assert isinstance(rows, Rejection)
@@ -341,37 +342,34 @@ ENGINES = ["durable", "reference"] if _durable.available() else ["reference"]
 @pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("name", sorted(RULESETS))
 @given(data=st.data())
-def test_fast_path_equals_plain_path(name: str, engine_name: str, data: st.DataObject) -> None:
+def test_one_path_equals_the_oracle(name: str, engine_name: str, data: st.DataObject) -> None:
     engine = engine_name
     ruleset, _ = _setup(name, engine)
     _check(name, engine, data.draw(messy_deals(ruleset)))
 
 
 @pytest.mark.parametrize("name", ["cardiozen", "cloudbridge", "cloudbridge-amendment-1"])
-def test_sample_deals_take_the_fast_path(name: str, engine: str) -> None:
-    """The bundled samples are well formed: the fast path computes all of them (the plain
-    path is a fallback, not the rule) and gets them right."""
+def test_sample_deals_equal_the_oracle(name: str, engine: str) -> None:
+    """The bundled samples: read directly (no detour through Deal objects), and right."""
     import json
 
     ruleset, allocator = _setup(name, engine)
     deals_file = RULESETS[name].parent / f"{name.split('-')[0]}-deals.jsonl"
-    assert allocator.fast is not None
+    pipeline = allocator.pipeline
     for line in deals_file.read_text(encoding="utf-8").splitlines():
         deal = json.loads(line)
-        computed = allocator.fast.compute(deal)
-        assert computed is not None, deal["id"]
-        assert allocator.fast.allocation(computed) == _plain(ruleset, deal)
+        computed = pipeline._compute(deal)  # the direct reader takes every sample
+        assert pipeline.allocation(computed) == _plain(ruleset, deal)
         assert ruleset.allocate(deal, explain=False) == _plain(ruleset, deal)
         explained = ruleset.allocate(deal)
         assert explained == _plain(ruleset, deal, explain=True)
         assert explained.to_dict() == _plain(ruleset, deal, explain=True).to_dict()
-        # The same deal as a Deal object takes the fast path too.
+        # The same deal as a Deal object.
         as_object = Deal.from_mapping(deal)
-        assert allocator.fast.compute(as_object) is not None, deal["id"]
         assert ruleset.allocate(as_object).to_dict() == explained.to_dict()
 
 
-def test_benchmark_deals_take_the_fast_path(engine: str) -> None:
+def test_benchmark_deals_equal_the_oracle(engine: str) -> None:
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -380,11 +378,9 @@ def test_benchmark_deals_take_the_fast_path(engine: str) -> None:
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     ruleset, allocator = _setup("benchmark", engine)
-    assert allocator.fast is not None
     for deal in generated.deals(300, seed=5):
-        computed = allocator.fast.compute(deal)
-        assert computed is not None, deal["id"]
-        assert allocator.fast.rows(computed) == ledger_rows(_plain(ruleset, deal))
+        computed = allocator.pipeline._compute(deal)  # the direct reader takes them all
+        assert allocator.pipeline.rows(computed) == ledger_rows(_plain(ruleset, deal))
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=1, max_size=5),
@@ -393,14 +389,16 @@ def test_benchmark_deals_take_the_fast_path(engine: str) -> None:
        st.text(max_size=4))
 def test_integer_rounding_equals_apportion(weights: list[int], den: int, units: int,
                                            tie_break: TieBreak, salt: str) -> None:
-    """round_units (integers, hashing only on ties) is _money.apportion."""
+    """round_scaled (integers, hashing only on ties) gives the oracle's Fraction largest
+    remainder, and apportion (its Fraction form) too."""
     parties = [f"p{i}" for i in range(len(weights))]
     size = abs(units)
     exact = {p: Fraction(size * w, den) for p, w in zip(parties, weights, strict=True)}
     target = round(sum(exact.values(), Fraction(0)))
-    expected = apportion(exact, target, tie_break=tie_break, salt=salt)
-    got = round_units([size * w for w in weights], den, target, parties, tie_break, salt)
+    expected = oracle.apportion(exact, target, tie_break, salt)
+    got = round_scaled([size * w for w in weights], den, target, parties, tie_break, salt)
     assert dict(zip(parties, got, strict=True)) == expected
+    assert apportion(exact, target, tie_break=tie_break, salt=salt) == expected
 
 
 def test_equal_remainders_use_the_hashed_tie_break(engine: str) -> None:
@@ -416,11 +414,11 @@ def test_equal_remainders_use_the_hashed_tie_break(engine: str) -> None:
                            {"kind": "joint_call", "reps": ["a1", "b1"]}]})
 
 
-def test_unusual_records_fall_back_to_the_plain_path(engine: str) -> None:
-    """Shapes the fast reader does not take (ints for text, Decimal amounts, tuples) still
-    get the plain path's exact result."""
+def test_unusual_records_are_read_by_the_deal_reader(engine: str) -> None:
+    """Shapes the direct reader does not take (ints for text, Decimal amounts, tuples) are
+    read by Deal.from_mapping and checked, with the oracle's exact result."""
     ruleset, allocator = _setup("cardiozen", engine)
-    assert allocator.fast is not None
+    from creditrules.allocation._fast_read import Decline
     base = {"id": "U-1", "date": "2026-03-02", "amount": "1000.00", "currency": "USD",
             "account": {"owner": "acme", "named": True}}
     for deal in (
@@ -429,7 +427,8 @@ def test_unusual_records_fall_back_to_the_plain_path(engine: str) -> None:
         {**base, "reps": ({"id": "r", "partner": "acme"},)},
         {**base, "account": {"owner": "acme", "named": True, "id": 5}},
     ):
-        assert allocator.fast.compute(deal) is None
+        with pytest.raises(Decline):
+            allocator.pipeline._compute(deal)
         rows = allocator.rows(deal)
         assert rows == ledger_rows(_plain(ruleset, deal))
 
@@ -458,9 +457,8 @@ def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> No
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     for deal in generated.deals(400, seed=9):
-        computed = fast.compute(deal)
-        assert computed is not None
-        assert fast.compute(Deal.from_mapping(deal)) is not None
+        fast.compute(deal)
+        fast.compute(Deal.from_mapping(deal))
     caches = [fast.type_plans, fast.policy_plans, fast.texts, fast.acts, fast.items, fast.reps,
               fast.attr_values, fast.verdicts, fast.dates.cache, fast.fractions,
               fast.plan_numbers, fast.shared, fast.objects.act_objects,
@@ -528,7 +526,7 @@ _UNIT_FAST: dict[str, Any] = {}
 
 def _unit_fast(text: str) -> Any:
     if text not in _UNIT_FAST:
-        _UNIT_FAST[text] = creditrules.loads(text, engine="reference")._evaluator.fast_path()
+        _UNIT_FAST[text] = creditrules.loads(text, engine="reference")._evaluator.pipeline
     return _UNIT_FAST[text]
 
 
@@ -600,16 +598,16 @@ ODD = ["sub-unit", "minus-zero", "float", "empty-texts", "unknown-owner", "empty
 @pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("name", sorted(RULESETS))
 @given(data=st.data())
-def test_deal_objects_on_the_fast_path_equal_the_plain_path(name: str, engine_name: str,
-                                                          data: st.DataObject) -> None:
+def test_deal_objects_equal_the_oracle(name: str, engine_name: str,
+                                       data: st.DataObject) -> None:
     ruleset, allocator = _setup(name, engine_name)
     try:
         deal = Deal.from_mapping(data.draw(messy_deals(ruleset)))
     except DealError:
         return
     odd = _odd(data.draw(st.sampled_from(ODD)), deal)
-    _check_object(ruleset, allocator.fast, odd)
-    # Through the public API too: the fast path or the plain path, the same answer.
+    _check_object(ruleset, allocator.pipeline, odd)
+    # Through the public API too.
     expected = _plain(ruleset, odd)
     try:
         got: Any = ruleset.allocate(odd, explain=False)
