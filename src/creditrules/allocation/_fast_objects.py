@@ -114,8 +114,9 @@ class DealObjects:
         except TypeError:  # a list where a tuple belongs: unhashable, read uncached
             found, cached = None, False
         if found is None:
-            kind, reps, who, day = act.kind, act.reps, act.partner, act.date
-            if type(reps) is list:
+            kind, who, day = act.kind, act.partner, act.date
+            reps: Any = act.reps
+            if type(reps) is list:  # typed a tuple; a list passes the checks all the same
                 reps = tuple(reps)
             # Only types: the checks have refused what the agreement refuses (an activity
             # with no one on it is read, and counts for no one).
