@@ -27,8 +27,8 @@ from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
 from creditrules.agreement.ruleset import ByContribution, Contribution, CreditRule, CreditType
 from creditrules.allocation._deferred import Deferred
 from creditrules.allocation._evaluate import Evaluator, deal_facts
-from creditrules.allocation._expenses import _attendee_cap, _whose, expense_facts
 from creditrules.allocation._outcomes import LEAD_KIND, Participation
+from creditrules.allocation._policies import _attendee_cap, _whose, expense_facts
 from creditrules.allocation._precedence import rule_verdicts
 from creditrules.allocation._workings import work_out
 from creditrules.allocation.results import (

@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 import creditrules
 import oracle
 from creditrules.agreement.ruleset import Ruleset
-from creditrules.allocation import _fast
 from creditrules.allocation.model import Deal
 from creditrules.base._money import TieBreak, apportion, round_scaled
 from creditrules.conditions import _conditions
@@ -418,7 +417,7 @@ def test_unusual_records_are_read_by_the_deal_reader(engine: str) -> None:
     """Shapes the direct reader does not take (ints for text, Decimal amounts, tuples) are
     read by Deal.from_mapping and checked, with the oracle's exact result."""
     ruleset, allocator = _setup("cardiozen", engine)
-    from creditrules.allocation._fast_read import Decline
+    from creditrules.allocation._reading import Decline
     base = {"id": "U-1", "date": "2026-03-02", "amount": "1000.00", "currency": "USD",
             "account": {"owner": "acme", "named": True}}
     for deal in (
@@ -436,19 +435,20 @@ def test_unusual_records_are_read_by_the_deal_reader(engine: str) -> None:
 def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     """No cache grows past its bound, however many distinct deals pass: memory stays flat."""
     from creditrules.allocation import (
-        _fast_expenses,
-        _fast_numbers,
-        _fast_objects,
-        _fast_plans,
-        _fast_read,
+        _deal_objects,
+        _decisions,
+        _expense_sharing,
+        _numbers,
+        _pipeline,
+        _reading,
     )
 
-    for module in (_fast, _fast_read, _fast_plans, _fast_numbers, _fast_expenses,
-                   _fast_objects):
+    for module in (_pipeline, _reading, _decisions, _numbers, _expense_sharing,
+                   _deal_objects):
         if hasattr(module, "CACHE_SIZE"):
             monkeypatch.setattr(module, "CACHE_SIZE", 8)
     ruleset = creditrules.load(RULESETS["benchmark"], engine=engine)
-    fast = _fast.FastPath(ruleset)
+    fast = _pipeline.Pipeline(ruleset)
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -16,10 +16,10 @@ import attrs
 from creditrules.agreement.policy import ExpenseRule, PolicyRule
 from creditrules.agreement.ruleset import CreditRule
 from creditrules.allocation._attributes import _attribute
-from creditrules.allocation._expenses import PolicyEvaluator
 from creditrules.allocation._outcomes import (
     LEAD_KIND,
 )
+from creditrules.allocation._policies import PolicyEvaluator
 from creditrules.allocation._precedence import Precedence
 from creditrules.allocation.model import Account, Activity, Deal, Expense, Lead, Rep
 from creditrules.allocation.results import (
@@ -43,7 +43,7 @@ from creditrules.errors import (
 
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
-    from creditrules.allocation._fast import FastPath
+    from creditrules.allocation._pipeline import Pipeline
 
 __all__ = ["Evaluator", "deal_facts"]
 
@@ -91,16 +91,16 @@ class Evaluator:
         self.matcher = make_matcher(engine, self.conditions)
         self.policy = PolicyEvaluator(ruleset, lambda conds: make_matcher(engine, conds))
         self.ref = RulesetRef(ruleset.id, ruleset.version, ruleset.content_hash)
-        self._fast: FastPath | None = None
+        self._pipeline: Pipeline | None = None
 
     @property
-    def pipeline(self) -> FastPath:
+    def pipeline(self) -> Pipeline:
         """The ruleset's allocation pipeline (built on first use)."""
-        if self._fast is None:
-            from creditrules.allocation._fast import FastPath
+        if self._pipeline is None:
+            from creditrules.allocation._pipeline import Pipeline
 
-            self._fast = FastPath(self.ruleset)
-        return self._fast
+            self._pipeline = Pipeline(self.ruleset)
+        return self._pipeline
 
     def allocate(self, deal: Deal | Mapping[str, Any], *, explain: bool = True
                  ) -> Allocation:

@@ -48,7 +48,7 @@ from creditrules.io.records import BadRecord, Record
 
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
-    from creditrules.allocation._fast import FastDeal, FastPath
+    from creditrules.allocation._pipeline import ComputedDeal, Pipeline
 
 __all__ = [
     "DUPLICATE_POLICIES",
@@ -136,7 +136,7 @@ class BatchAllocator:
         self.ruleset = ruleset
         evaluator = ruleset._evaluator
         assert evaluator is not None
-        self.pipeline: FastPath = evaluator.pipeline
+        self.pipeline: Pipeline = evaluator.pipeline
         self.summary = Summary(ruleset)
         #: deal id -> the line it was allocated from (None: duplicates allowed).
         self.seen: dict[str, int] | None = {} if duplicates == "reject" else None
@@ -169,7 +169,7 @@ class BatchAllocator:
                              f"creditrules failed on this record ({type(exc).__name__}: "
                              f"{str(exc)[:200]}); please report it")
 
-    def _computed(self, item: Item, line: int) -> FastDeal | Rejection:
+    def _computed(self, item: Item, line: int) -> ComputedDeal | Rejection:
         unpacked = self._unpack(item, line)
         if isinstance(unpacked, Rejection):
             self.summary.reject(unpacked)
@@ -244,7 +244,7 @@ class Summary:
     def _add(self, key: tuple[str, str, str], units: int) -> None:
         self.totals[key] = self.totals.get(key, 0) + units
 
-    def add(self, fd: FastDeal) -> None:
+    def add(self, fd: ComputedDeal) -> None:
         """Count one allocated deal and add its credit and expense shares to the totals."""
         self.read += 1
         self.allocated += 1

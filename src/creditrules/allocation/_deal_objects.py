@@ -10,29 +10,29 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from creditrules.allocation._attributes import _attribute
-from creditrules.allocation._fast_plans import FastDeal
-from creditrules.allocation._fast_read import MISSING, BoundedCache, Decline
+from creditrules.allocation._decisions import ComputedDeal
 from creditrules.allocation._outcomes import LEAD_KIND
+from creditrules.allocation._reading import MISSING, BoundedCache, Decline
 from creditrules.allocation.model import Account, Activity, Deal, Lead, Rep
 from creditrules.conditions._ast import Path, Value
 
 if TYPE_CHECKING:
-    from creditrules.allocation._fast import FastPath, RepReading
+    from creditrules.allocation._pipeline import Pipeline, RepReading
 
 __all__ = ["DealObjects"]
 
 
 class DealObjects:
-    """Reads Deal objects for a :class:`~creditrules.allocation._fast.FastPath`."""
+    """Reads Deal objects for a :class:`~creditrules.allocation._pipeline.Pipeline`."""
 
-    def __init__(self, fast: FastPath) -> None:
+    def __init__(self, fast: Pipeline) -> None:
         self.fast = fast
         self.partner_set = fast.partner_set
         self.act_objects: BoundedCache[Activity, tuple[str, tuple[str, ...], str | None,
                                                dt.date | None]] = BoundedCache()
         self.attr_objects: BoundedCache[tuple[str, Any, type], Value] = BoundedCache()
 
-    def compute(self, deal: Deal, *, credit: bool = True) -> FastDeal:
+    def compute(self, deal: Deal, *, credit: bool = True) -> ComputedDeal:
         """A checked :class:`Deal` object, its values as they are (no reader converted
         them); ``credit=False``: its expenses only."""
         fast = self.fast

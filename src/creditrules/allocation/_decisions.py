@@ -26,11 +26,11 @@ from creditrules.conditions._ast import Facts
 from creditrules.errors import AmbiguityError
 
 if TYPE_CHECKING:
-    from creditrules.allocation._fast import FastPath
+    from creditrules.allocation._pipeline import Pipeline
 
 __all__ = [
     "NO_POLICY",
-    "FastDeal",
+    "ComputedDeal",
     "PolicyPlan",
     "TypePlan",
     "ambiguity",
@@ -63,7 +63,7 @@ class TypePlan:
                  "declared", "empty", "fixed", "mode", "name", "outcome", "points",
                  "rep_points", "rules", "rules_text", "total", "total_num", "winners")
 
-    def __init__(self, fast: FastPath, ctype: CreditType, winners: Sequence[CreditRule],
+    def __init__(self, fast: Pipeline, ctype: CreditType, winners: Sequence[CreditRule],
                  verdicts: Callable[[], tuple[RuleVerdict, ...]]) -> None:
         self.name = ctype.name
         self.ctype = ctype
@@ -159,7 +159,7 @@ class PolicyPlan:
 NO_POLICY = PolicyPlan((), ())
 
 
-class FastDeal:
+class ComputedDeal:
     """One deal's credit as the fast path computed it (integers; texts made on demand).
 
     ``credits`` lists, per credit type with a winner, ``(type plan, partners,

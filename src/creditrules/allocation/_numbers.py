@@ -8,9 +8,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from creditrules.allocation._decisions import ComputedDeal, TypePlan, ambiguity, rep_points_of
 from creditrules.allocation._deferred import Deferred, deferred_reasons
-from creditrules.allocation._fast_plans import FastDeal, TypePlan, ambiguity, rep_points_of
-from creditrules.allocation._fast_read import BoundedCache
+from creditrules.allocation._reading import BoundedCache
 from creditrules.allocation._workings import work_out
 from creditrules.allocation.ledger import Row, expense_rows
 from creditrules.allocation.results import (
@@ -32,7 +32,7 @@ __all__ = ["Numbers"]
 
 
 class Numbers:
-    """The arithmetic and output half of :class:`~creditrules.allocation._fast.FastPath`
+    """The arithmetic and output half of :class:`~creditrules.allocation._pipeline.Pipeline`
     (a mixin: the attributes below are set by its constructor)."""
 
     partners: tuple[str, ...]
@@ -180,7 +180,7 @@ class Numbers:
         digits = str(units).rjust(places + 1, "0")
         return f"{digits[:-places]}.{digits[-places:]}"
 
-    def rows(self, fd: FastDeal) -> list[Row]:
+    def rows(self, fd: ComputedDeal) -> list[Row]:
         """The ledger rows, as :func:`creditrules.io.batch.ledger_rows` gives for the plain
         allocation."""
         tail = self.tail
@@ -204,7 +204,7 @@ class Numbers:
             out.extend(expense_rows(expense, deal, date, currency, tail))
         return out
 
-    def allocation(self, fd: FastDeal, *, explain: bool = False) -> Allocation:
+    def allocation(self, fd: ComputedDeal, *, explain: bool = False) -> Allocation:
         """The :class:`Allocation` the plain path gives (its reasons deferred, as there)."""
         fraction, decimal = self.fraction, self.decimal
         credits = []
@@ -234,7 +234,7 @@ class Numbers:
                           Deferred(work_out, self.rs, fd.id, fd.day, fd.units, credits,
                                    fd.acts))
 
-    def _explained(self, fd: FastDeal) -> tuple[RuleVerdict, ...]:
+    def _explained(self, fd: ComputedDeal) -> tuple[RuleVerdict, ...]:
         """The verdicts with the reasons of each unmatched condition, deferred as
         ``rule_verdicts`` defers them (the cached verdicts are shared: copies)."""
         verdicts = self._verdicts(fd)
@@ -256,7 +256,7 @@ class Numbers:
             out.append(v)
         return tuple(out)
 
-    def _verdicts(self, fd: FastDeal) -> tuple[RuleVerdict, ...]:
+    def _verdicts(self, fd: ComputedDeal) -> tuple[RuleVerdict, ...]:
         ev = self.ev
         outside = self.out_of_force.get(fd.segment)
         if outside is None:

@@ -13,7 +13,7 @@ then only computes its own numbers (contribution points, largest remainder, rep 
 integer arithmetic.
 
 Whatever the fast reader is not sure of (a value the plain reader would convert or refuse,
-a decision that is an error, an unusual shape) makes :meth:`FastPath.compute` return
+a decision that is an error, an unusual shape) makes :meth:`Pipeline.compute` return
 ``None``: the caller then runs the plain path, which gives the authoritative result or error.
 The fast path may decline anything, but what it accepts it must get exactly right;
 ``tests/test_fast.py`` checks it against the plain path on generated deals, on both engines.
@@ -21,11 +21,11 @@ The fast path may decline anything, but what it accepts it must get exactly righ
 Entertainment expenses are read and borne in integer units as the plain expense code does;
 only the choice of their sharing rule is cached (per encoded expense).
 
-This module reads a record and decides; its parts live in :mod:`creditrules.allocation._fast_read`
-(reading fields as the plain reader does), :mod:`creditrules.allocation._fast_plans` (the cached
-decisions and integer rounding), :mod:`creditrules.allocation._fast_numbers` (a deal's numbers, its
-ledger rows and Allocation), :mod:`creditrules.allocation._fast_expenses` (expenses) and
-:mod:`creditrules.allocation._fast_objects` (Deal objects built in Python).
+This module reads a record and decides; its parts live in :mod:`creditrules.allocation._reading`
+(reading fields as the plain reader does), :mod:`creditrules.allocation._decisions` (the cached
+decisions and integer rounding), :mod:`creditrules.allocation._numbers` (a deal's numbers, its
+ledger rows and Allocation), :mod:`creditrules.allocation._expense_sharing` (expenses) and
+:mod:`creditrules.allocation._deal_objects` (Deal objects built in Python).
 """
 
 from __future__ import annotations
@@ -40,12 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from creditrules.agreement.policy import ENTERTAINMENT
 from creditrules.agreement.ruleset import Contribution, CreditRule, CreditType, Overlay, Split
-from creditrules.allocation._fast_expenses import ExpenseFast, ExpenseReading
-from creditrules.allocation._fast_numbers import Numbers
-from creditrules.allocation._fast_objects import DealObjects
-from creditrules.allocation._fast_plans import (
+from creditrules.allocation._deal_objects import DealObjects
+from creditrules.allocation._decisions import (
     NO_POLICY,
-    FastDeal,
+    ComputedDeal,
     PolicyPlan,
     TypePlan,
     ambiguity,
@@ -53,7 +51,10 @@ from creditrules.allocation._fast_plans import (
     integer_weights,
     same_fixed_shares,
 )
-from creditrules.allocation._fast_read import (
+from creditrules.allocation._expense_sharing import ExpenseReading, ExpenseSharing
+from creditrules.allocation._numbers import Numbers
+from creditrules.allocation._outcomes import LEAD_KIND
+from creditrules.allocation._reading import (
     ACCOUNT_KEYS,
     ACTIVITY_KEYS,
     CACHE_SIZE,
@@ -75,7 +76,6 @@ from creditrules.allocation._fast_read import (
     read_attribute,
     req_text,
 )
-from creditrules.allocation._outcomes import LEAD_KIND
 from creditrules.allocation.model import Account, Deal, Lead
 from creditrules.allocation.results import ExpenseShare, RuleVerdict
 from creditrules.base._money import TieBreak
@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     from creditrules.allocation._evaluate import Evaluator
     from creditrules.allocation._precedence import Precedence
 
-__all__ = ["CACHE_SIZE", "FastDeal", "FastPath"]
+__all__ = ["CACHE_SIZE", "ComputedDeal", "Pipeline"]
 
 
 Read = Callable[[tuple[Any, ...]], Any]
@@ -104,7 +104,7 @@ People = tuple[dict[str, list[str]], set[str], list[tuple[str, frozenset[str], t
                list[tuple[int, ...]]]
 
 
-class FastPath(Numbers):
+class Pipeline(Numbers):
     """Fast credit for one ruleset (see the module docstring). Not thread safe."""
 
     def __init__(self, ruleset: Ruleset) -> None:
@@ -171,7 +171,7 @@ class FastPath(Numbers):
             self.compiled = compile_conditions(conditions)
         except CompileError:  # beyond what can be encoded: every deal takes the plain path
             self.compiled = None
-        self.expense = ExpenseFast(self)
+        self.expense = ExpenseSharing(self)
         self.objects = DealObjects(self)
         # Conditions grouped by credit type (or policy) and by the features they read: a
         # condition's outcome depends only on those features' encoded values, a far smaller
@@ -252,7 +252,7 @@ class FastPath(Numbers):
         return found
 
     # -- one record -------------------------------------------------------------------------
-    def compute(self, data: Any) -> FastDeal:
+    def compute(self, data: Any) -> ComputedDeal:
         """The deal's decisions and numbers, or the error the agreement gives for it.
 
         A record of the usual shape is read directly; anything else (a value to convert, a
@@ -272,7 +272,7 @@ class FastPath(Numbers):
                     data = Deal.from_mapping(data)
         return self.checked(data)
 
-    def checked(self, deal: Deal, *, credit: bool = True) -> FastDeal:
+    def checked(self, deal: Deal, *, credit: bool = True) -> ComputedDeal:
         """A :class:`Deal` object's decisions and numbers, after :meth:`Evaluator.check`
         (``credit=False``: its expenses only, for an expense shared without a sale)."""
         self.ev.check(deal)
@@ -392,7 +392,7 @@ class FastPath(Numbers):
             self.attr_values.put(key, found)
         return found  # type: ignore[return-value]
 
-    def _compute(self, data: Any) -> FastDeal:
+    def _compute(self, data: Any) -> ComputedDeal:
         if type(data) is not dict or not data.keys() <= DEAL_KEYS:
             raise Decline
         deal_id = data.get("id")
@@ -481,7 +481,7 @@ class FastPath(Numbers):
     def _finish(self, deal_id: str, day: dt.date, segment: int, amount: Decimal, units: int,
                 owner: str | None, source: str | None, lead_rep: str | None,
                 scalars: dict[Path, Value], people: People, expenses_read: list[ExpenseReading],
-                *, credit: bool = True) -> FastDeal:
+                *, credit: bool = True) -> ComputedDeal:
         """The decisions and numbers of a deal, however it was read (and wholly read: what
         is decided here raises the agreement's own errors, never a reading one)."""
         by_partner, owners, acts, act_items, act_hits, rep_items, rep_hits = people
@@ -516,7 +516,7 @@ class FastPath(Numbers):
                         lead=Lead(source=source, rep=lead_rep))
             expenses, expense_facts = self.expense.share(policy, stub, facts, expenses_read,
                                                          credits, standalone=not credit)
-        return FastDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
+        return ComputedDeal(deal_id, day, units, segment, tuple(types), policy, credits, expenses,
                         facts, expense_facts, acts)
 
     def _account(self, value: Any) -> tuple[str | None, str | None, bool, str | None,

@@ -12,8 +12,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
-from creditrules.allocation._fast_plans import PolicyPlan, TypePlan, common_denominator
-from creditrules.allocation._fast_read import (
+from creditrules.allocation._decisions import PolicyPlan, TypePlan, common_denominator
+from creditrules.allocation._reading import (
     ATTENDEE_KEYS,
     CACHE_SIZE,
     EXPENSE_KEYS,
@@ -34,9 +34,9 @@ from creditrules.engine._compile import Compiled, CompileError, compile_conditio
 from creditrules.errors import AllocationError, AmbiguityError, NoApplicableRuleError
 
 if TYPE_CHECKING:
-    from creditrules.allocation._fast import FastPath
+    from creditrules.allocation._pipeline import Pipeline
 
-__all__ = ["Attendees", "ExpenseFast", "ExpenseReading"]
+__all__ = ["Attendees", "ExpenseReading", "ExpenseSharing"]
 
 
 # (category, spent units (a Fraction for a part of a unit), how many)
@@ -46,12 +46,12 @@ Attendees = list[tuple[str | None, int | Fraction, int]]
 ExpenseReading = tuple[str, str, Decimal, int, str, int, Attendees, dt.date | None, bool]
 
 
-class ExpenseFast:
+class ExpenseSharing:
     """Entertainment expenses on a fast deal: read and borne in integer units, as
     ``PolicyEvaluator.share`` and ``bear`` do, with the sharing rule decided once per
     encoded expense."""
 
-    def __init__(self, fast: FastPath) -> None:
+    def __init__(self, fast: Pipeline) -> None:
         self.fast = fast
         self.policy = fast.ev.policy
         self.partners = fast.partners
@@ -257,7 +257,7 @@ class ExpenseFast:
                 self.caps.clear()
                 self.held.clear()
             self.held[id(decision)] = decision  # held: its id is not reused meanwhile
-            from creditrules.allocation._expenses import _attendee_cap
+            from creditrules.allocation._policies import _attendee_cap
 
             limits = {lim.name: lim for lim in decision.limits}
             declared = _attendee_cap(limits, kind, category)
@@ -283,7 +283,7 @@ class ExpenseFast:
         if found is None or found[0] is not decision:
             if len(self.limits) >= CACHE_SIZE:
                 self.limits.clear()
-            from creditrules.allocation._expenses import _whose
+            from creditrules.allocation._policies import _whose
 
             limits = {lim.name: lim for lim in decision.limits}
             annual = limits.get("annual_cap_per_attendee")
