@@ -1,6 +1,5 @@
-"""What the fast path decides once and reuses: a credit type's plan (its verdicts, winners
-and the integers its numbers need), a policy plan, the computed deal, and the integer
-largest-remainder rounding."""
+"""What the pipeline decides once and reuses: a credit type's plan (its verdicts, winners
+and the integers its numbers need), a policy plan, and the computed deal."""
 
 from __future__ import annotations
 

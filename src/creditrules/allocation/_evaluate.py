@@ -1,7 +1,6 @@
-"""One deal through one ruleset: check -> facts -> match -> precedence -> shares -> rounding.
-
-Matching (which rule conditions hold) is done by durable_rules or by the reference
-evaluator; everything after it is plain exact arithmetic on the matched rule set.
+"""Everything a ruleset needs per deal, prepared once: the matcher (durable_rules or the
+reference evaluator), precedence, policy decisions, the checks a deal must pass, and the
+allocation pipeline (:mod:`creditrules.allocation._pipeline`) they feed.
 """
 
 from __future__ import annotations

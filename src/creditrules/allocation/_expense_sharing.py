@@ -1,6 +1,6 @@
-"""Entertainment expenses on a fast-path deal: read and borne in integer units, as
-``PolicyEvaluator.share`` and ``bear`` do, with the sharing rule decided once per encoded
-expense."""
+"""Entertainment expenses of a deal: read, then borne in currency units (the attendees'
+caps, the covered amount, the excess and who bears it, the parts to the unit), the sharing
+rule decided once per encoded expense."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A fast-path deal's numbers and what is written of them: credit in integers (largest
-remainder at partner, then rep level), amount and share texts, ledger rows, and the
-:class:`~creditrules.allocation.results.Allocation` the plain path would give."""
+"""A computed deal's numbers and what is written of them: credit in integers (largest
+remainder at partner, then rep level), amount and share texts, ledger rows, and its
+:class:`~creditrules.allocation.results.Allocation`."""
 
 from __future__ import annotations
 

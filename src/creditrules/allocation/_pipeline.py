@@ -1,31 +1,32 @@
-"""The batch fast path: a deal record straight to its credit, without a Deal or explanations.
+"""The one allocation path: a deal (a record or a :class:`Deal`) to its computed credit.
 
-Why it is exact. Whether a condition holds depends only on the values it reads, and
-:mod:`creditrules.engine._compile` encodes exactly that: each value as its rank among the literals
-it is compared with. So each group of conditions reading the same features is matched by the
-engine once per distinct combination of those encoded values, and looked up afterwards. The
-decision of a credit type (its verdicts and winning rules) depends only on which of its
-conditions hold and on the rules in force (fixed by where the date falls among the
-effective-date boundaries); a policy topic's decision on its conditions, the account owner,
-the lead source and whether the deal has expenses. Those decisions are computed once per
-distinct input, with the same precedence code as :meth:`Evaluator.allocate`, and each deal
-then only computes its own numbers (contribution points, largest remainder, rep splits) in
-integer arithmetic.
+Every deal takes it, whether ``Ruleset.allocate`` asked for one or a batch for millions:
 
-Whatever the fast reader is not sure of (a value the plain reader would convert or refuse,
-a decision that is an error, an unusual shape) makes :meth:`Pipeline.compute` return
-``None``: the caller then runs the plain path, which gives the authoritative result or error.
-The fast path may decline anything, but what it accepts it must get exactly right;
-``tests/test_fast.py`` checks it against the plain path on generated deals, on both engines.
+1. **Read and check, once.** A record of the usual shape is read directly
+   (:mod:`~creditrules.allocation._reading`); anything else is read by
+   :meth:`Deal.from_mapping` and checked by ``Evaluator.check``
+   (:mod:`~creditrules.allocation._deal_objects`), which raise the located errors. Nothing
+   is decided before the whole deal, expenses included, is read.
+2. **Encode.** Whether a condition holds depends only on the values it reads, and
+   :mod:`creditrules.engine._compile` encodes exactly that: each value as its rank among
+   the literals it is compared with, each count as a number.
+3. **Decide, once per distinct input.** Each group of conditions reading the same features
+   is matched by the engine once per distinct combination of their encoded values and
+   looked up afterwards. A credit type's decision (verdicts, winning rules) depends only on
+   which of its conditions hold and on the rules in force (where the date falls among the
+   effective-date boundaries); a policy topic's on its conditions, the account owner, the
+   lead source and whether the deal has expenses
+   (:mod:`~creditrules.allocation._decisions`). A decision that is an error (no rule, two
+   disagreeing) is raised for the deal, never cached.
+4. **Work out the numbers** in integers (:mod:`~creditrules.allocation._numbers`,
+   :mod:`~creditrules.allocation._expense_sharing`): contribution points, the largest
+   remainder at partner then rep level, expense caps and shares.
+5. **Write**: ledger rows, or an :class:`Allocation` whose verdicts, reasons and workings
+   are derived from the decision and the deal only when read.
 
-Entertainment expenses are read and borne in integer units as the plain expense code does;
-only the choice of their sharing rule is cached (per encoded expense).
-
-This module reads a record and decides; its parts live in :mod:`creditrules.allocation._reading`
-(reading fields as the plain reader does), :mod:`creditrules.allocation._decisions` (the cached
-decisions and integer rounding), :mod:`creditrules.allocation._numbers` (a deal's numbers, its
-ledger rows and Allocation), :mod:`creditrules.allocation._expense_sharing` (expenses) and
-:mod:`creditrules.allocation._deal_objects` (Deal objects built in Python).
+``tests/test_one_path.py`` compares it with a plain statement of the same semantics
+(``tests/oracle.py``: Fractions, the reference evaluator, nothing cached) on generated
+deals, on both engines.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""Whose policy governs each topic, and how each entertainment expense is borne.
+"""Whose policy governs each topic.
 
 Per deal: the policy precedence rules of each topic are matched and resolved like credit
 rules (exceptions, defaults, ambiguity is an error), giving one :class:`PolicyDecision` per
-topic. Per expense: the governing entertainment limits (``payer`` resolved to whoever paid),
-the cap for each attendee (by category, less what was already spent on them this year), the
-covered amount (never above the caps; rounded down to the currency unit) and the excess,
-then the sharing rule that applies splits the covered amount to the cent.
+topic, with the limits it puts in force (``stricter``: limit by limit across partners).
+How an expense is then borne under those limits is
+:mod:`creditrules.allocation._expense_sharing`'s.
 """
 
 from __future__ import annotations

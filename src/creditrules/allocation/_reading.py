@@ -1,8 +1,10 @@
-"""Reading deal records for the fast path as the plain reader reads them, or declining.
+"""Reading deal records of the usual shape directly, or declining.
 
-Each helper accepts exactly what :class:`creditrules.allocation.model.Deal.from_mapping` would
-read to the same value, and raises :class:`Decline` for anything it would convert, refuse or
-explain: the record then takes the plain path, which is the reference.
+Each helper accepts exactly what :meth:`creditrules.allocation.model.Deal.from_mapping`
+would read to the same value, and raises :class:`Decline` for anything it would convert,
+refuse or explain: the record is then read by ``Deal.from_mapping`` and checked, which
+says what is wrong. So the rules of reading a deal are the model's; this is their quick
+form for the common case, held to them by ``tests/test_one_path.py``.
 """
 
 from __future__ import annotations

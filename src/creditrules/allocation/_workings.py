@@ -2,9 +2,8 @@
 by-contribution split's points table and each partner's rounding step.
 
 Worked out from the deal's participations when an explanation is read (see
-:class:`~creditrules.allocation._deferred.Deferred`), never during a batch run; the
-arithmetic is :mod:`creditrules.allocation._outcomes`' and :mod:`creditrules.base._money`'s,
-restated line by line.
+:class:`~creditrules.allocation._deferred.Deferred`), never during a batch run: the numbers
+are the pipeline's, restated line by line in exact fractions for the reader.
 """
 
 from __future__ import annotations
