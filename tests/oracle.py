@@ -27,7 +27,7 @@ from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
 from creditrules.agreement.ruleset import ByContribution, Contribution, CreditRule, CreditType
 from creditrules.allocation._deferred import Deferred
 from creditrules.allocation._evaluate import Evaluator, deal_facts
-from creditrules.allocation._outcomes import LEAD_KIND, Participation
+from creditrules.allocation._outcomes import Participation, participations
 from creditrules.allocation._policies import _attendee_cap, _whose, expense_facts
 from creditrules.allocation._precedence import rule_verdicts
 from creditrules.allocation._workings import work_out
@@ -101,21 +101,6 @@ def allocate(ruleset: Ruleset, deal: Deal | Mapping[str, Any], *, explain: bool 
                       ev.ref, tuple(credits), tuple(verdicts), tuple(policies),
                       tuple(sorted(expenses, key=lambda e: e.expense)),
                       Deferred(work_out, ruleset, deal.id, deal.date, units, credits, acts))
-
-
-def participations(deal: Deal) -> tuple[Participation, ...]:
-    rep_partner = {r.id: r.partner for r in deal.reps}
-    out = []
-    for activity in deal.activities:
-        partners = {rep_partner[r] for r in activity.reps}
-        if activity.partner is not None:
-            partners.add(activity.partner)
-        out.append(Participation(activity.kind, frozenset(partners), frozenset(activity.reps)))
-    if deal.lead.source is not None:
-        rep = deal.lead.rep if deal.lead.rep in rep_partner else None
-        out.append(Participation(LEAD_KIND, frozenset({deal.lead.source}),
-                                 frozenset({rep} if rep else ())))
-    return tuple(out)
 
 
 def partner_shares(outcome: Any, acts: Sequence[Participation], partners: Sequence[str]

@@ -3,36 +3,7 @@ policy decisions, expense shares and explanation.
 
 The result classes (:class:`Allocation` and its parts) are importable from here."""
 
-from creditrules.allocation.results import (
-    Allocation,
-    CreditWorkings,
-    ExpensePart,
-    ExpenseShare,
-    Limit,
-    PartnerCredit,
-    PointsRow,
-    PolicyDecision,
-    RepCredit,
-    RoundingLine,
-    RulesetRef,
-    RuleVerdict,
-    TypeCredit,
-    Workings,
-)
+from creditrules.allocation import results as _results
+from creditrules.allocation.results import *  # noqa: F403  (the result classes, re-exported)
 
-__all__ = [
-    "Allocation",
-    "CreditWorkings",
-    "ExpensePart",
-    "ExpenseShare",
-    "Limit",
-    "PartnerCredit",
-    "PointsRow",
-    "PolicyDecision",
-    "RepCredit",
-    "RoundingLine",
-    "RuleVerdict",
-    "RulesetRef",
-    "TypeCredit",
-    "Workings",
-]
+__all__ = _results.__all__
