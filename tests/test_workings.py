@@ -222,3 +222,31 @@ def test_workings_restate_the_allocation(deal: dict[str, Any]) -> None:
             total = found.total_points
             for pid, points in found.partner_points:
                 assert credit.share(pid) == credit.total * points / total
+
+
+def test_rep_rounding_is_shown() -> None:
+    """CZ-002, 1,234.57 under 4.2(a) (70/30): Acme's rounded 864.20 goes to its two reps
+    by their exact shares of the deal, 7/15 and 7/30 (by contribution, acme-abe with
+    twice the points of acme-ana),
+    1,234.57 x 7/15 = 576.1327 and x 7/30 = 288.0663: the floors 576.13 and 288.06 leave
+    one cent of 864.20, which goes to the larger remainder (acme-ana's .63)."""
+    import creditrules
+
+    ruleset = creditrules.load(RULESETS / "cardiozen.yaml")
+    with open(RULESETS / "cardiozen-deals.jsonl") as src:
+        deal = next(d for d in map(json.loads, src) if d["id"] == "CZ-002")
+    allocation = ruleset.allocate(deal)
+    workings = allocation.workings
+    assert workings is not None
+    revenue = workings.credit("revenue")
+    assert revenue is not None
+    got = [(r.partner, r.rep, str(r.amount), r.odd_unit) for r in revenue.rep_rounding]
+    # Beta's only rep takes Beta's rounded amount: nothing to show.
+    assert got == [("acme", "acme-abe", "576.13", False), ("acme", "acme-ana", "288.07", True)]
+    assert revenue.rep_rounding[0].exact == Fraction(864199, 1500)
+    text = allocation.explain()
+    assert ("    acme acme-ana: exact 288.0663... (864199/3000) -> 288.07: largest remainder "
+            "(0.63 of a unit) takes the odd unit") in text
+    assert allocation.to_dict()["workings"]["credits"][0]["rep_rounding"][1] == {
+        "partner": "acme", "rep": "acme-ana", "exact": "864199/3000", "amount": "288.07",
+        "odd_unit": True, "reason": "largest remainder (0.63 of a unit) takes the odd unit"}

@@ -87,6 +87,7 @@ def _credit(
         tuple(partner_points),
         _rounding(ruleset, f"{deal_id}\x1f{credit.type}", units, credit),
         ruleset.unit,
+        rep_rounding=_rep_rounding(ruleset, units, credit),
     )
 
 
@@ -94,35 +95,67 @@ def _rounding(
     ruleset: Ruleset, salt: str, units: int, credit: TypeCredit
 ) -> tuple[RoundingLine, ...]:
     """Each partner's exact amount, its rounded amount, and why it took an odd unit or not:
-    the largest remainder method as :func:`creditrules.base._money.apportion` applies it."""
+    the largest remainder method as :func:`creditrules.base._money.round_scaled` applies it."""
+    unit = ruleset.unit
+    exact = {pid: abs(units) * credit.share(pid) for pid in ruleset.partner_ids}
+    got = {pid: abs(to_units(credit.amount_of(pid), unit)) for pid in exact}
+    how = ("the hashed tie-break (sha256 of deal id, credit type and partner)"
+           if ruleset.tie_break.kind == "hashed"
+           else f"the declared tie-break order ({', '.join(ruleset.tie_break.parties)})")
+    reasons = _reasons(exact, got, how)
+    sign = -1 if units < 0 else 1
+    return tuple(
+        RoundingLine(pid, sign * exact[pid] * Fraction(unit), credit.amount_of(pid),
+                     got[pid] > math.floor(exact[pid]), reasons[pid])
+        for pid in ruleset.partner_ids)
+
+
+def _rep_rounding(ruleset: Ruleset, units: int, credit: TypeCredit
+                  ) -> tuple[RoundingLine, ...]:
+    """For each partner with two or more reps, each rep's exact amount (its exact share of
+    the deal), its rounded amount, and why: the partner's rounded amount is shared among its
+    reps by the same largest remainder rule, so the reps add up to their partner and each
+    stays within one unit of its exact share."""
     unit = ruleset.unit
     sign = -1 if units < 0 else 1
-    shares = {pid: credit.share(pid) for pid in ruleset.partner_ids}
-    exact = {pid: abs(units) * s for pid, s in shares.items()}  # in units, refunds mirrored
-    got = {pid: abs(to_units(credit.amount_of(pid), unit)) for pid in shares}
-    remainder = {pid: e - math.floor(e) for pid, e in exact.items()}
-    odd = {pid for pid in shares if got[pid] > math.floor(exact[pid])}
-    rounded_down = [pid for pid in shares if remainder[pid] and pid not in odd]
-    tie_break = ruleset.tie_break
-    lines = []
-    for pid in ruleset.partner_ids:
-        rem = remainder[pid]
+    lines: list[RoundingLine] = []
+    for partner in credit.partners:
+        if len(partner.reps) < 2:
+            continue  # a partner's only rep takes its rounded amount: nothing to round
+        exact = {r.rep: abs(units) * r.share for r in partner.reps}
+        got = {r.rep: abs(to_units(r.amount, unit)) for r in partner.reps}
+        how = ("the hashed tie-break (sha256 of deal id, credit type, partner and rep)"
+               if ruleset.tie_break.kind == "hashed"
+               else "the declared tie-break order, then the rep id")
+        reasons = _reasons(exact, got, how)
+        lines.extend(
+            RoundingLine(partner.partner, sign * exact[r.rep] * Fraction(unit), r.amount,
+                         got[r.rep] > math.floor(exact[r.rep]), reasons[r.rep], rep=r.rep)
+            for r in partner.reps)
+    return tuple(lines)
+
+
+def _reasons(exact: dict[str, Fraction], got: dict[str, int], tie_break: str
+             ) -> dict[str, str]:
+    """Why each party's exact amount (in units, refunds mirrored) rounded as it did."""
+    remainder = {k: e - math.floor(e) for k, e in exact.items()}
+    odd = {k for k in exact if got[k] > math.floor(exact[k])}
+    rounded_down = [k for k in exact if remainder[k] and k not in odd]
+    out = {}
+    for k in exact:
+        rem = remainder[k]
         rem_text = f"{decimal_reading(rem, 2)} of a unit"
         if not rem:
             reason = "exact: nothing to round"
-        elif pid in odd and not rounded_down:
+        elif k in odd and not rounded_down:
             reason = f"remainder {rem_text}; every remainder is rounded up to reach the total"
-        elif pid in odd:
+        elif k in odd:
             tied = [q for q in rounded_down if remainder[q] == rem]
             if not tied:
                 reason = f"largest remainder ({rem_text}) takes the odd unit"
-            elif all(exact[q] == exact[pid] for q in tied):
-                how = (
-                    "the hashed tie-break (sha256 of deal id, credit type and partner)"
-                    if tie_break.kind == "hashed"
-                    else f"the declared tie-break order ({', '.join(tie_break.parties)})"
-                )
-                reason = f"remainder {rem_text}, equal to {', '.join(tied)}'s; {how} puts it first"
+            elif all(exact[q] == exact[k] for q in tied):
+                reason = (f"remainder {rem_text}, equal to {', '.join(tied)}'s; {tie_break} "
+                          "puts it first")
             else:
                 reason = (
                     f"remainder {rem_text}, equal to {', '.join(tied)}'s; the larger "
@@ -130,9 +163,5 @@ def _rounding(
                 )
         else:
             reason = f"remainder {rem_text} is rounded down: larger remainders took the units"
-        lines.append(
-            RoundingLine(
-                pid, sign * exact[pid] * Fraction(unit), credit.amount_of(pid), pid in odd, reason
-            )
-        )
-    return tuple(lines)
+        out[k] = reason
+    return out

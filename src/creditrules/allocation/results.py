@@ -325,28 +325,35 @@ class RoundingLine:
     amount: Decimal
     odd_unit: bool
     reason: str
+    #: The rep, for a rep's share of its partner's rounded amount (None: the partner's).
+    rep: str | None = attrs.field(default=None, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "partner": self.partner,
+        data: dict[str, Any] = {"partner": self.partner}
+        if self.rep is not None:
+            data["rep"] = self.rep
+        data.update({
             "exact": fraction_text(self.exact),
             "amount": str(self.amount),
             "odd_unit": self.odd_unit,
             "reason": self.reason,
-        }
+        })
+        return data
 
 
 @attrs.frozen
 class CreditWorkings:
     """What a reader needs to check one credit type by hand: the points table behind a
     by-contribution split (empty for fixed splits, or when nothing was recorded) with each
-    partner's points, and the rounding of every partner's amount."""
+    partner's points, the rounding of every partner's amount, and then of each partner's
+    rounded amount among its reps (``rep_rounding``)."""
 
     type: str
     points: tuple[PointsRow, ...]
     partner_points: tuple[tuple[str, Fraction], ...]
     rounding: tuple[RoundingLine, ...]
     unit: Decimal
+    rep_rounding: tuple[RoundingLine, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def total_points(self) -> Fraction:
@@ -358,6 +365,8 @@ class CreditWorkings:
             "unit": str(self.unit),
             "rounding": [r.to_dict() for r in self.rounding],
         }
+        if self.rep_rounding:
+            data["rep_rounding"] = [r.to_dict() for r in self.rep_rounding]
         if self.points:
             data["points"] = [r.to_dict() for r in self.points]
             data["partner_points"] = {p: fraction_text(v) for p, v in self.partner_points}
@@ -540,6 +549,16 @@ def _workings_lines(workings: CreditWorkings, credit: TypeCredit, currency: str)
         for line in workings.rounding:
             lines.append(
                 f"    {line.partner}: exact {number_reading(line.exact)} -> "
+                f"{line.amount}: {line.reason}"
+            )
+    if any(line.exact != line.amount for line in workings.rep_rounding):
+        lines.append(
+            "  rounding among reps (each partner's rounded amount shared by the same rule, "
+            "from each rep's exact share of the deal)"
+        )
+        for line in workings.rep_rounding:
+            lines.append(
+                f"    {line.partner} {line.rep}: exact {number_reading(line.exact)} -> "
                 f"{line.amount}: {line.reason}"
             )
     return lines
