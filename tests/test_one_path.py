@@ -614,3 +614,27 @@ def test_deal_objects_equal_the_oracle(name: str, engine_name: str,
     except CreditRulesError as exc:
         got = type(exc), str(exc)
     assert got == expected
+
+
+def test_conditions_beyond_the_encoding_are_matched_afresh(engine: str) -> None:
+    """A condition of 200 tests cannot be encoded (64 at most): the pipeline then matches
+    each deal afresh, without its caches, and still gives the oracle's results."""
+    tests = " and ".join(f'count(activities, kind == "k{i}") == 0' for i in range(200))
+    text = (
+        'ruleset: wide\nversion: "1"\neffective: {from: 2026-01-01}\ncurrency: USD\n'
+        "partners: {acme: {name: A}, beta: {name: B}}\n"
+        "credit_types: {revenue: {total: 100%}}\ncredit:\n"
+        '  - {id: base, clause: "1", text: base, default: true, split: {acme: 50%, beta: 50%}}\n'
+        f"  - {{id: wide, clause: '2', text: wide, overrides: [base], when: '{tests}', "
+        "split: {acme: 70%, beta: 30%}}\n")
+    ruleset = creditrules.loads(text, engine=engine, source="wide.yaml")
+    pipeline = ruleset._evaluator.pipeline  # type: ignore[union-attr]
+    assert pipeline.compiled is None
+    base = {"id": "W-1", "date": "2026-03-02", "amount": "100.01", "currency": "USD",
+            "reps": [{"id": "ana", "partner": "acme"}, {"id": "bo", "partner": "beta"}]}
+    deals = [base, {**base, "activities": [{"kind": "k7", "rep": "ana"}]},
+             {**base, "activities": [{"kind": "other", "reps": ["ana", "bo"]}]}]
+    for deal in deals:
+        _same(ruleset, pipeline, deal)
+    assert [ruleset.allocate(d).credits[0].rules for d in deals] == [
+        ("wide",), ("base",), ("wide",)]
