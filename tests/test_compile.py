@@ -171,7 +171,7 @@ def test_rank_encoding_around_every_literal() -> None:
         Decimal(25),
         None,
     ]
-    assert [compiled.key(facts(amount=v)) for v in values] == [
+    assert [compiled.encode(facts(amount=v)) for v in values] == [
         (0,),
         (1,),
         (1,),
@@ -180,15 +180,16 @@ def test_rank_encoding_around_every_literal() -> None:
         (4,),
         (-1,),
     ]
-    assert compiled.key(Facts({}, {})) == (-1,)  # absent is missing too
-    assert compiled.key(facts(amount=15)) == (2,)  # an int is a number
+    assert compiled.encode(Facts({}, {})) == (-1,)  # absent is missing too
+    assert compiled.encode(facts(amount=15)) == (2,)  # an int is a number
 
 
 def test_dates_rank_like_numbers() -> None:
     """Dates use the same rank encoding."""
     compiled = compile_conditions({"a": cmp(DATE, ">=", day("2024-01-31"))})
     days = ["2024-01-30", "2024-01-31", "2024-02-01"]
-    assert [compiled.key(facts(date=dt.date.fromisoformat(d))) for d in days] == [(0,), (1,), (2,)]
+    encoded = [compiled.encode(facts(date=dt.date.fromisoformat(d))) for d in days]
+    assert encoded == [(0,), (1,), (2,)]
 
 
 def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
@@ -203,9 +204,9 @@ def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
     named, territory = compiled.features
     assert (named.kind, named.literals) == ("index", (True,))
     assert (territory.kind, territory.literals) == ("index", ("EU", "UK"))
-    assert compiled.key(facts(named=True, territory="EU")) == (0, 0)
-    assert compiled.key(facts(named=False, territory="UK")) == (1, 1)
-    assert compiled.key(facts(territory="US")) == (-1, 2)
+    assert compiled.encode(facts(named=True, territory="EU")) == (0, 0)
+    assert compiled.encode(facts(named=False, territory="UK")) == (1, 1)
+    assert compiled.encode(facts(territory="US")) == (-1, 2)
 
 
 def test_wrongly_typed_facts_raise_like_the_reference() -> None:

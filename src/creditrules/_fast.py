@@ -228,6 +228,11 @@ class FastPath(Numbers):
             self.index_ops = [self.ops[i][1:] for i in order if self.ops[i][0] == 0]
             self.other_ops = [self.ops[i] for i in order if self.ops[i][0] != 0]
         place = {feature: i for i, feature in enumerate(order)}
+        # The key is snapped as Compiled.key snaps it (laid out as _encode lays it out), so
+        # deals the conditions cannot tell apart share one cache entry.
+        self.snap = (
+            self.compiled.snap.moved(place) if self.compiled is not None and self.ops is not None
+            else None)
         if self.compiled is not None:
             for (owner, reads), names in group_reads:
                 self.owned[owner].append(len(self.groups))
@@ -519,7 +524,7 @@ class FastPath(Numbers):
                 rep_hits: list[tuple[int, ...]], facts: Facts) -> tuple[Any, ...]:
         """The encoded deal (the values of ``Compiled.key``, index features first), read
         directly: an index or a rank per feature, counts summed from each item's cached
-        hits."""
+        hits, then snapped to the cells the conditions tell apart (``KeySnap``)."""
         if self.ops is None:
             assert self.compiled is not None
             try:
@@ -539,7 +544,8 @@ class FastPath(Numbers):
                 value = sum([h[arg] for h in (act_hits if op == 2 else rep_hits)])
             i = bisect.bisect_left(table, value)
             append(2 * i + 1 if i < size and table[i] == value else 2 * i)
-        return tuple(out)
+        assert self.snap is not None
+        return self.snap(tuple(out))
 
     def _matched(self, encoded: tuple[Any, ...], facts: Facts) -> list[frozenset[str]]:
         """Per group of conditions, those that hold: looked up by the encoded values of the
