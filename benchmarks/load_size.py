@@ -9,10 +9,11 @@ default) is loaded, then one deal is allocated (which builds the batch fast path
 ``--batch`` other deals (another seed) are timed through it; the engine evaluations
 (durable_rules sessions asked about a deal, one per cache miss) during that timed pass are
 counted, and a digest of the batch results is compared between the engines.
-Reports load seconds, first-allocation seconds, per-deal allocate time, peak RSS, batch
-microseconds per deal, engine evaluations in the timed batch, the engine rulesets the
-network was split into and the rules set aside for the reference evaluator (none expected
-for this shape).
+Reports load seconds, first-allocation seconds, per-deal allocate time, peak RSS before the
+batch, batch microseconds per deal, engine evaluations and engine sessions (one per engine
+ruleset asked) in the timed batch, peak RSS after it (it holds the batch's allocations),
+the engine rulesets the network was split into and the rules set aside for the reference
+evaluator (none expected for this shape).
 
     .venv/bin/python benchmarks/load_size.py                  # 1,000 and 5,000 rules
     .venv/bin/python benchmarks/load_size.py --rules 10 100 1000 5000 --batch 20000
@@ -85,17 +86,23 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
     import creditrules
     from creditrules import _durable
 
-    evaluations = [0]
+    evaluations = [0, 0]
     if engine == "durable":
-        # Count the engine's evaluations (a cache miss in a DurableMatcher) by wrapping the
-        # one method that asks the engine about a deal; the benchmark only observes.
-        evaluate = _durable.DurableMatcher._evaluate
+        # Count the engine's evaluations (a cache miss in a DurableMatcher) and the engine
+        # sessions they open (one per engine ruleset asked) by wrapping the methods that
+        # ask the engine; the benchmark only observes.
+        evaluate, fire = _durable.DurableMatcher._evaluate, _durable.DurableMatcher._fire
 
         def counted(self: Any, key: Any) -> Any:
             evaluations[0] += 1
             return evaluate(self, key)
 
+        def fired(self: Any, handle: Any, fact: Any) -> Any:
+            evaluations[1] += 1
+            return fire(self, handle, fact)
+
         _durable.DurableMatcher._evaluate = counted  # type: ignore[method-assign]
+        _durable.DurableMatcher._fire = fired  # type: ignore[method-assign]
 
     text = ruleset_text(n)
     t0 = time.perf_counter()
@@ -106,23 +113,25 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
     t2 = time.perf_counter()
     results = [ruleset.allocate(d, explain=False).to_dict()["credits"] for d in sample]
     t3 = time.perf_counter()
+    peak = peak_mb()  # loading and allocating one by one, before the batch
     batch_us = 0.0
     digest = ""
-    before = evaluations[0]
+    before = list(evaluations)
     if batch:
         for _ in ruleset.allocate_many(deals(n, warmup, seed=7), duplicates="allow"):
             pass
-        before = evaluations[0]
+        before = list(evaluations)
         timed = deals(n, batch, seed=11)
         t4 = time.perf_counter()
         out = list(ruleset.allocate_many(timed, duplicates="allow"))
         t5 = time.perf_counter()
         batch_us = (t5 - t4) / batch * 1e6
-        digest = hashlib.sha256(
-            json.dumps(
-                [a.to_dict()["credits"] if hasattr(a, "to_dict") else repr(a) for a in out]
-            ).encode()
-        ).hexdigest()
+        sha = hashlib.sha256()
+        for a in out:  # one at a time: the whole batch as JSON would dwarf the peak
+            sha.update(
+                json.dumps(a.to_dict()["credits"] if hasattr(a, "to_dict") else repr(a)).encode()
+            )
+        digest = sha.hexdigest()
     # The engine rulesets the network was split into (0 under the reference engine).
     matcher = getattr(getattr(ruleset, "_evaluator", None), "matcher", None)
     groups = len(getattr(matcher, "_handles", ()))
@@ -132,9 +141,11 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
         "load_s": t1 - t0,
         "first_allocate_s": t2 - t1,
         "allocate_us": (t3 - t2) / max(1, count) * 1e6,
-        "peak_rss_mb": peak_mb(),
+        "peak_rss_mb": peak,
+        "batch_peak_rss_mb": peak_mb(),
         "batch_us": batch_us,
-        "evaluations": evaluations[0] - before,
+        "evaluations": evaluations[0] - before[0],
+        "sessions": evaluations[1] - before[1],
         "batch_digest": digest,
         "engine_rulesets": groups,
         "set_aside": len(ruleset.engine_notes),
@@ -168,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     print(
         f"{'rules':>6} {'engine':>9} {'load s':>7} {'1st alloc s':>11} {'us/deal':>8} "
-        f"{'peak RSS MB':>11} {'batch us':>8} {'evals':>6} {'groups':>6} {'set aside':>9}"
+        f"{'peak RSS MB':>11} {'batch us':>8} {'evals':>6} {'sessions':>8} {'batch MB':>8} "
+        f"{'groups':>6} {'set aside':>9}"
     )
     ok = True
     for n in args.rules:
@@ -199,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{n:>6} {engine:>9} {result['load_s']:>7.2f} "
                 f"{result['first_allocate_s']:>11.2f} {result['allocate_us']:>8.0f} "
                 f"{result['peak_rss_mb']:>11.1f} {result['batch_us']:>8.0f} "
-                f"{result['evaluations']:>6} {result['engine_rulesets']:>6} "
+                f"{result['evaluations']:>6} {result['sessions']:>8} "
+                f"{result['batch_peak_rss_mb']:>8.1f} {result['engine_rulesets']:>6} "
                 f"{result['set_aside']:>9}"
             )
         same = len({json.dumps(r) for r in by_engine.values()}) == 1

@@ -74,7 +74,7 @@ from creditrules._feature_encoding import (
     _Ref,
     choose_pivot,
     key_snap,
-    pinned_to,
+    pins,
 )
 from creditrules._network_model import Oversized, _buckets, _partition, _routes
 from creditrules._network_model import _fits as _fits
@@ -323,13 +323,16 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     if too_many:
         raise Oversized(too_many)
 
-    pivot = choose_pivot((d for _, disjuncts, _ in emitted for d in disjuncts), final)
+    pinning = [[pins(d) for d in disjuncts] for _, disjuncts, _ in emitted]
+    pivot = choose_pivot((p for per_name in pinning for p in per_name), final)
     bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
     pinned: dict[str, Ranges | None] = {}  # canonical JSON -> pivot values it can hold for
-    for name, disjuncts, chains in emitted:
-        for d, body in zip(disjuncts, chains, strict=True):
+    alternatives: list[tuple[_Node, Ranges | None]] = []
+    for (name, disjuncts, chains), per_name in zip(emitted, pinning, strict=True):
+        for d, body, pinned_d in zip(disjuncts, chains, per_name, strict=True):
             text = _dumps(body)
-            values = pinned_to(d, pivot)
+            values = None if pivot is None else pinned_d.get(pivot)
+            alternatives.append((d, values))
             if text in bodies:
                 old = pinned[text]
                 pinned[text] = None if old is None or values is None else old | values
@@ -339,14 +342,14 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
 
     rules: dict[str, tuple[str, ...]] = {}
     named: list[tuple[str, Json]] = []
-    pins: dict[str, Ranges | None] = {}
+    rule_pins: dict[str, Ranges | None] = {}
     for i, (text, (body, names)) in enumerate(bodies.items()):
         rule = f"r{i}"
         rules[rule] = tuple(dict.fromkeys(names))
         named.append((rule, body))
-        pins[rule] = pinned[text]
+        rule_pins[rule] = pinned[text]
     by_name = {f.name: f for f in features}
-    split = [g for bucket in _buckets(named, pins) for g in _partition(bucket, by_name, rules)]
+    split = [g for bucket in _buckets(named, rule_pins) for g in _partition(bucket, by_name, rules)]
     split = split or [[]]
     groups = tuple(
         {
@@ -365,7 +368,7 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         name: tuple(sorted({position[i] for i in _referenced(node)}))
         for name, node in nodes.items()
     }
-    snap = key_snap((d for _, disjuncts, _ in emitted for d in disjuncts), final, pivot)
+    snap = key_snap(alternatives, final, pivot)
     return Compiled(
         ordered,
         features,
@@ -375,5 +378,5 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         reads,
         tuple(origins[i] for i in used),
         snap.moved(position),
-        _routes(split, pins),
+        _routes(split, rule_pins),
     )

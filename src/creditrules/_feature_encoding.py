@@ -408,7 +408,8 @@ class Ranges(AbstractSet[int]):
         return Ranges(tuple(r for r in out if r[0] <= r[1]))
 
     def covers(self, lo: int, hi: int) -> bool:
-        return not self.complement(lo, hi)
+        # Runs are disjoint and never adjacent, so only one run can hold all of [lo, hi].
+        return any(a <= lo and hi <= b for a, b in self.runs)
 
 
 @attrs.frozen
@@ -458,14 +459,20 @@ class _Normaliser:
         fid = self.by_source[(_shape(side), "lit")]
         lo, hi = self.features[fid].domain
         r = self.point(fid, literal)
-        values = {
-            "==": Ranges.span(r, r),
-            "!=": Ranges.span(r, r).complement(lo, hi),
-            "<": Ranges.span(0, r - 1),
-            "<=": Ranges.span(0, r),
-            ">": Ranges.span(r + 1, hi),
-            ">=": Ranges.span(r, hi),
-        }[op]
+        if op == "==":
+            values = Ranges.span(r, r)
+        elif op == "!=":
+            values = Ranges.span(r, r).complement(lo, hi)
+        elif op == "<":
+            values = Ranges.span(0, r - 1)
+        elif op == "<=":
+            values = Ranges.span(0, r)
+        elif op == ">":
+            values = Ranges.span(r + 1, hi)
+        elif op == ">=":
+            values = Ranges.span(r, hi)
+        else:
+            raise CompileError(f"unknown comparison {op!r}")
         return self.member(fid, values, negate)
 
     def nnf(self, expr: Expr, negate: bool) -> _Node:
@@ -564,7 +571,7 @@ _NO_STARTS: Mapping[int, tuple[int, ...]] = {}
 Starts = Mapping[Encoded, Mapping[int, tuple[int, ...]]]
 
 
-def _pins(node: _Node) -> dict[int, Ranges]:
+def pins(node: _Node) -> dict[int, Ranges]:
     """The features one alternative of a condition (a disjunct of its normal form) fixes to
     a few values: its top-level conjuncts that are small sets (only these are necessary
     for it to hold)."""
@@ -591,11 +598,11 @@ class KeySnap:
 
     A cell of a feature is a run of encoded values on which every test of the relevant
     conditions has the same truth, so snapping keeps every outcome exact. Relevant means:
-    the alternatives not pinned to the ``pivot`` feature (``common``), plus those pinned to
-    the key's own pivot value (``parts``); an alternative pinned elsewhere cannot hold for
-    the deal whatever its other values. So with 5,000 rules ``tier == "tI" and amount >= I``
-    a deal's amount is one of two cells, not one of 10,000 ranks. The pivot itself is never
-    snapped, nor are raw (field-vs-field) features.
+    the alternatives not pinned (see ``pins``) to the ``pivot`` feature (``common``), plus
+    those pinned to the key's own pivot value (``parts``); an alternative pinned elsewhere
+    cannot hold for the deal whatever its other values. So with 5,000 rules ``tier == "tI"
+    and amount >= I`` a deal's amount is one of two cells, not one of 10,000 ranks. The
+    pivot itself is never snapped, nor are raw (field-vs-field) features.
 
     ``common`` is ``(position, starts)`` per snapped position (``starts`` sorted, its first
     the feature's lowest value); ``parts`` maps a pivot value to extra starts by position.
@@ -641,14 +648,16 @@ class KeySnap:
 
 
 def key_snap(
-    alternatives: Iterable[_Node], features: Mapping[int, Feature], pivot: int | None
+    alternatives: Iterable[tuple[_Node, Ranges | None]],
+    features: Mapping[int, Feature],
+    pivot: int | None,
 ) -> KeySnap:
     """The :class:`KeySnap` for conditions given as their alternatives (disjuncts in normal
-    form); ``features`` by feature id (ids are key positions), ``pivot`` a feature id."""
+    form), each with the pivot values it is pinned to (None: not pinned); ``features`` by
+    feature id (ids are key positions), ``pivot`` a feature id."""
     common: dict[int, set[int]] = {}
     parts: dict[int, dict[int, set[int]]] = {}
-    for node in alternatives:
-        pinned = pinned_to(node, pivot)
+    for node, pinned in alternatives:
         if pinned is None:
             _cell_starts(node, common)
             continue
@@ -683,18 +692,15 @@ def key_snap(
     )
 
 
-def pinned_to(node: _Node, pivot: int | None) -> Ranges | None:
-    """The values of feature ``pivot`` an alternative ``node`` can hold for, when it is
-    pinned to them (None: any value)."""
-    return None if pivot is None else _pins(node).get(pivot)
-
-
-def choose_pivot(alternatives: Iterable[_Node], features: Mapping[int, Feature]) -> int | None:
-    """The equality-only (index) feature the most alternatives are pinned to (the lowest id
-    on a tie, so the choice is canonical), or None when none is."""
+def choose_pivot(
+    pins: Iterable[Mapping[int, Ranges]], features: Mapping[int, Feature]
+) -> int | None:
+    """The equality-only (index) feature the most alternatives are pinned to (``pins``: per
+    alternative, see ``pins``), the lowest id on a tie so the choice is canonical; None
+    when none is."""
     counts: dict[int, int] = {}
-    for node in alternatives:
-        for fid in _pins(node):
+    for pinned in pins:
+        for fid in pinned:
             if features[fid].kind == "index":
                 counts[fid] = counts.get(fid, 0) + 1
     if not counts:
