@@ -74,8 +74,10 @@ class DurableMatcher:
     """Matches deals against compiled conditions with durable_rules.
 
     ``match(facts)`` returns the names of the conditions that hold. Outcomes are cached
-    by the encoded deal (``Compiled.key``), on which they depend entirely. Not thread
-    safe: use one matcher per thread, or processes (the C core holds the GIL anyway).
+    by the encoded deal (``Compiled.key``, snapped to what can change them), on which they
+    depend entirely; a deal is asserted only into the engine rulesets its key is routed to
+    (``Compiled.route``: the others hold no rule that can match it). Not thread safe: use
+    one matcher per thread, or processes (the C core holds the GIL anyway).
     """
 
     def __init__(self, compiled: Compiled) -> None:
