@@ -133,7 +133,9 @@ class Compiled:
         self._encoders = encoders
         self._names = tuple(f.name for f in features)
         self._raw = tuple(i for i, f in enumerate(features) if f.kind == "raw")
-        self._groups = groups
+        # Kept as text: the engine rulesets are built once, and thousands of small dicts
+        # would cost memory (and garbage-collector walks) for the matcher's whole life.
+        self._groups = tuple(json.dumps(g, separators=(",", ":")) for g in groups)
         #: Maps an encoded deal to its key (see ``KeySnap``); positions as in the key.
         self.snap = snap or KeySnap(None, (), {})
         pivot = self.snap.pivot
@@ -201,7 +203,7 @@ class Compiled:
 
     def definitions(self) -> tuple[Json, ...]:
         """The durable_rules ruleset definitions (JSON-ready), one per engine ruleset."""
-        return tuple(json.loads(json.dumps(g)) for g in self._groups)  # callers get copies
+        return tuple(json.loads(g) for g in self._groups)  # callers get copies
 
     def definition(self) -> Json:
         """All engine rules in one definition (what ``definitions()`` splits when needed)."""
