@@ -4,17 +4,27 @@ For each number of rules N (default 1,000 and 5,000), in a fresh process per eng
 its peak memory is its own): a ruleset of N threshold rules with three tests each
 (``attributes.tier == "tI" and amount >= I and attributes.score < 3I``, each overriding a
 default) is loaded, then one deal is allocated (which builds the batch fast path), then
-``--deals`` deals are allocated and compared between the engines. Reports load seconds,
-first-allocation seconds, peak RSS, the engine rulesets the network was split into and
-the rules set aside for the reference evaluator (none expected for this shape).
+``--deals`` deals are allocated and compared between the engines. Then the batch cost:
+``--warmup`` deals go through ``Ruleset.allocate_many`` (filling the caches), and
+``--batch`` other deals (another seed) are timed through it; the engine evaluations
+(durable_rules sessions asked about a deal, one per cache miss) during that timed pass are
+counted, and a digest of the batch results is compared between the engines.
+Reports load seconds, first-allocation seconds, per-deal allocate time, peak RSS before the
+batch, batch microseconds per deal, engine evaluations and engine sessions (one per engine
+ruleset asked) in the timed batch, peak RSS after it (it holds the batch's allocations),
+the engine rulesets the network was split into and the rules set aside for the reference
+evaluator (none expected for this shape).
 
     .venv/bin/python benchmarks/load_size.py                  # 1,000 and 5,000 rules
+    .venv/bin/python benchmarks/load_size.py --rules 10 100 1000 5000 --batch 20000
     .venv/bin/python benchmarks/load_size.py --rules 200 --json out.json
+    .venv/bin/python benchmarks/load_size.py --batch-engines durable   # skip the slow one
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -72,8 +82,27 @@ def peak_mb() -> float:
     return 0.0
 
 
-def child(n: int, engine: str, count: int) -> dict[str, Any]:
+def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str, Any]:
     import creditrules
+    from creditrules.engine import _durable
+
+    evaluations = [0, 0]
+    if engine == "durable":
+        # Count the engine's evaluations (a cache miss in a DurableMatcher) and the engine
+        # sessions they open (one per engine ruleset asked) by wrapping the methods that
+        # ask the engine; the benchmark only observes.
+        evaluate, fire = _durable.DurableMatcher._evaluate, _durable.DurableMatcher._fire
+
+        def counted(self: Any, key: Any) -> Any:
+            evaluations[0] += 1
+            return evaluate(self, key)
+
+        def fired(self: Any, handle: Any, fact: Any) -> Any:
+            evaluations[1] += 1
+            return fire(self, handle, fact)
+
+        _durable.DurableMatcher._evaluate = counted  # type: ignore[method-assign]
+        _durable.DurableMatcher._fire = fired  # type: ignore[method-assign]
 
     text = ruleset_text(n)
     t0 = time.perf_counter()
@@ -84,6 +113,25 @@ def child(n: int, engine: str, count: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     results = [ruleset.allocate(d, explain=False).to_dict()["credits"] for d in sample]
     t3 = time.perf_counter()
+    peak = peak_mb()  # loading and allocating one by one, before the batch
+    batch_us = 0.0
+    digest = ""
+    before = list(evaluations)
+    if batch:
+        for _ in ruleset.allocate_many(deals(n, warmup, seed=7), duplicates="allow"):
+            pass
+        before = list(evaluations)
+        timed = deals(n, batch, seed=11)
+        t4 = time.perf_counter()
+        out = list(ruleset.allocate_many(timed, duplicates="allow"))
+        t5 = time.perf_counter()
+        batch_us = (t5 - t4) / batch * 1e6
+        sha = hashlib.sha256()
+        for a in out:  # one at a time: the whole batch as JSON would dwarf the peak
+            sha.update(
+                json.dumps(a.to_dict()["credits"] if hasattr(a, "to_dict") else repr(a)).encode()
+            )
+        digest = sha.hexdigest()
     # The engine rulesets the network was split into (0 under the reference engine).
     matcher = getattr(getattr(ruleset, "_evaluator", None), "matcher", None)
     groups = len(getattr(matcher, "_handles", ()))
@@ -93,7 +141,12 @@ def child(n: int, engine: str, count: int) -> dict[str, Any]:
         "load_s": t1 - t0,
         "first_allocate_s": t2 - t1,
         "allocate_us": (t3 - t2) / max(1, count) * 1e6,
-        "peak_rss_mb": peak_mb(),
+        "peak_rss_mb": peak,
+        "batch_peak_rss_mb": peak_mb(),
+        "batch_us": batch_us,
+        "evaluations": evaluations[0] - before[0],
+        "sessions": evaluations[1] - before[1],
+        "batch_digest": digest,
         "engine_rulesets": groups,
         "set_aside": len(ruleset.engine_notes),
         "results": results,
@@ -104,11 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rules", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--deals", type=int, default=200, help="deals compared per size")
+    parser.add_argument("--warmup", type=int, default=2000, help="batch warm-up deals")
+    parser.add_argument("--batch", type=int, default=20000, help="timed batch deals (0: none)")
+    parser.add_argument(
+        "--batch-engines",
+        nargs="+",
+        default=list(ENGINES),
+        help="engines whose batch is timed (the reference one is slow on large rulesets)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(int(args.child[0]), args.child[1], args.deals)))
+        n, engine = int(args.child[0]), args.child[1]
+        batch = args.batch if engine in args.batch_engines else 0
+        print(json.dumps(child(n, engine, args.deals, args.warmup, batch)))
         return 0
     from creditrules.engine import _durable
 
@@ -116,13 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     print(
         f"{'rules':>6} {'engine':>9} {'load s':>7} {'1st alloc s':>11} {'us/deal':>8} "
-        f"{'peak RSS MB':>11} {'groups':>6} {'set aside':>9}"
+        f"{'peak RSS MB':>11} {'batch us':>8} {'evals':>6} {'sessions':>8} {'batch MB':>8} "
+        f"{'groups':>6} {'set aside':>9}"
     )
     ok = True
     for n in args.rules:
         by_engine = {}
+        digests: dict[str, str] = {}
         for engine in engines:
-            cmd = [sys.executable, __file__, "--child", str(n), engine, "--deals", str(args.deals)]
+            cmd = [
+                sys.executable, __file__, "--child", str(n), engine, "--deals", str(args.deals),
+                "--warmup", str(args.warmup), "--batch", str(args.batch),
+                "--batch-engines", *args.batch_engines,
+            ]  # fmt: skip
             done = subprocess.run(
                 cmd,
                 capture_output=True,
@@ -135,16 +204,24 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             result = json.loads(done.stdout)
             by_engine[engine] = result.pop("results")
+            if result["batch_digest"]:
+                digests[engine] = result["batch_digest"]
             runs.append(result)
             print(
                 f"{n:>6} {engine:>9} {result['load_s']:>7.2f} "
                 f"{result['first_allocate_s']:>11.2f} {result['allocate_us']:>8.0f} "
-                f"{result['peak_rss_mb']:>11.1f} {result['engine_rulesets']:>6} "
+                f"{result['peak_rss_mb']:>11.1f} {result['batch_us']:>8.0f} "
+                f"{result['evaluations']:>6} {result['sessions']:>8} "
+                f"{result['batch_peak_rss_mb']:>8.1f} {result['engine_rulesets']:>6} "
                 f"{result['set_aside']:>9}"
             )
         same = len({json.dumps(r) for r in by_engine.values()}) == 1
         ok = ok and same
         print(f"{'':>6} engines agree on {args.deals} deals: {same}")
+        if len(digests) > 1:
+            same_batch = len(set(digests.values())) == 1
+            ok = ok and same_batch
+            print(f"{'':>6} engines agree on the {args.batch} batch deals: {same_batch}")
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "agree": ok}, indent=2))
     return 0 if ok else 1

@@ -36,6 +36,7 @@ from creditrules.conditions._ast import (
     Value,
 )
 from creditrules.conditions._conditions import evaluate
+from creditrules.engine import _network_model
 from creditrules.engine._compile import (
     GUARD,
     GUARD_FIELD,
@@ -126,13 +127,20 @@ def holds(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
 
 
 def fire(compiled: Compiled, f: Facts) -> frozenset[str]:
-    """What the engine would report: conditions of every rule the fact matches."""
-    fact = compiled.fact(compiled.key(f))
+    """What the engine would report: conditions of every rule the fact matches, asked of
+    the engine rulesets the deal is routed to. Checks on the way that the snapped key fires
+    the very rules the deal's own encoding fires, and that no rule outside the route does."""
+    key = compiled.key(f)
+    fact, own = compiled.fact(key), compiled.fact(compiled.encode(f))
+    routed = set(compiled.route(key))
     names: set[str] = set()
-    for group in compiled.definitions():
+    for i, group in enumerate(compiled.definitions()):
         assert group[GUARD] == {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]}
         for rule, body in group.items():
-            if holds(body["all"][0]["m"], fact):
+            test = body["all"][0]["m"]
+            assert holds(test, fact) == holds(test, own), (rule, key)
+            if rule != GUARD and holds(test, fact):
+                assert i in routed, f"{rule} holds but the route {routed} leaves out group {i}"
                 names |= compiled.conditions_of(rule)
     return frozenset(names)
 
@@ -171,7 +179,7 @@ def test_rank_encoding_around_every_literal() -> None:
         Decimal(25),
         None,
     ]
-    assert [compiled.key(facts(amount=v)) for v in values] == [
+    assert [compiled.encode(facts(amount=v)) for v in values] == [
         (0,),
         (1,),
         (1,),
@@ -180,15 +188,16 @@ def test_rank_encoding_around_every_literal() -> None:
         (4,),
         (-1,),
     ]
-    assert compiled.key(Facts({}, {})) == (-1,)  # absent is missing too
-    assert compiled.key(facts(amount=15)) == (2,)  # an int is a number
+    assert compiled.encode(Facts({}, {})) == (-1,)  # absent is missing too
+    assert compiled.encode(facts(amount=15)) == (2,)  # an int is a number
 
 
 def test_dates_rank_like_numbers() -> None:
     """Dates use the same rank encoding."""
     compiled = compile_conditions({"a": cmp(DATE, ">=", day("2024-01-31"))})
     days = ["2024-01-30", "2024-01-31", "2024-02-01"]
-    assert [compiled.key(facts(date=dt.date.fromisoformat(d))) for d in days] == [(0,), (1,), (2,)]
+    encoded = [compiled.encode(facts(date=dt.date.fromisoformat(d))) for d in days]
+    assert encoded == [(0,), (1,), (2,)]
 
 
 def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
@@ -203,9 +212,9 @@ def test_text_and_bool_use_an_index_with_other_and_missing() -> None:
     named, territory = compiled.features
     assert (named.kind, named.literals) == ("index", (True,))
     assert (territory.kind, territory.literals) == ("index", ("EU", "UK"))
-    assert compiled.key(facts(named=True, territory="EU")) == (0, 0)
-    assert compiled.key(facts(named=False, territory="UK")) == (1, 1)
-    assert compiled.key(facts(territory="US")) == (-1, 2)
+    assert compiled.encode(facts(named=True, territory="EU")) == (0, 0)
+    assert compiled.encode(facts(named=False, territory="UK")) == (1, 1)
+    assert compiled.encode(facts(territory="US")) == (-1, 2)
 
 
 def test_wrongly_typed_facts_raise_like_the_reference() -> None:
@@ -612,3 +621,206 @@ def test_stack_model_counts_only_tests_that_can_hold_together() -> None:
     ge = {f"c{i:03}": cmp(AMOUNT, ">=", num(i)) for i in range(70)}
     assert len(compile_conditions(ge).definitions()) == 2
     assert_exact(ge, [facts(amount=Decimal(v)) for v in (-1, 0, 35, 69, 100)])
+
+
+# -- pivot, snapping and routing ------------------------------------------------------------
+
+TIER = Field(("attributes", "tier"), Type.TEXT, "attributes.tier")
+SCORE = Field(("attributes", "score"), Type.NUMBER, "attributes.score")
+
+
+def deal(tier: str | None, amount: Value = None, score: Value = None,
+         territory: str | None = None) -> Facts:
+    return Facts(
+        {TIER.path: tier, AMOUNT.path: amount, SCORE.path: score, TERRITORY.path: territory},
+        {},
+    )
+
+
+def thresholds(n: int) -> dict[str, Expr]:
+    """The load-size shape: ``tier == "tI" and amount >= I and score < 3I``."""
+    return {
+        f"r{i:04}": And(
+            (
+                cmp(TIER, "==", text(f"t{i}")),
+                cmp(AMOUNT, ">=", num(i)),
+                cmp(SCORE, "<", num(3 * i)),
+            ),
+            "a",
+        )
+        for i in range(n)
+    }
+
+
+def test_key_is_snapped_to_the_cells_the_deals_rules_tell_apart() -> None:
+    """With rules pinned to a tier, a deal's other values are encoded only against its own
+    tier's rules: 2 amount cells and 3 score cells (missing, below, at or above) whatever
+    the number of rules, and one key for a tier no rule names."""
+    conditions = thresholds(50)
+    compiled = compile_conditions(conditions)
+    tier = next(n for n, f in enumerate(compiled.features) if f.source == "attributes.tier")
+    assert compiled.pivot == tier
+    amounts = [None, *(Decimal(v) for v in range(0, 100, 3)), Decimal("17.5")]
+    scores = [None, *(Decimal(v) for v in range(0, 150, 7))]
+    deals = [deal("t17", a, s) for a in amounts for s in scores]
+    keys = {compiled.key(d) for d in deals}
+    # Unsnapped: 20 amount ranks (all above the last literal rank alike) x 23 scores.
+    assert len({compiled.encode(d) for d in deals}) == 20 * 23
+    assert len(keys) == 2 * 3
+    for d in deals:
+        assert fire(compiled, d) == reference(conditions, d)
+    outsiders = [deal(t, a, s) for t in ("zz", None, "t") for a in amounts for s in scores]
+    # "zz" and "t" are both "another tier" (index 50), None is missing: two keys.
+    assert {compiled.key(d) for d in outsiders} == {(-1, -1, 50), (-1, -1, -1)}
+    assert {fire(compiled, d) for d in outsiders} == {frozenset()}
+
+
+def test_distinct_keys_are_bounded_by_the_ruleset_not_the_deals() -> None:
+    """Thousands of random deals over 200 pinned rules: at most 6 keys per tier named by a
+    rule plus 1 per other tier value, however many deals."""
+    conditions = thresholds(200)
+    compiled = compile_conditions(conditions)
+    rng = random.Random(12)
+    deals = [
+        deal(f"t{rng.randrange(210)}", Decimal(rng.randrange(400)), Decimal(rng.randrange(1200)))
+        for _ in range(3000)
+    ]
+    keys = {compiled.key(d) for d in deals}
+    tiers = {d.scalars[TIER.path] for d in deals}
+    assert len(keys) <= 6 * len(tiers)
+    assert len({compiled.encode(d) for d in deals}) > 2 * len(keys)  # what snapping saves
+    for d in deals[:300]:
+        assert fire(compiled, d) == reference(conditions, d)
+
+
+def test_pinned_rules_are_bucketed_and_each_deal_routed_to_its_own() -> None:
+    """100 pinned rules and one that is not: the pinned ones go in engine rulesets of at
+    most BUCKET rules, the other in its own; a deal is routed to that one and to the
+    ruleset holding its tier's rule, a deal of another tier to that one only."""
+    conditions: dict[str, Expr] = {**thresholds(100), "big": cmp(AMOUNT, ">", num(5000))}
+    compiled = compile_conditions(conditions)
+    groups = compiled.definitions()
+    bucket = _network_model.BUCKET
+    assert len(groups) == 1 + -(-100 // bucket)
+    assert [len(g) - 1 for g in groups] == [1, *[bucket] * (100 // bucket), 100 % bucket]
+    big_group = next(i for i, g in enumerate(groups) if any(
+        compiled.conditions_of(r) == {"big"} for r in g))
+    t42 = deal("t42", Decimal(50), Decimal(1))
+    route = compiled.route(compiled.key(t42))
+    assert len(route) == 2
+    assert big_group in route
+    (own,) = set(route) - {big_group}
+    assert {n for r in groups[own] for n in compiled.conditions_of(r)} >= {"r0042"}
+    assert compiled.route(compiled.key(deal("nobody", Decimal(9000)))) == (big_group,)
+    for d in (t42, deal("t42", Decimal(9000), Decimal(1)), deal("zz", Decimal(9000))):
+        assert fire(compiled, d) == reference(conditions, d)
+    assert fire(compiled, t42) == {"r0042"}
+
+
+def test_a_few_pinned_rules_stay_in_one_engine_ruleset() -> None:
+    """Up to BUCKET pinned rules stay with the others in one engine ruleset, as without
+    pinning; a deal whose tier no rule names is still not asked of it when every rule in
+    it is pinned."""
+    compiled = compile_conditions(thresholds(10))
+    assert len(compiled.definitions()) == 1
+    assert compiled.route(compiled.key(deal("t3", Decimal(5)))) == (0,)
+    assert compiled.route(compiled.key(deal("zz", Decimal(5)))) == ()
+    mixed = compile_conditions({**thresholds(10), "big": cmp(AMOUNT, ">", num(500))})
+    assert len(mixed.definitions()) == 1
+    assert mixed.route(mixed.key(deal("zz", Decimal(5)))) == (0,)
+
+
+def test_no_pivot_without_equality_only_features() -> None:
+    """Rules on numbers alone have no pivot: every deal is asked of every engine ruleset,
+    and the key is still snapped to the cells of all the rules."""
+    conditions: dict[str, Expr] = {
+        "a": cmp(AMOUNT, ">=", num(10)),
+        "b": And((cmp(AMOUNT, "<", num(20)), cmp(SCORE, "==", num(3))), "a"),
+    }
+    compiled = compile_conditions(conditions)
+    assert compiled.pivot is None
+    assert compiled.route(compiled.key(deal(None, Decimal(1)))) == (0,)
+    # amount: [missing, <10], [10, <20], [20, ...): three keys for ten amounts.
+    keys = {compiled.key(deal(None, Decimal(v), Decimal(3))) for v in range(0, 40, 4)}
+    assert len(keys) == 3
+
+
+TIERS = ("a", "b", "c", "d")
+
+
+@st.composite
+def pinned_rulesets(draw: st.DrawFn) -> dict[str, Expr]:
+    """Conditions of the shapes pinning deals with: a tier fixed by ``==`` or ``in``
+    (alone, in an ``and``, in each branch of an ``or``), next to conditions on numbers and
+    territories, negations and tier inequalities that pin nothing."""
+
+    def tier_atom() -> Expr:
+        if draw(st.booleans()):
+            return cmp(TIER, "==", text(draw(st.sampled_from(TIERS))))
+        options = draw(st.lists(st.sampled_from(TIERS), min_size=1, max_size=3, unique=True))
+        return InList(TIER, tuple(text(t) for t in options), False, "in")
+
+    def number_atom() -> Expr:
+        side = draw(st.sampled_from((AMOUNT, SCORE)))
+        return cmp(side, draw(st.sampled_from(OPS)), num(draw(st.integers(0, 6))))
+
+    def other_atom() -> Expr:
+        if draw(st.booleans()):
+            return cmp(TERRITORY, draw(st.sampled_from(("==", "!="))), text("EU"))
+        return cmp(TIER, "!=", text(draw(st.sampled_from(TIERS))))
+
+    conditions: dict[str, Expr] = {}
+    for i in range(draw(st.integers(1, 14))):
+        shape = draw(st.sampled_from(("pinned", "pinned", "either", "tier", "other", "not")))
+        if shape == "pinned":
+            parts = [tier_atom(), *(number_atom() for _ in range(draw(st.integers(1, 2))))]
+            expr: Expr = And(tuple(parts), "a")
+        elif shape == "either":
+            expr = Or(
+                (And((tier_atom(), number_atom()), "a"), And((tier_atom(), number_atom()), "a")),
+                "o",
+            )
+        elif shape == "tier":
+            expr = tier_atom()
+        elif shape == "other":
+            expr = Or((number_atom(), other_atom()), "o") if draw(st.booleans()) else number_atom()
+        else:
+            expr = Not(And((tier_atom(), number_atom()), "a"), "n")
+        conditions[f"c{i:02}"] = expr
+    return conditions
+
+
+NUMBERS = [None, *(Decimal(v) for v in ("-1", "0", "0.5", "1", "2", "2.5", "3", "5", "6", "9"))]
+
+
+@given(
+    pinned_rulesets(),
+    st.lists(
+        st.tuples(
+            st.sampled_from((*TIERS, "zz", None)),
+            st.sampled_from(NUMBERS),
+            st.sampled_from(NUMBERS),
+            st.sampled_from(("EU", "UK", None)),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from((1, 2, 32)),
+)
+def test_snapped_and_routed_matching_is_the_reference(
+    conditions: dict[str, Expr], deals: list[tuple[Any, Any, Any, Any]], bucket: int
+) -> None:
+    """On generated rulesets and deals, with engine rulesets of 1, 2 or 32 pinned rules:
+    the rules the routed engine rulesets fire for the snapped key are the conditions the
+    reference evaluator finds true (``fire`` also checks the snapped key fires what the
+    deal's own encoding fires, and that no rule outside the route holds); and deals with
+    equal keys have equal outcomes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_network_model, "BUCKET", bucket)
+        compiled = compile_conditions(conditions)
+    outcomes: dict[Any, frozenset[str]] = {}
+    for values in deals:
+        d = deal(*values)
+        expected = reference(conditions, d)
+        assert fire(compiled, d) == expected
+        assert outcomes.setdefault(compiled.key(d), expected) == expected

@@ -9,6 +9,7 @@ import datetime as dt
 import gc
 import json
 import pickle
+import random
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -34,7 +35,7 @@ from creditrules.conditions._ast import (
     Value,
 )
 from creditrules.conditions._conditions import evaluate
-from creditrules.engine import _durable
+from creditrules.engine import _durable, _network_model
 from creditrules.engine._compile import GUARD, MAX_FEATURES, compile_conditions
 from creditrules.engine._durable import DurableMatcher
 from creditrules.errors import EngineError
@@ -380,3 +381,98 @@ def test_speed(matcher: DurableMatcher) -> None:
     print(f"\ndurable match: {miss:.1f} us uncached, {hit:.1f} us cached")
     assert miss < 2000
     assert hit < 500
+
+
+# -- routing: a deal is asked only of the engine rulesets that can hold for it --------------
+
+TIER = Field(("attributes", "tier"), Type.TEXT, "attributes.tier")
+SCORE = Field(("attributes", "score"), Type.NUMBER, "attributes.score")
+
+
+def pinned(n: int) -> dict[str, Expr]:
+    """``tier == "tI" and amount >= I and score < 3I`` (the load-size shape)."""
+    return {
+        f"r{i:04}": And((cmp(TIER, "==", text(f"t{i}")), cmp(AMOUNT, ">=", num(i)),
+                         cmp(SCORE, "<", num(3 * i))), "a")
+        for i in range(n)
+    }
+
+
+def tiered(tier: str | None, amount: int | None, score: int | None) -> Facts:
+    return Facts({TIER.path: tier,
+                  AMOUNT.path: None if amount is None else Decimal(amount),
+                  SCORE.path: None if score is None else Decimal(score)}, {})
+
+
+class Counting(DurableMatcher):
+    """A matcher counting its engine evaluations and the engine sessions they open."""
+
+    evaluations = 0
+    sessions = 0
+
+    def _evaluate(self, key: Any) -> frozenset[str]:
+        self.evaluations += 1
+        return super()._evaluate(key)
+
+    def _fire(self, handle: int, fact: dict[str, Any]) -> list[str]:
+        self.sessions += 1
+        return super()._fire(handle, fact)
+
+
+def test_a_deal_is_asserted_only_into_its_routed_rulesets() -> None:
+    """200 rules pinned to a tier and one that is not: 8 engine rulesets; a deal of a tier
+    some rule names opens 2 sessions (its tier's ruleset and the unpinned rule's), a deal
+    of another tier 1; what they report is the reference's."""
+    conditions: dict[str, Expr] = {**pinned(200), "huge": cmp(AMOUNT, ">", num(100_000))}
+    m = Counting(compile_conditions(conditions))
+    assert len(m._handles) == 1 + 200 // 32 + 1
+    cases = [(tiered("t42", 50, 1), {"r0042"}, 2), (tiered("t42", 10, 1), set(), 2),
+             (tiered("zz", 10**6, 1), {"huge"}, 1), (tiered(None, 5, None), set(), 1),
+             (tiered("t199", 10**6, 500), {"r0199", "huge"}, 2)]
+    for deal, expected, sessions in cases:
+        before = m.sessions
+        assert m.match(deal) == expected == reference(conditions, deal)
+        assert m.sessions - before == sessions
+
+
+def test_engine_evaluations_are_bounded_by_the_ruleset() -> None:
+    """2,000 random deals over 100 pinned rules: the engine is asked at most once per
+    snapped key (at most 6 per tier named, one per other tier value), far fewer times than
+    there are deals, and every answer is the reference's."""
+    conditions = pinned(100)
+    m = Counting(compile_conditions(conditions))
+    rng = random.Random(7)
+    deals = [tiered(f"t{rng.randrange(105)}", rng.randrange(200), rng.randrange(600))
+             for _ in range(2000)]
+    for deal in deals:
+        assert m.match(deal) == reference(conditions, deal)
+    tiers = {d.scalars[TIER.path] for d in deals}
+    assert m.evaluations == len({m.compiled.key(d) for d in deals})
+    assert m.evaluations <= 6 * len(tiers) < len(deals) // 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.sampled_from(("==", "!=", "<", "<=", ">", ">=")),
+                       st.integers(0, 8)), min_size=1, max_size=12),
+    st.lists(st.tuples(st.sampled_from(("t0", "t1", "t2", "t3", "t6", "zz", None)),
+                       st.one_of(st.none(), st.integers(-1, 10)),
+                       st.one_of(st.none(), st.integers(-1, 10))), min_size=1, max_size=20),
+)
+def test_routed_engine_agrees_with_the_reference(
+    rules: list[tuple[int, str, int]], deals: list[tuple[str | None, int | None, int | None]]
+) -> None:
+    """Generated pinned rules (several per tier, some sharing a test), in engine rulesets
+    of 2 rules so routing is at work: the real engine reports what the reference does."""
+    conditions: dict[str, Expr] = {
+        f"c{i:02}": And((cmp(TIER, "==", text(f"t{t}")), cmp(AMOUNT, op, num(v)),
+                         cmp(SCORE, "<", num(v + t))), "a")
+        for i, (t, op, v) in enumerate(rules)
+    }
+    conditions["other"] = cmp(SCORE, ">=", num(9))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_network_model, "BUCKET", 2)
+        m = DurableMatcher(compile_conditions(conditions))
+    for tier, amount, score in deals:
+        deal = tiered(tier, amount, score)
+        assert m.match(deal) == reference(conditions, deal)

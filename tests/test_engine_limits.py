@@ -116,8 +116,10 @@ def test_more_fields_than_a_fact_carries() -> None:
 
 
 def test_hundreds_of_threshold_rules_load_split_and_match() -> None:
-    """600 rules of three tests each (more children under one node than the engine takes):
-    the network is split, nothing is set aside, and the engines agree."""
+    """600 rules of three tests each (more children under one node than the engine takes),
+    each pinned to a tier: the network is split into engine rulesets of 32 rules, a deal
+    is asked of the one holding its tier's rule only (none for a tier no rule names),
+    nothing is set aside, and the engines agree."""
     whens = [
         f'attributes.tier == "t{i}" and amount >= {i} and attributes.score < {3 * i}'
         for i in range(600)
@@ -132,14 +134,34 @@ def test_hundreds_of_threshold_rules_load_split_and_match() -> None:
     rs = agree(text, deals)
     assert rs.engine_notes == ()
     assert [rules_of(rs, d) for d in deals] == [["r299"], ["base"], ["r599"], ["base"]]
+    assert rs._evaluator is not None
+    matcher: Any = rs._evaluator.matcher
+    assert len(matcher._handles) == -(-600 // 32)
+    routes = [matcher._route(matcher.compiled.key(_facts(rs, d))) for d in deals]
+    assert [len(r) for r in routes] == [1, 1, 1, 1]
+    assert routes[0] == routes[1] != routes[2]  # t299 and t599 are 300 rules apart
+    nobody = _facts(rs, deal("5", tier="nobody"))
+    assert matcher._route(matcher.compiled.key(nobody)) == ()
+
+
+def _facts(rs: creditrules.Ruleset, d: dict[str, Any]) -> Any:
+    """The facts the engine matches for deal ``d`` (as the plain path builds them)."""
+    from creditrules.allocation._evaluate import deal_facts
+    from creditrules.allocation.model import Deal
+
+    assert rs._evaluator is not None
+    return deal_facts(Deal.from_mapping(d), rs._evaluator.attributes)
 
 
 def test_load_size_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
-    """The load-size benchmark, at 60 rules (no timing is asserted: machines vary)."""
+    """The load-size benchmark, at 60 rules, with a small batch (no timing is asserted:
+    machines vary): the engines agree one deal at a time and on the batch, and the engine
+    is asked far fewer times than there are batch deals."""
     report = tmp_path / "report.json"
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "load_size.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--rules", "60", "--deals", "20", "--json", str(report)],
+        [sys.executable, str(script), "--rules", "60", "--deals", "20", "--warmup", "200",
+         "--batch", "1000", "--json", str(report)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -153,3 +175,9 @@ def test_load_size_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
         (60, "reference", 0),
     ]
     assert all(r["load_s"] > 0 and r["peak_rss_mb"] > 0 for r in data["runs"])
+    durable, reference = data["runs"]
+    assert durable["batch_digest"] == reference["batch_digest"] != ""
+    assert durable["engine_rulesets"] == 2  # 60 pinned rules: 32 + 28
+    # At most 6 snapped keys per tier, and most were seen in the warm-up.
+    assert 0 < durable["evaluations"] <= durable["sessions"] < 1000 // 2
+    assert reference["evaluations"] == reference["sessions"] == 0

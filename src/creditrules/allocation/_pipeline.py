@@ -177,7 +177,7 @@ class Pipeline(Numbers):
         # Conditions grouped by credit type (or policy) and by the features they read: a
         # condition's outcome depends only on those features' encoded values, a far smaller
         # space than the whole deal.
-        self.groups: list[tuple[Read, tuple[str, ...], BoundedCache[Any, frozenset[str]]]] = []
+        self.groups: list[tuple[Read, frozenset[str], BoundedCache[Any, frozenset[str]]]] = []
         self.owned: dict[str, list[int]] = {t.name: [] for t in ruleset.credit_types}
         self.owned["policy"] = []
         self.sets: dict[frozenset[str], frozenset[str]] = {}
@@ -227,20 +227,25 @@ class Pipeline(Numbers):
             self.index_ops = [self.ops[i][1:] for i in order if self.ops[i][0] == 0]
             self.other_ops = [self.ops[i] for i in order if self.ops[i][0] != 0]
         place = {feature: i for i, feature in enumerate(order)}
+        # The key is snapped as Compiled.key snaps it (laid out as _encode lays it out), so
+        # deals the conditions cannot tell apart share one cache entry.
+        self.snap = (
+            self.compiled.snap.moved(place) if self.compiled is not None and self.ops is not None
+            else None)
         if self.compiled is not None:
             for (owner, reads), names in group_reads:
                 self.owned[owner].append(len(self.groups))
                 if self.ops is not None:
                     reads = tuple(place[r] for r in reads)
                 read = operator.itemgetter(*reads) if reads else _nothing
-                self.groups.append((read, tuple(names), BoundedCache()))
+                self.groups.append((read, frozenset(names), BoundedCache()))
         else:
             # Beyond what can be encoded: one group per credit type (and the policies),
             # matched afresh for each deal.
             for owner_name in sorted(self.owned):
                 owned = tuple(sorted(n for n in conditions if owner_of[n] == owner_name))
                 self.owned[owner_name].append(len(self.groups))
-                self.groups.append((_nothing, owned, BoundedCache()))
+                self.groups.append((_nothing, frozenset(owned), BoundedCache()))
         self.credit_types = tuple((t, tuple(self.owned[t.name])) for t in ruleset.credit_types)
         self.policy_groups = tuple(self.owned["policy"])
 
@@ -548,7 +553,8 @@ class Pipeline(Numbers):
                 rep_hits: list[tuple[int, ...]], facts: Facts) -> tuple[Any, ...] | None:
         """The encoded deal (the values of ``Compiled.key``, index features first), read
         directly: an index or a rank per feature, counts summed from each item's cached
-        hits. None when the deal cannot be encoded: it is then matched afresh."""
+        hits, then snapped to the cells the conditions tell apart (``KeySnap``). None when
+        the deal cannot be encoded: it is then matched afresh."""
         if self.ops is None:
             assert self.compiled is not None
             try:
@@ -568,7 +574,8 @@ class Pipeline(Numbers):
                 value = sum([h[arg] for h in (act_hits if op == 2 else rep_hits)])
             i = bisect.bisect_left(table, value)
             append(2 * i + 1 if i < size and table[i] == value else 2 * i)
-        return tuple(out)
+        assert self.snap is not None
+        return self.snap(tuple(out))
 
     def _matched(self, encoded: tuple[Any, ...] | None, facts: Facts
                  ) -> list[frozenset[str]]:
@@ -585,7 +592,7 @@ class Pipeline(Numbers):
         matched = ev.matcher.match(facts) | ev.policy.policy_matcher.match(facts)
         out = []
         for read, names, cache in self.groups:
-            found = frozenset(n for n in names if n in matched)
+            found = matched & names  # walks the smaller set: few hold among thousands
             found = self.sets.setdefault(found, found)  # one object per distinct set
             cache.put(read(encoded), found)
             out.append(found)

@@ -24,6 +24,16 @@ measured on 2.0.28, see ``_NetworkModel``): an alpha-network traversal stack of 
 512 creating the ruleset never returns), 253 properties per fact. Rules are split over
 several engine rulesets ("groups") when one would exceed them.
 
+The key a deal is cached under depends only on what can change its outcome. An
+equality-only feature most rules fix to one value (``attributes.tier == "t17" and ...``) is
+the **pivot**: rules fixed to a value can hold only for deals with that value, so they are
+packed into small engine rulesets and a deal is asserted only into those holding rules for
+its value (``Compiled.route``); and every other feature of the key is **snapped** to the
+least value of its cell among the tests of the rules the deal can match (see
+``KeySnap``), so distinct keys, and engine evaluations, are bounded by the ruleset, not by
+the deals. Both are exact: snapping changes no test's truth, and a rule left out by the
+route could not hold.
+
 This module holds :func:`compile_conditions` and its result, :class:`Compiled`. The
 features, encoders and normal form are in ``_feature_encoding``, the emitted JSON and its
 validation in ``_durable_json``, the network model in ``_network_model``; the names other
@@ -50,6 +60,8 @@ from creditrules.engine._feature_encoding import Encoded as Encoded
 from creditrules.engine._feature_encoding import Feature as Feature
 from creditrules.engine._feature_encoding import Key as Key
 from creditrules.engine._feature_encoding import (
+    KeySnap,
+    Ranges,
     _Encoder,
     _encoder,
     _features,
@@ -60,8 +72,11 @@ from creditrules.engine._feature_encoding import (
     _Node,
     _Normaliser,
     _Ref,
+    choose_pivot,
+    key_snap,
+    pins,
 )
-from creditrules.engine._network_model import Oversized, _partition
+from creditrules.engine._network_model import Oversized, _buckets, _partition, _routes
 from creditrules.engine._network_model import _fits as _fits
 
 __all__ = [
@@ -105,10 +120,12 @@ class Compiled:
         rules: Mapping[str, tuple[str, ...]],
         reads: Mapping[str, tuple[int, ...]] | None = None,
         origins: tuple[Field | Count, ...] = (),
+        snap: KeySnap | None = None,
+        routes: tuple[tuple[int, ...], Mapping[int, tuple[int, ...]]] | None = None,
     ) -> None:
         self._conditions = dict(conditions)
         #: Per condition, the positions in the key of the features it tests: its outcome
-        #: depends on those alone (a batch caches outcomes by them: creditrules.allocation)
+        #: depends on those alone (a batch caches outcomes by them: creditrules.allocation).
         self.reads: dict[str, tuple[int, ...]] = dict(reads or {})
         #: Per feature, the field or count it encodes.
         self.origins = origins
@@ -116,7 +133,17 @@ class Compiled:
         self._encoders = encoders
         self._names = tuple(f.name for f in features)
         self._raw = tuple(i for i, f in enumerate(features) if f.kind == "raw")
-        self._groups = groups
+        # Kept as text: the engine rulesets are built once, and thousands of small dicts
+        # would cost memory (and garbage-collector walks) for the matcher's whole life.
+        self._groups = tuple(json.dumps(g, separators=(",", ":")) for g in groups)
+        #: Maps an encoded deal to its key (see ``KeySnap``); positions as in the key.
+        self.snap = snap or KeySnap(None, (), {})
+        pivot = self.snap.pivot
+        self._pivot = pivot
+        if routes is None or pivot is None:  # no pivot: every deal is asked of every group
+            routes = (tuple(range(len(groups))), {})
+        self._always: tuple[int, ...] = routes[0]
+        self._by_value: dict[Encoded, tuple[int, ...]] = {v: g for v, g in routes[1].items()}
         self.rules = dict(rules)
         self._fired = {rule: frozenset(names) for rule, names in rules.items()}
         #: Conditions left out because they exceed the engine's limits, with the reason
@@ -134,12 +161,30 @@ class Compiled:
         return frozenset(self._conditions)
 
     def key(self, facts: Facts) -> Key:
-        """The encoded deal: one rank, index or raw string per feature, in feature order.
+        """The encoded deal, snapped: one rank, index or raw string per feature, in feature
+        order, each rank or index the least of its cell (see ``KeySnap``); deals with equal
+        keys match the same conditions.
 
         Raises TypeError, like the reference evaluator, for a value of the wrong type.
         """
+        return self.snap(self.encode(facts))
+
+    def encode(self, facts: Facts) -> Key:
+        """The encoded deal before snapping (the deal's own ranks and indexes)."""
         scalars, collections = facts.scalars, facts.collections
         return tuple(encode(scalars, collections) for encode in self._encoders)
+
+    @property
+    def pivot(self) -> int | None:
+        """The position in the key of the pivot feature, if any."""
+        return self._pivot
+
+    def route(self, key: Key) -> tuple[int, ...]:
+        """The engine rulesets (indexes into ``definitions()``) that can hold a rule the
+        deal encoded as ``key`` matches: the others need not be asked."""
+        if self._pivot is None:
+            return self._always
+        return self._by_value.get(key[self._pivot], self._always)
 
     def fact(self, key: Key) -> dict[str, Encoded]:
         """The durable_rules fact for an encoded deal (without the session id).
@@ -158,7 +203,7 @@ class Compiled:
 
     def definitions(self) -> tuple[Json, ...]:
         """The durable_rules ruleset definitions (JSON-ready), one per engine ruleset."""
-        return tuple(json.loads(json.dumps(g)) for g in self._groups)  # callers get copies
+        return tuple(json.loads(g) for g in self._groups)  # callers get copies
 
     def definition(self) -> Json:
         """All engine rules in one definition (what ``definitions()`` splits when needed)."""
@@ -265,35 +310,55 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
     )
 
     emitter = _Emitter(final)
-    bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
+    emitted: list[tuple[str, tuple[_Node, ...], list[Json]]] = []
     too_many: dict[str, str] = {}
     for name, node in nodes.items():
         if node is False:
             continue  # never holds: no engine rule
         disjuncts = node.parts if isinstance(node, _Junction) and not node.conjunction else (node,)
-        emitted = [_wrap(emitter.conjuncts(d)) for d in disjuncts]
-        atoms = sum(_atoms(b) for b in emitted)
+        chains = [_wrap(emitter.conjuncts(d)) for d in disjuncts]
+        atoms = sum(_atoms(b) for b in chains)
         if atoms > MAX_ATOMS:
             too_many[name] = f"it compiles to {atoms} engine tests (limit {MAX_ATOMS})"
             continue
-        for body in emitted:
-            bodies.setdefault(_dumps(body), (body, []))[1].append(name)
-
+        emitted.append((name, disjuncts, chains))
     if too_many:
         raise Oversized(too_many)
+
+    pinning = [[pins(d) for d in disjuncts] for _, disjuncts, _ in emitted]
+    pivot = choose_pivot((p for per_name in pinning for p in per_name), final)
+    bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
+    pinned: dict[str, Ranges | None] = {}  # canonical JSON -> pivot values it can hold for
+    alternatives: list[tuple[_Node, Ranges | None]] = []
+    for (name, disjuncts, chains), per_name in zip(emitted, pinning, strict=True):
+        for d, body, pinned_d in zip(disjuncts, chains, per_name, strict=True):
+            text = _dumps(body)
+            values = None if pivot is None else pinned_d.get(pivot)
+            alternatives.append((d, values))
+            if text in bodies:
+                old = pinned[text]
+                pinned[text] = None if old is None or values is None else old | values
+            else:
+                pinned[text] = values
+            bodies.setdefault(text, (body, []))[1].append(name)
+
     rules: dict[str, tuple[str, ...]] = {}
     named: list[tuple[str, Json]] = []
-    for i, (body, names) in enumerate(bodies.values()):
+    rule_pins: dict[str, Ranges | None] = {}
+    for i, (text, (body, names)) in enumerate(bodies.items()):
         rule = f"r{i}"
         rules[rule] = tuple(dict.fromkeys(names))
         named.append((rule, body))
+        rule_pins[rule] = pinned[text]
     by_name = {f.name: f for f in features}
+    split = [g for bucket in _buckets(named, rule_pins) for g in _partition(bucket, by_name, rules)]
+    split = split or [[]]
     groups = tuple(
         {
             **{rule: {"all": [{"m": body}]} for rule, body in group},
             GUARD: {"all": [{"m": {"$ex": {GUARD_FIELD: 1}}}]},
         }
-        for group in (_partition(named, by_name, rules) or [[]])
+        for group in split
     )
     tested: set[str] = set()
     for group in groups:
@@ -305,6 +370,15 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         name: tuple(sorted({position[i] for i in _referenced(node)}))
         for name, node in nodes.items()
     }
+    snap = key_snap(alternatives, final, pivot)
     return Compiled(
-        ordered, features, encoders, groups, rules, reads, tuple(origins[i] for i in used)
+        ordered,
+        features,
+        encoders,
+        groups,
+        rules,
+        reads,
+        tuple(origins[i] for i in used),
+        snap.moved(position),
+        _routes(split, rule_pins),
     )

@@ -74,8 +74,10 @@ class DurableMatcher:
     """Matches deals against compiled conditions with durable_rules.
 
     ``match(facts)`` returns the names of the conditions that hold. Outcomes are cached
-    by the encoded deal (``Compiled.key``), on which they depend entirely. Not thread
-    safe: use one matcher per thread, or processes (the C core holds the GIL anyway).
+    by the encoded deal (``Compiled.key``, snapped to what can change them), on which they
+    depend entirely; a deal is asserted only into the engine rulesets its key is routed to
+    (``Compiled.route``: the others hold no rule that can match it). Not thread safe: use
+    one matcher per thread, or processes (the C core holds the GIL anyway).
     """
 
     def __init__(self, compiled: Compiled) -> None:
@@ -92,9 +94,14 @@ class DurableMatcher:
         self.set_aside: dict[str, str] = dict(compiled.set_aside)
         handles: list[int] = []
         refused: dict[str, str] = {}
+        # Per engine ruleset of the compiled definitions, the handles it was created as
+        # (more than one when the engine refused it whole, none when all its rules).
+        per_definition: list[tuple[int, ...]] = []
         try:
             for definition in compiled.definitions():
+                first = len(handles)
                 self._create(definition, handles, refused)
+                per_definition.append(tuple(handles[first:]))
         except Exception:
             _delete_rulesets(_engine, tuple(handles))
             raise
@@ -104,6 +111,9 @@ class DurableMatcher:
         conditions = {**compiled.aside_conditions, **compiled.conditions_by_name(refused)}
         self._aside = sorted((n, conditions[n]) for n in self.set_aside)
         self._handles = tuple(handles)
+        self._per_definition = tuple(per_definition)
+        #: The handles a deal is asserted into, by its pivot value (see Compiled.route).
+        self._routes: dict[Any, tuple[int, ...]] = {}
         # delete_ruleset is safe even with live sessions (tested), so garbage collection
         # frees the C rulesets; the engine is bound now, not looked up at exit.
         self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
@@ -174,10 +184,23 @@ class DurableMatcher:
         fact = self._compiled.fact(key)
         _check_fact(fact)
         names: set[str] = set()
-        for handle in self._handles:
+        for handle in self._route(key):
             for rule in self._fire(handle, fact):
                 names |= self._compiled.conditions_of(rule)
         return frozenset(names)
+
+    def _route(self, key: Key) -> tuple[int, ...]:
+        """The engine rulesets that can hold a rule ``key`` matches (the others are not
+        asked: their rules are pinned to other values of the pivot)."""
+        compiled = self._compiled
+        pivot = compiled.pivot
+        value = None if pivot is None else key[pivot]
+        found = self._routes.get(value)
+        if found is None:
+            found = self._routes[value] = tuple(
+                h for i in compiled.route(key) for h in self._per_definition[i]
+            )
+        return found
 
     def _fire(self, handle: int, fact: dict[str, Any]) -> list[str]:
         """The engine rules ``fact`` fires in ruleset ``handle`` (guard excluded)."""

@@ -408,7 +408,8 @@ class Ranges(AbstractSet[int]):
         return Ranges(tuple(r for r in out if r[0] <= r[1]))
 
     def covers(self, lo: int, hi: int) -> bool:
-        return not self.complement(lo, hi)
+        # Runs are disjoint and never adjacent, so only one run can hold all of [lo, hi].
+        return any(a <= lo and hi <= b for a, b in self.runs)
 
 
 @attrs.frozen
@@ -458,14 +459,20 @@ class _Normaliser:
         fid = self.by_source[(_shape(side), "lit")]
         lo, hi = self.features[fid].domain
         r = self.point(fid, literal)
-        values = {
-            "==": Ranges.span(r, r),
-            "!=": Ranges.span(r, r).complement(lo, hi),
-            "<": Ranges.span(0, r - 1),
-            "<=": Ranges.span(0, r),
-            ">": Ranges.span(r + 1, hi),
-            ">=": Ranges.span(r, hi),
-        }[op]
+        if op == "==":
+            values = Ranges.span(r, r)
+        elif op == "!=":
+            values = Ranges.span(r, r).complement(lo, hi)
+        elif op == "<":
+            values = Ranges.span(0, r - 1)
+        elif op == "<=":
+            values = Ranges.span(0, r)
+        elif op == ">":
+            values = Ranges.span(r + 1, hi)
+        elif op == ">=":
+            values = Ranges.span(r, hi)
+        else:
+            raise CompileError(f"unknown comparison {op!r}")
         return self.member(fid, values, negate)
 
     def nnf(self, expr: Expr, negate: bool) -> _Node:
@@ -551,3 +558,151 @@ def _features(
             features.append(Feature("", kind, source, type_, literals, missing))
         by_slot[(source, slot)] = i
     return features, by_slot, [d.origin for _, _, d in slots]
+
+
+# ---------------------------------------------------------------------------------------
+# Snapping a key to what can change the outcome for that deal
+
+#: A condition part fixing an equality-only (index) feature to at most this many values
+#: "pins" it there: it can hold only for deals with one of those values.
+PIN_LIMIT = 8
+
+_NO_STARTS: Mapping[int, tuple[int, ...]] = {}
+Starts = Mapping[Encoded, Mapping[int, tuple[int, ...]]]
+
+
+def pins(node: _Node) -> dict[int, Ranges]:
+    """The features one alternative of a condition (a disjunct of its normal form) fixes to
+    a few values: its top-level conjuncts that are small sets (only these are necessary
+    for it to hold)."""
+    parts = node.parts if isinstance(node, _Junction) and node.conjunction else (node,)
+    return {p.feature: p.values for p in parts if isinstance(p, _In) and len(p.values) <= PIN_LIMIT}
+
+
+def _cell_starts(node: _Node, out: dict[int, set[int]]) -> None:
+    """Add to ``out`` where each set a test of ``node`` uses begins or ends: between two
+    consecutive such points every test of ``node`` has the same truth."""
+    if isinstance(node, _In):
+        starts = out.setdefault(node.feature, set())
+        for a, b in node.values.runs:
+            starts.add(a)
+            starts.add(b + 1)
+    elif isinstance(node, _Junction):
+        for part in node.parts:
+            _cell_starts(part, out)
+
+
+class KeySnap:
+    """Maps an encoded key to the least encoded value of its *cell* per feature, so that
+    deals the conditions cannot tell apart share one key (and one engine evaluation).
+
+    A cell of a feature is a run of encoded values on which every test of the relevant
+    conditions has the same truth, so snapping keeps every outcome exact. Relevant means:
+    the alternatives not pinned (see ``pins``) to the ``pivot`` feature (``common``), plus
+    those pinned to the key's own pivot value (``parts``); an alternative pinned elsewhere
+    cannot hold for the deal whatever its other values. So with 5,000 rules ``tier == "tI"
+    and amount >= I`` a deal's amount is one of two cells, not one of 10,000 ranks. The
+    pivot itself is never snapped, nor are raw (field-vs-field) features.
+
+    ``common`` is ``(position, starts)`` per snapped position (``starts`` sorted, its first
+    the feature's lowest value); ``parts`` maps a pivot value to extra starts by position.
+    """
+
+    __slots__ = ("common", "parts", "pivot")
+
+    def __init__(
+        self,
+        pivot: int | None,
+        common: tuple[tuple[int, tuple[int, ...]], ...],
+        parts: Starts,
+    ) -> None:
+        self.pivot = pivot
+        self.common = common
+        self.parts = parts
+
+    def __call__(self, key: Key) -> Key:
+        common = self.common
+        if not common:
+            return key
+        out = list(key)
+        part = _NO_STARTS if self.pivot is None else self.parts.get(key[self.pivot], _NO_STARTS)
+        right = bisect.bisect_right
+        for pos, starts in common:
+            value = out[pos]
+            cell = starts[right(starts, value) - 1]
+            extra = part.get(pos)
+            if extra is not None:
+                i = right(extra, value)
+                if i and extra[i - 1] > cell:
+                    cell = extra[i - 1]
+            out[pos] = cell
+        return tuple(out)
+
+    def moved(self, place: Mapping[int, int]) -> KeySnap:
+        """The same snapping for keys laid out differently: feature ``i`` at ``place[i]``."""
+        return KeySnap(
+            None if self.pivot is None else place[self.pivot],
+            tuple((place[pos], starts) for pos, starts in self.common),
+            {v: {place[pos]: s for pos, s in by.items()} for v, by in self.parts.items()},
+        )
+
+
+def key_snap(
+    alternatives: Iterable[tuple[_Node, Ranges | None]],
+    features: Mapping[int, Feature],
+    pivot: int | None,
+) -> KeySnap:
+    """The :class:`KeySnap` for conditions given as their alternatives (disjuncts in normal
+    form), each with the pivot values it is pinned to (None: not pinned); ``features`` by
+    feature id (ids are key positions), ``pivot`` a feature id."""
+    common: dict[int, set[int]] = {}
+    parts: dict[int, dict[int, set[int]]] = {}
+    for node, pinned in alternatives:
+        if pinned is None:
+            _cell_starts(node, common)
+            continue
+        own: dict[int, set[int]] = {}
+        _cell_starts(node, own)
+        for value in pinned.points():
+            into = parts.setdefault(value, {})
+            for fid, starts in own.items():
+                into.setdefault(fid, set()).update(starts)
+
+    def trimmed(fid: int, starts: set[int], with_low: bool) -> tuple[int, ...]:
+        lo, hi = features[fid].domain
+        return tuple(sorted({s for s in starts if lo <= s <= hi} | ({lo} if with_low else set())))
+
+    snapped: list[tuple[int, tuple[int, ...]]] = []
+    for fid in sorted(features):
+        feature = features[fid]
+        if fid == pivot or feature.kind == "raw":
+            continue
+        cells = trimmed(fid, common.get(fid, set()), True)
+        lo, hi = feature.domain
+        if len(cells) == hi - lo + 1:
+            continue  # every value its own cell: nothing to snap
+        snapped.append((fid, cells))
+    kept = {fid for fid, _ in snapped}  # the pivot is never among them
+    extra = {
+        value: {fid: trimmed(fid, s, False) for fid, s in by.items() if fid in kept}
+        for value, by in parts.items()
+    }
+    return KeySnap(
+        pivot, tuple(snapped), {v: {f: s for f, s in by.items() if s} for v, by in extra.items()}
+    )
+
+
+def choose_pivot(
+    pins: Iterable[Mapping[int, Ranges]], features: Mapping[int, Feature]
+) -> int | None:
+    """The equality-only (index) feature the most alternatives are pinned to (``pins``: per
+    alternative, see ``pins``), the lowest id on a tie so the choice is canonical; None
+    when none is."""
+    counts: dict[int, int] = {}
+    for pinned in pins:
+        for fid in pinned:
+            if features[fid].kind == "index":
+                counts[fid] = counts.get(fid, 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda fid: (-counts[fid], fid))
