@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import signal
 import sys
 from collections import deque
@@ -48,6 +49,8 @@ __all__ = ["PART_BYTES", "can_split", "run_parallel", "spans"]
 #: every worker busy to the end and results small, big enough that handing them out costs
 #: little.
 PART_BYTES = 1 << 20
+#: The least input bytes per part, however small the file.
+MIN_PART_BYTES = 1 << 16
 #: Rows per part of a Parquet file (in whole row groups).
 PART_ROWS = 2000
 #: Parts in flight per worker.
@@ -245,7 +248,9 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
             progress.update(summary)
 
     try:
-        for span in spans(path, fmt, PART_BYTES, PART_ROWS):
+        # A small file still makes a few parts per worker (so that all of them work).
+        part_bytes = min(PART_BYTES, max(MIN_PART_BYTES, os.path.getsize(path) // (4 * jobs)))
+        for span in spans(path, fmt, part_bytes, PART_ROWS):
             pending.append((span, executor.submit(_worker_part, path, span, part_format,
                                                   allocations, duplicates)))
             while len(pending) >= WINDOW * jobs:
