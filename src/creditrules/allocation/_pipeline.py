@@ -114,6 +114,8 @@ class Pipeline(Numbers):
         self.ev: Evaluator = evaluator
         self.partners = ruleset.partner_ids
         self.partner_set = frozenset(self.partners)
+        #: {partner}, one object per partner (the participants of most activities).
+        self.alone = {p: frozenset((p,)) for p in self.partners}
         self.index = {p: i for i, p in enumerate(self.partners)}
         self.attributes = dict(evaluator.attributes)
         self.tie_break: TieBreak = ruleset.tie_break
@@ -463,16 +465,26 @@ class Pipeline(Numbers):
         act_items: list[Mapping[Path, Value]] = []
         act_hits: list[tuple[int, ...]] = []
         need_acts = self.need_acts
+        alone = self.alone
+        items = self.items
         for kind, act_reps, who, act_day in activities:
             try:
-                partners = frozenset([rep_partner[r] for r in act_reps] + ([who] if who else []))
+                if who is None and len(act_reps) == 1:
+                    # The usual activity, one rep: a shared set (its hash kept) per partner.
+                    partner = rep_partner[act_reps[0]]
+                    partners = alone.get(partner) or frozenset((partner,))
+                else:
+                    partners = frozenset([rep_partner[r] for r in act_reps]
+                                         + ([who] if who else []))
             except KeyError:
                 raise Decline from None  # a rep not on the deal
             acts.append((kind, partners, act_reps))
             if need_acts:
-                view, hits = self._act_item(kind, partners, act_reps, act_day)
-                act_items.append(view)
-                act_hits.append(hits)
+                found = items.get((kind, partners, act_reps, act_day))
+                if found is None:
+                    found = self._act_item(kind, partners, act_reps, act_day)
+                act_items.append(found[0])
+                act_hits.append(found[1])
         if source is not None:
             acts.append((LEAD_KIND, frozenset((source,)),
                          (lead_rep,) if lead_rep in rep_partner else ()))

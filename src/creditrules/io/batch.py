@@ -162,11 +162,12 @@ class BatchAllocator:
                                  f"deal {deal_id!r} was already allocated from line {first}")
         return line, data
 
-    def _guarded(self, line: int, data: Any, work: Callable[[], _T]) -> _T | Rejection:
-        """``work()``, or, if creditrules fails on this record with an unexpected error
+    def _guarded(self, line: int, data: Any, work: Callable[[Any], _T], arg: Any
+                 ) -> _T | Rejection:
+        """``work(arg)``, or, if creditrules fails on this record with an unexpected error
         (a bug), its rejection (code ``internal-error``): one record never ends the run."""
         try:
-            return work()
+            return work(arg)
         except CreditRulesError as exc:
             return _rejection(line, data, exc)
         except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError,
@@ -181,7 +182,7 @@ class BatchAllocator:
             self.summary.reject(unpacked)
             return unpacked
         line, data = unpacked
-        result = self._guarded(line, data, lambda: self.pipeline.compute(data))
+        result = self._guarded(line, data, self.pipeline.compute, data)
         if isinstance(result, Rejection):
             self.summary.reject(result)
             return result
@@ -264,9 +265,12 @@ class Summary:
         """Count one allocated deal and add its credit and expense shares to the totals."""
         self.read += 1
         self.allocated += 1
+        totals = self.totals
         for tp, partners, _ in fd.credits:
+            name = tp.name
             for pid, _, _, units, _ in partners:
-                self._add(("credit", tp.name, pid), units)
+                key = ("credit", name, pid)
+                totals[key] = totals.get(key, 0) + units
         for expense, _ in fd.expenses:
             self._add_expense(expense)
 
