@@ -377,7 +377,7 @@ class LedgerWriter:
     def _fragment(self, cache: dict[tuple[str | None, ...], str],
                   values: tuple[str | None, ...], first: int) -> str:
         """``"key":value`` for columns ``first`` on, joined by commas (cached)."""
-        text = ",".join(key + ("null" if value is None else _json_string(value))
+        text = ",".join(key + _json_value(value)
                         for key, value in zip(self._keys[first:], values, strict=False))
         if len(cache) >= self.CACHE_SIZE:
             cache.clear()
@@ -393,6 +393,12 @@ class LedgerWriter:
         m = self._middles.get(middle) or self._fragment(self._middles, middle, 2)
         t = self._tails.get(tail) or self._fragment(self._tails, tail, 10)
         share, amount, partner_share, partner_amount = row[6:10]
+        if not (type(share) is type(amount) is type(partner_share) is type(partner_amount)
+                is str):
+            return (f"{{{h},{m},"
+                    + ",".join(key + _json_value(value)
+                               for key, value in zip(self._keys[6:10], row[6:10], strict=True))
+                    + f",{t}}}\n")
         return (f"{{{h},{m},\"share\":{'null' if share is None else _json_string(share)},"
                 f"\"amount\":{'null' if amount is None else _json_string(amount)},"
                 f"\"partner_share\":"
@@ -402,6 +408,18 @@ class LedgerWriter:
 
 
 _COLUMN_COUNT = len(LEDGER_COLUMNS)
+_json_other = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json_value(value: Any) -> str:
+    """A ledger cell as JSON: text (the usual), null, or what a caller's row may hold
+    instead (a number), as the JSON encoder writes it."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _json_string(value)
+    return _json_other(value)
+
 # LedgerWriter.line spells these four keys out.
 assert LEDGER_COLUMNS[6:10] == ("share", "amount", "partner_share", "partner_amount")
 
