@@ -237,3 +237,21 @@ def test_parts_are_whole_lines_with_their_numbers(tmp_path: Path, size: int) -> 
         assert line == data.count(b"\n", 0, start) + 1
         assert end - start >= min(size, len(data) - start)
     assert len(parts) == (201 if size == 1 else 1 if size == 1 << 20 else len(parts))
+
+
+def test_a_ledger_on_standard_output_is_written_once(tmp_path: Path) -> None:
+    """The CSV header goes out before the workers start: none writes it again."""
+    deals = tmp_path / "deals.jsonl"
+    _messy(deals)
+    outputs = []
+    for jobs in (1, 2):
+        done = subprocess.run(
+            [sys.executable, "-m", "creditrules.cli", "allocate", str(CARDIOZEN), str(deals),
+             "--ledger-format", "csv", "--jobs", str(jobs), "--no-progress"],
+            capture_output=True, check=False, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        assert done.returncode == 1, done.stderr
+        outputs.append((done.stdout, done.stderr))
+    assert outputs[1] == outputs[0]
+    assert outputs[0][0].count(b"deal,date,kind,") == 1
+    assert outputs[0][1].count(b'"code":"duplicate-id"') == 5
