@@ -260,7 +260,6 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
 
 def _allocate(args: argparse.Namespace) -> int:
     from creditrules.io._output import AtomicOutputs, NamedStream
-    from creditrules.io._parallel import can_split, run_parallel
     from creditrules.io.batch import (
         AllocationWriter,
         LedgerSink,
@@ -311,7 +310,10 @@ def _allocate(args: argparse.Namespace) -> int:
             sink = stack.enter_context(ParquetLedgerWriter(parquet_out))
         else:
             sink = LedgerWriter(out, ledger_format)
-        if args.jobs > 1 and can_split(fmt, args.deals):
+        if args.jobs > 1 and fmt in ("jsonl", "parquet") and args.deals != "-":
+            # Imported only here: process pools cost a few MB that one process never needs.
+            from creditrules.io._parallel import run_parallel
+
             summary = run_parallel(ruleset, (str(args.ruleset), ruleset.engine,
                                              args.allow_outside),
                                    args.deals, fmt, sink, ledger_format, rej, jobs=args.jobs,

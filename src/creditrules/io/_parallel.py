@@ -1,6 +1,9 @@
 """``creditrules allocate --jobs N``: parts of one input allocated by N worker processes, with
 the bytes, rejects and summary of one process.
 
+Only a JSON Lines or Parquet file can be cut (not standard input; a CSV record or a JSON
+document may span lines): the command line reads any other input in one process.
+
 The input is cut into parts of whole lines (JSON Lines, by byte ranges) or whole row groups
 (Parquet). Each worker reads its part with the one reader (a part keeps its file's line
 numbers), allocates it with :func:`~creditrules.io.batch.run_batch` and sends back its ledger
@@ -43,7 +46,7 @@ from creditrules.io.records import _jsonl
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
 
-__all__ = ["PART_BYTES", "can_split", "run_parallel", "spans"]
+__all__ = ["PART_BYTES", "run_parallel", "spans"]
 
 #: Input bytes per part of a JSON Lines file (about 1,500 deals): parts small enough to keep
 #: every worker busy to the end and results small, big enough that handing them out costs
@@ -62,12 +65,6 @@ Span = tuple[str, int, int, int]
 #: What a part sends back: ledger text or rows, rejects text, summary, the ids allocated
 #: (id -> line) and the ids looked up.
 PartResult = tuple[str | list[Row], str, Summary, dict[str, int], set[str]]
-
-
-def can_split(fmt: str, deals: str) -> bool:
-    """Whether input of this format and name can be cut into parts: a JSON Lines or Parquet
-    file (not standard input; a CSV record or a JSON document may span lines)."""
-    return deals != "-" and fmt in ("jsonl", "parquet")
 
 
 def spans(path: str, fmt: str, part_bytes: int = PART_BYTES,

@@ -344,7 +344,7 @@ class LedgerWriter:
     always give the same bytes."""
 
     #: Entries per fragment cache before it is emptied (memory stays flat).
-    CACHE_SIZE = 4096
+    CACHE_SIZE = 1024
 
     def __init__(self, stream: IO[str], fmt: str) -> None:
         if fmt not in ("jsonl", "csv"):
@@ -354,8 +354,10 @@ class LedgerWriter:
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         self._keys = tuple(_json_string(c) + ":" for c in LEDGER_COLUMNS)
         # Encoded runs of columns, by their values: a deal's rows share their deal and
-        # date, and most rows repeat a kind/type/partner/rep and a currency..hash tail.
-        self._heads: dict[tuple[str | None, ...], str] = {}
+        # date (the last is kept), and most rows repeat a kind/type/partner/rep and a
+        # currency..hash tail (bounded caches).
+        self._head: tuple[str | None, ...] = ()
+        self._head_text = ""
         self._middles: dict[tuple[str | None, ...], str] = {}
         self._tails: dict[tuple[str | None, ...], str] = {}
         self.started = False
@@ -374,14 +376,15 @@ class LedgerWriter:
         else:
             self.stream.write("".join(map(self.line, rows)))
 
-    def _fragment(self, cache: dict[tuple[str | None, ...], str],
+    def _fragment(self, cache: dict[tuple[str | None, ...], str] | None,
                   values: tuple[str | None, ...], first: int) -> str:
-        """``"key":value`` for columns ``first`` on, joined by commas (cached)."""
+        """``"key":value`` for columns ``first`` on, joined by commas (kept in ``cache``)."""
         text = ",".join(key + _json_value(value)
                         for key, value in zip(self._keys[first:], values, strict=False))
-        if len(cache) >= self.CACHE_SIZE:
-            cache.clear()
-        cache[values] = text
+        if cache is not None:
+            if len(cache) >= self.CACHE_SIZE:
+                cache.clear()
+            cache[values] = text
         return text
 
     def line(self, row: Row) -> str:
@@ -389,7 +392,11 @@ class LedgerWriter:
         if len(row) != _COLUMN_COUNT:
             raise ValueError(f"a ledger row has {_COLUMN_COUNT} values, not {len(row)}")
         head, middle, tail = row[:2], row[2:6], row[10:]
-        h = self._heads.get(head) or self._fragment(self._heads, head, 0)
+        if head == self._head:  # the deal of the previous row
+            h = self._head_text
+        else:
+            self._head = head
+            h = self._head_text = self._fragment(None, head, 0)
         m = self._middles.get(middle) or self._fragment(self._middles, middle, 2)
         t = self._tails.get(tail) or self._fragment(self._tails, tail, 10)
         share, amount, partner_share, partner_amount = row[6:10]
