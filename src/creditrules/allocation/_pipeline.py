@@ -290,9 +290,19 @@ class Pipeline(Numbers):
     def _activity(self, item: Any) -> tuple[str, tuple[str, ...], str | None, dt.date | None]:
         """An activity as (kind, reps, partner, date), as the plain reader reads it; cached
         by content, since activities repeat across deals."""
-        if type(item) is not dict or not item.keys() <= ACTIVITY_KEYS:
+        if type(item) is not dict:
             raise Decline
         get = item.get
+        if len(item) == 2:
+            # The usual {"kind", "rep"}: straight to the cache, under the key the general
+            # reading below gives it (both texts, nothing else in the record).
+            kind, one = get("kind"), get("rep")
+            if type(kind) is str and type(one) is str:
+                found = self.acts.get((kind, one, None, None, None))
+                if found is not None:
+                    return found
+        if not item.keys() <= ACTIVITY_KEYS:
+            raise Decline
         kind, one, many, who, raw_date = (get("kind"), get("rep"), get("reps"),
                                           get("partner"), get("date"))
         # Only text (a str, not a subclass such as JsonFloat) is cached: anything else the
@@ -400,7 +410,8 @@ class Pipeline(Numbers):
         deal_id = data.get("id")
         if type(deal_id) is not str or not deal_id:
             raise Decline
-        if data.get("currency") != self.rs.currency:
+        currency = self.rs.currency
+        if data.get("currency") != currency:
             raise Decline
         day, segment = self.dates.read(data.get("date"), in_agreement=True)
         amount, units = self.amounts.read(data.get("amount"))
@@ -413,7 +424,7 @@ class Pipeline(Numbers):
                               source, lead_rep)
         scalars: dict[Path, Value] = {
             ("id",): deal_id, ("date",): day, ("amount",): amount,
-            ("currency",): self.rs.currency, ("product",): opt_text(data.get("product")),
+            ("currency",): currency, ("product",): opt_text(data.get("product")),
             ("account", "id"): account[0], ("account", "owner"): owner,
             ("account", "named"): account[2], ("account", "segment"): account[3],
             ("account", "territory"): account[4],
@@ -435,7 +446,7 @@ class Pipeline(Numbers):
             raise Decline
         read = self.expense.read
         expenses = [read(item) for item in raw_expenses] if raw_expenses else []
-        if len({e[0] for e in expenses}) != len(expenses):
+        if expenses and len({e[0] for e in expenses}) != len(expenses):
             raise Decline  # an expense listed twice: the reader names it
         return self._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
                             scalars, people, expenses)
