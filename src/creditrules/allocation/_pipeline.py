@@ -369,7 +369,7 @@ class Pipeline(Numbers):
         if (type(rid) is not str or type(partner) is not str
                 or type(owner) not in FLAG_TYPES or len(item) != 2 + ("owner" in item)):
             raise Decline
-        return self._rep_view(rid, partner, owner)
+        return self.reps.get((rid, partner, owner)) or self._rep_view(rid, partner, owner)
 
     def _rep_view(self, rid: str, partner: str, owner: bool | None
                   ) -> tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]:
