@@ -255,3 +255,37 @@ def test_a_ledger_on_standard_output_is_written_once(tmp_path: Path) -> None:
     assert outputs[1] == outputs[0]
     assert outputs[0][0].count(b"deal,date,kind,") == 1
     assert outputs[0][1].count(b'"code":"duplicate-id"') == 5
+
+
+def test_spawned_workers_load_the_ruleset_and_write_the_same_bytes(
+        tmp_path: Path, tiny_parts: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Where workers cannot be forked (macOS, Windows), each loads the ruleset itself."""
+    deals = tmp_path / "deals.jsonl"
+    _messy(deals)
+    one = _run(tmp_path, deals, 1, capsys=capsys)
+    monkeypatch.setattr(_parallel, "START_METHOD", "spawn")
+    assert _run(tmp_path, deals, 2, capsys=capsys) == one
+
+
+def test_a_worker_refuses_a_ruleset_changed_during_the_run(
+        tmp_path: Path, tiny_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawned worker loads the file again: another content hash stops the run."""
+    import io
+
+    import creditrules
+    from creditrules.errors import RulesetError
+    from creditrules.io.batch import LedgerWriter
+
+    ruleset = tmp_path / "ruleset.yaml"
+    ruleset.write_bytes(CARDIOZEN.read_bytes())
+    deals = tmp_path / "deals.jsonl"
+    _messy(deals)
+    loaded = creditrules.load(ruleset)
+    ruleset.write_bytes(CARDIOZEN.read_bytes().replace(b'version: "2026.1"',
+                                                       b'version: "2026.2"'))
+    monkeypatch.setattr(_parallel, "START_METHOD", "spawn")
+    with pytest.raises(RulesetError, match="changed during the run"):
+        _parallel.run_parallel(loaded, (str(ruleset), None, False), str(deals), "jsonl",
+                               LedgerWriter(io.StringIO(), "jsonl"), "jsonl", io.StringIO(),
+                               jobs=2)

@@ -58,6 +58,9 @@ MIN_PART_BYTES = 1 << 16
 PART_ROWS = 2000
 #: Parts in flight per worker.
 WINDOW = 3
+#: How workers start: forked where that is safe (Linux: no threads here yet, and the loaded
+#: ruleset comes with them), else spawned (each loads the ruleset from its file).
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 #: (format, start, end, first line): bytes start..end of a JSON Lines file, or row groups
 #: start..end of a Parquet file.
@@ -135,11 +138,10 @@ def _worker_start(load: tuple[str, str | None, bool], content_hash: str) -> None
 def _worker_ruleset() -> Ruleset:
     ruleset: Ruleset | None = _STATE.get("ruleset")
     if ruleset is None:
-        import creditrules
+        from creditrules.allocation.loading import load
 
         path, engine, allow_outside = _STATE["load"]
-        ruleset = _STATE["ruleset"] = creditrules.load(path, engine=engine,
-                                                       allow_outside=allow_outside)
+        ruleset = _STATE["ruleset"] = load(path, engine=engine, allow_outside=allow_outside)
     return ruleset
 
 
@@ -177,9 +179,16 @@ def _part(ruleset: Ruleset, path: str, span: Span, ledger_format: str, allocatio
 
 def _worker_part(path: str, span: Span, ledger_format: str, allocations: bool,
                  duplicates: str) -> PartResult | str:
-    ruleset = _worker_ruleset()
+    """A part's result, or (text) why the ruleset file cannot be used: it changed under
+    the run (never two agreements in one ledger), the parent says so."""
+    from creditrules.errors import CreditRulesError
+
+    try:
+        ruleset = _worker_ruleset()
+    except CreditRulesError as exc:
+        return f"it no longer loads ({exc})"
     if ruleset.content_hash != _STATE["hash"]:
-        return ruleset.content_hash  # the file changed under the run: the parent refuses
+        return f"its content hash is now {ruleset.content_hash}, not {_STATE['hash']}"
     return _part(ruleset, path, span, ledger_format, allocations, duplicates, None)
 
 
@@ -202,14 +211,13 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
     allocations = isinstance(ledger, AllocationWriter)
     part_format = "jsonl" if allocations else ledger_format
     seen: dict[str, int] | None = {} if duplicates == "reject" else None
-    # Fork where it is safe (Linux: no threads here yet, the ruleset already loaded); the
-    # standard streams flushed first, so that no worker writes what this process buffered.
-    method = "fork" if sys.platform == "linux" else "spawn"
+    # The standard streams flushed first, so that no forked worker writes what this process
+    # buffered.
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     _STATE["ruleset"] = ruleset  # inherited by forked workers (spawned ones load it)
     executor = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context(method),
+        max_workers=jobs, mp_context=multiprocessing.get_context(START_METHOD),
         initializer=_worker_start, initargs=(load, ruleset.content_hash))
     pending: deque[tuple[Span, Future[PartResult | str]]] = deque()
 
@@ -220,9 +228,8 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
         except BrokenProcessPool as exc:
             raise OSError(f"a worker process ended unexpectedly ({exc})") from None
         if isinstance(result, str):
-            raise RulesetError([Problem(
-                "changed", f"{load[0]} changed during the run: its content hash is now "
-                f"{result}, not {ruleset.content_hash}", Location(load[0]))])
+            raise RulesetError([Problem("changed", f"{load[0]} changed during the run: "
+                                        f"{result}", Location(load[0]))])
         if seen is not None:
             if not seen.keys().isdisjoint(result[4]):
                 # A record of this part has the id of a deal an earlier part allocated:
