@@ -13,11 +13,13 @@ on every deal. Reports deals/s, the ratio to the hand-written bound, peak RSS an
 (resident memory at the end less after the first chunk, and less at half way: bounded caches
 fill up early, so the second half should add nothing). Unless ``--no-cli``, it also times
 ``creditrules allocate`` end to end on a JSON Lines file of the same deals (parsing and
-writing included), and with ``--dask W`` the same file on a local Dask cluster of W worker
-processes, checking that its ledger is byte-identical.
+writing included) with ``--jobs 1`` and ``--jobs 2`` (``--jobs`` to choose), checking that
+the ledgers are byte-identical, and with ``--dask W`` the same file on a local Dask cluster
+of W worker processes. A last table puts the figures side by side.
 
     .venv/bin/python benchmarks/run.py                       # 10k, 100k, 1M
     .venv/bin/python benchmarks/run.py --n 10000 --dask 2    # one size, with Dask
+    .venv/bin/python benchmarks/run.py --n 20000 --repeat 3  # the best of three CLI runs
 """
 
 from __future__ import annotations
@@ -168,29 +170,44 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
     }
 
 
-def cli(path: Path, n: int, engine: str | None, out_dir: Path) -> dict[str, Any]:
-    """``creditrules allocate`` end to end, in its own process."""
-    ledger = out_dir / f"ledger-{n}.jsonl"
+def cli(path: Path, n: int, engine: str | None, out_dir: Path, jobs: int = 1,
+        repeat: int = 1) -> dict[str, Any]:
+    """``creditrules allocate --jobs JOBS`` end to end, in its own process (the best of
+    ``repeat`` runs). Peak memory is the main process's plus, with workers, their largest
+    (each is a process of its own)."""
+    ledger = out_dir / f"ledger-{n}-jobs{jobs}.jsonl"
+    args = ["allocate", str(RULESET), str(path), "-o", str(ledger), "--rejects",
+            str(out_dir / f"rejects-jobs{jobs}.jsonl"), "--no-progress", "--jobs", str(jobs),
+            *(["--engine", engine] if engine else [])]
     code = (
-        "import sys, time\n"
+        "import resource, sys, time\n"
         "from creditrules.cli import main\n"
         "t = time.perf_counter()\n"
-        f"status = main({['allocate', str(RULESET), str(path), '-o', str(ledger), '--rejects', str(out_dir / 'rejects.jsonl'), *(['--engine', engine] if engine else [])]!r})\n"  # noqa: E501
+        f"status = main({args!r})\n"
+        "seconds = time.perf_counter() - t\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
-        "print(time.perf_counter() - t, hwm.split()[1], file=sys.stderr)\n"
+        "workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(seconds, hwm.split()[1], workers, file=sys.stderr)\n"
         "sys.exit(status)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(done.stderr)
-    # The last line of two numbers (anything the run printed after, a warning say, aside).
-    timing = [line.split() for line in done.stderr.splitlines()
-              if len(line.split()) == 2 and line.replace(".", "").replace(" ", "").isdigit()]
-    if not timing:
-        raise RuntimeError(done.stderr)
-    seconds, peak = timing[-1]
-    return {"deals": n, "seconds": float(seconds), "deals_per_s": n / float(seconds),
-            "peak_rss_mb": int(peak) / 1e3, "ledger": str(ledger)}
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False)
+        if done.returncode not in (0, 1):
+            raise RuntimeError(done.stderr)
+        # The last line of three numbers (anything the run printed after, a warning say,
+        # aside).
+        timing = [line.split() for line in done.stderr.splitlines()
+                  if len(line.split()) == 3
+                  and line.replace(".", "").replace(" ", "").isdigit()]
+        if not timing:
+            raise RuntimeError(done.stderr)
+        runs.append(timing[-1])
+    seconds, peak, workers = min(runs, key=lambda r: float(r[0]))
+    return {"jobs": jobs, "deals": n, "seconds": float(seconds),
+            "deals_per_s": n / float(seconds), "peak_rss_mb": int(peak) / 1e3,
+            "worker_peak_rss_mb": int(workers) / 1e3 if jobs > 1 else None,
+            "ledger": str(ledger)}
 
 
 def dask_run(path: Path, n: int, workers: int, engine: str | None, out_dir: Path,
@@ -228,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="deals allocated one at a time by Ruleset.allocate (slow)")
     parser.add_argument("--engine", choices=("durable", "reference"))
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2],
+                        help="the end-to-end run with each of these --jobs (default 1 2)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="end-to-end runs per --jobs, the best kept (default 1)")
     parser.add_argument("--dask", type=int, metavar="WORKERS",
                         help="also run on a local Dask cluster of WORKERS processes")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -270,11 +291,25 @@ def main(argv: list[str] | None = None) -> int:
                 generated.write_jsonl(str(path), n, args.seed)
                 reference = None
                 if not args.no_cli:
-                    result["cli"] = cli(path, n, args.engine, Path(tmp))
-                    reference = result["cli"]["ledger"]
-                    print(f"{'':>9} creditrules allocate end to end: "
-                          f"{result['cli']['deals_per_s']:,.0f} deals/s, peak RSS "
-                          f"{result['cli']['peak_rss_mb']:.1f} MB")
+                    result["cli_jobs"] = {}
+                    for jobs in args.jobs:
+                        run = cli(path, n, args.engine, Path(tmp), jobs, args.repeat)
+                        result["cli_jobs"][str(jobs)] = run
+                        if reference is None:
+                            reference = run["ledger"]
+                            result["cli"] = run
+                        else:
+                            run["identical_to_first"] = (
+                                Path(reference).read_bytes() == Path(run["ledger"]).read_bytes())
+                            if not run["identical_to_first"]:
+                                result["disagreements"] += 1
+                        workers = (f", workers {run['worker_peak_rss_mb']:.1f} MB each"
+                                   if run["worker_peak_rss_mb"] else "")
+                        same = ("" if "identical_to_first" not in run else
+                                f", identical: {run['identical_to_first']}")
+                        print(f"{'':>9} creditrules allocate --jobs {jobs} end to end: "
+                              f"{run['deals_per_s']:,.0f} deals/s, peak RSS "
+                              f"{run['peak_rss_mb']:.1f} MB{workers}{same}")
                 if args.dask:
                     result["dask"] = dask_run(path, n, args.dask, args.engine, Path(tmp),
                                               reference)
@@ -286,6 +321,18 @@ def main(argv: list[str] | None = None) -> int:
                           + (f", speed-up {speedup:.2f}x" if speedup else "")
                           + f", identical: {result['dask']['identical_to_single_process']}")
         runs.append(result)
+    jobs_columns = [] if args.no_cli else args.jobs
+    print("\nside by side (deals/s; us/deal; MB):")
+    print(f"{'N':>9} {'batch':>8} {'hand':>8} {'ratio':>6} "
+          + "".join(f"{'cli -j' + str(j):>9} " for j in jobs_columns)
+          + f"{'allocate()':>10} {'peak RSS':>9}")
+    for result in runs:
+        print(f"{result['n']:>9} {result['fast']['deals_per_s']:>8,.0f} "
+              f"{result['handwritten']['deals_per_s']:>8,.0f} {result['ratio']:>6.2f} "
+              + "".join(f"{result['cli_jobs'][str(j)]['deals_per_s']:>9,.0f} "
+                        for j in jobs_columns)
+              + f"{result['single_deal_api']['us_per_deal']:>10.0f} "
+              f"{result['peak_rss_mb']:>9.1f}")
     if args.json:
         args.json.write_text(json.dumps({"runs": runs}, indent=2))
     return 0 if all(r["disagreements"] == 0 for r in runs) else 1

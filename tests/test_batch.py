@@ -269,6 +269,31 @@ def test_jsonl_ledger_escapes_text() -> None:
     assert tuple(json.loads(first).values()) == row
 
 
+def test_jsonl_lines_are_the_json_of_each_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each line is ``json.dumps`` of the row as an object (keys in column order), however
+    the writer caches the runs of columns rows share: also once its caches are emptied."""
+    monkeypatch.setattr(LedgerWriter, "CACHE_SIZE", 3)
+    odd = ["", "\u00e9\u2028\U0001f600", "tab\tnew\nline\r", '"quoted" \\ back', "\x00\x1f\x7f",
+           "=cmd", "\ud800"]
+    rows = []
+    for i in range(40):
+        text = odd[i % len(odd)]
+        rows.append((f"D-{i // 3}", "2026-01-01", "credit", text, "acme", None if i % 2 else text,
+                     "1/3", str(-i), None if i % 5 == 0 else "0.5", text or None, "USD",
+                     text, None, None if i % 4 else text, "p", "r", "1", "sha256:x"))
+    rows.append(("D-x", "2026-01-01", "credit", "t", "acme", None, "1/3", 12, True, None,
+                 "USD", "r", None, None, None, "r", "1", "sha256:x"))  # not text: as json
+    out = io.StringIO()
+    writer = LedgerWriter(out, "jsonl")
+    for i in range(0, len(rows), 4):
+        writer.write(rows[i:i + 4])
+    assert out.getvalue() == "".join(  # not splitlines: U+2028 is written as it is
+        json.dumps(dict(zip(LEDGER_COLUMNS, row, strict=True)), ensure_ascii=False,
+                   separators=(",", ":")) + "\n" for row in rows)
+    with pytest.raises(ValueError, match="18 values, not 3"):
+        writer.write([("a", "b", "c")])
+
+
 def test_progress_shows_rate_and_rejects_on_a_terminal() -> None:
     ticks = iter([0.0, 1.0, 2.0, 2.2, 3.0])
     stream = io.StringIO()

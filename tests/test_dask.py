@@ -141,16 +141,20 @@ def test_dask_rejects_duplicates_and_hostile_lines_as_one_process(client: Client
     is not UTF-8 or a mid-file byte order mark rejects its line only."""
     deals = _deals_file(tmp_path, n=60)
     lines = deals.read_bytes().splitlines(keepends=True)
-    lines += [lines[0], b"\xff\xfe not text\n", b"\xef\xbb\xbf" + lines[1], lines[40]]
+    # The last: a copy of line 3 that is also a bad record: a duplicate first.
+    bad_copy = json.loads(lines[2])
+    bad_copy["amount"] = 1.5
+    lines += [lines[0], b"\xff\xfe not text\n", b"\xef\xbb\xbf" + lines[1], lines[40],
+              json.dumps(bad_copy).encode() + b"\n"]
     deals.write_bytes(b"".join(lines))
     single = tmp_path / "single.csv"
     assert main(["allocate", str(BENCHMARK), str(deals), "-o", str(single),
                  "--rejects", str(tmp_path / "single-rejects.jsonl")]) == 1
     expected = [(r["line"], r["code"]) for r in map(
         json.loads, (tmp_path / "single-rejects.jsonl").read_text().splitlines())]
-    assert expected[-4:] == [(65, "duplicate-id"), (66, "not-utf8"), (67, "unreadable"),
-                             (68, "duplicate-id")]
-    for chunk_lines in (1000, 7):
+    assert expected[-5:] == [(65, "duplicate-id"), (66, "not-utf8"), (67, "unreadable"),
+                             (68, "duplicate-id"), (69, "duplicate-id")]
+    for chunk_lines in (1000, 7, 4):  # 4: line 69 alone in its chunk
         ledger, rejects = tmp_path / f"d{chunk_lines}.csv", tmp_path / f"r{chunk_lines}.jsonl"
         result = allocate_files(BENCHMARK, [str(deals)], ledger, rejects, client=client,
                                 chunk_lines=chunk_lines)

@@ -147,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duplicate-ids", choices=("reject", "allow"), default="reject",
                    help="a deal id already allocated in the run: reject the record "
                         "(default; the reject names the first line) or allocate it again")
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="allocate parts of the input in N worker processes (default 1); "
+                        "the ledger, rejects and summary are the same bytes whatever N. "
+                        "JSON Lines and Parquet files only: other input (CSV, JSON, "
+                        "standard input) is read in one process")
     engine_arg(p)
     p.set_defaults(run=_allocate)
 
@@ -217,6 +222,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more), "
+                                         f"got {text!r}")
+    return jobs
+
+
 @contextlib.contextmanager
 def _open_in(name: str) -> Iterator[IO[bytes]]:
     # Bytes: the reader decodes each record on its own (a bad byte rejects one record).
@@ -245,13 +261,11 @@ def _read_deals(stack: contextlib.ExitStack, name: str, fmt: str
 def _allocate(args: argparse.Namespace) -> int:
     from creditrules.io._output import AtomicOutputs, NamedStream
     from creditrules.io.batch import (
-        BatchAllocator,
+        AllocationWriter,
         LedgerSink,
         LedgerWriter,
-        Rejection,
         run_batch,
         tty_progress,
-        write_rejection,
     )
 
     # The ruleset, the input and every output are opened first: a mistake in any of them
@@ -287,23 +301,28 @@ def _allocate(args: argparse.Namespace) -> int:
                 else None
         except ValueError as exc:  # one file named for two outputs
             raise _UsageError(str(exc)) from None
+        sink: LedgerSink | AllocationWriter
         if args.allocations:
-            allocator = BatchAllocator(ruleset, duplicates=args.duplicate_ids)
-            summary = allocator.summary
-            for position, record in enumerate(records, start=1):
-                result = allocator.allocation(record, position)
-                if isinstance(result, Rejection):
-                    write_rejection(rej, result)
-                else:
-                    out.write(dumps(result.to_dict()) + "\n")
-        else:
-            sink: LedgerSink
-            if parquet_out is not None:
-                from creditrules.io.parquet import ParquetLedgerWriter
+            sink = AllocationWriter(out)
+        elif parquet_out is not None:
+            from creditrules.io.parquet import ParquetLedgerWriter
 
-                sink = stack.enter_context(ParquetLedgerWriter(parquet_out))
-            else:
-                sink = LedgerWriter(out, ledger_format)
+            sink = stack.enter_context(ParquetLedgerWriter(parquet_out))
+        else:
+            sink = LedgerWriter(out, ledger_format)
+        if args.jobs > 1 and fmt in ("jsonl", "parquet") and args.deals != "-":
+            # Imported only here: process pools cost a few MB that one process never needs.
+            from creditrules.io._parallel import run_parallel
+
+            summary = run_parallel(ruleset, (str(args.ruleset), ruleset.engine,
+                                             args.allow_outside),
+                                   args.deals, fmt, sink, ledger_format, rej, jobs=args.jobs,
+                                   duplicates=args.duplicate_ids, progress=progress)
+        else:
+            if args.jobs > 1:
+                _say(f"creditrules: --jobs: {'standard input' if args.deals == '-' else fmt} "
+                     "is read in one process (parts are cut from JSON Lines and Parquet "
+                     "files only)")
             summary = run_batch(ruleset, records, sink, rej,
                                 progress=progress, duplicates=args.duplicate_ids)
         # Standard output is not renamed into place: its last bytes must reach it now, so

@@ -184,22 +184,25 @@ class Numbers:
         """The ledger rows, as :func:`creditrules.io.batch.ledger_rows` gives for the plain
         allocation."""
         tail = self.tail
+        ruleset, version, content_hash = tail  # named, not unpacked: one tuple per row
         deal, date, currency = fd.id, fd.date, self.rs.currency
         policy = fd.policy.text
         share_text, money = self.share_text, self.money
         out: list[Row] = []
+        append = out.append
         for tp, partners, contributed in fd.credits:
             name, rules = tp.name, tp.rules_text
             note = None if contributed or tp.empty is None else tp.empty[2]
             for pid, num, den, units, reps in partners:
                 share, amount = share_text(num, den), money(units)
                 if not reps:
-                    out.append((deal, date, "credit", name, pid, None, share, amount, share,
-                                amount, currency, rules, None, note, policy, *tail))
+                    append((deal, date, "credit", name, pid, None, share, amount, share,
+                            amount, currency, rules, None, note, policy, ruleset, version,
+                            content_hash))
                 for rep, rnum, rden, runits in reps:
-                    out.append((deal, date, "credit", name, pid, rep, share_text(rnum, rden),
-                                money(runits), share, amount, currency, rules, None, note,
-                                policy, *tail))
+                    append((deal, date, "credit", name, pid, rep, share_text(rnum, rden),
+                            money(runits), share, amount, currency, rules, None, note,
+                            policy, ruleset, version, content_hash))
         for expense, _ in fd.expenses:
             out.extend(expense_rows(expense, deal, date, currency, tail))
         return out

@@ -115,6 +115,8 @@ class Pipeline(Numbers):
         self.ev: Evaluator = evaluator
         self.partners = ruleset.partner_ids
         self.partner_set = frozenset(self.partners)
+        #: {partner}, one object per partner (the participants of most activities).
+        self.alone = {p: frozenset((p,)) for p in self.partners}
         self.index = {p: i for i, p in enumerate(self.partners)}
         self.attributes = dict(evaluator.attributes)
         self.tie_break: TieBreak = ruleset.tie_break
@@ -294,9 +296,19 @@ class Pipeline(Numbers):
     def _activity(self, item: Any) -> tuple[str, tuple[str, ...], str | None, dt.date | None]:
         """An activity as (kind, reps, partner, date), as the plain reader reads it; cached
         by content, since activities repeat across deals."""
-        if type(item) is not dict or not item.keys() <= ACTIVITY_KEYS:
+        if type(item) is not dict:
             raise Decline
         get = item.get
+        if len(item) == 2:
+            # The usual {"kind", "rep"}: straight to the cache, under the key the general
+            # reading below gives it (both texts, nothing else in the record).
+            kind, one = get("kind"), get("rep")
+            if type(kind) is str and type(one) is str:
+                found = self.acts.get((kind, one, None, None, None))
+                if found is not None:
+                    return found
+        if not item.keys() <= ACTIVITY_KEYS:
+            raise Decline
         kind, one, many, who, raw_date = (get("kind"), get("rep"), get("reps"),
                                           get("partner"), get("date"))
         # Only text (a str, not a subclass such as JsonFloat) is cached: anything else the
@@ -363,7 +375,7 @@ class Pipeline(Numbers):
         if (type(rid) is not str or type(partner) is not str
                 or type(owner) not in FLAG_TYPES or len(item) != 2 + ("owner" in item)):
             raise Decline
-        return self._rep_view(rid, partner, owner)
+        return self.reps.get((rid, partner, owner)) or self._rep_view(rid, partner, owner)
 
     def _rep_view(self, rid: str, partner: str, owner: bool | None
                   ) -> tuple[str, str, bool, Mapping[Path, Value], tuple[int, ...]]:
@@ -404,7 +416,8 @@ class Pipeline(Numbers):
         deal_id = data.get("id")
         if type(deal_id) is not str or not deal_id:
             raise Decline
-        if data.get("currency") != self.rs.currency:
+        currency = self.rs.currency
+        if data.get("currency") != currency:
             raise Decline
         day, segment = self.dates.read(data.get("date"), in_agreement=True)
         amount, units = self.amounts.read(data.get("amount"))
@@ -417,7 +430,7 @@ class Pipeline(Numbers):
                               source, lead_rep)
         scalars: dict[Path, Value] = {
             ("id",): deal_id, ("date",): day, ("amount",): amount,
-            ("currency",): self.rs.currency, ("product",): opt_text(data.get("product")),
+            ("currency",): currency, ("product",): opt_text(data.get("product")),
             ("account", "id"): account[0], ("account", "owner"): owner,
             ("account", "named"): account[2], ("account", "segment"): account[3],
             ("account", "territory"): account[4],
@@ -439,7 +452,7 @@ class Pipeline(Numbers):
             raise Decline
         read = self.expense.read
         expenses = [read(item) for item in raw_expenses] if raw_expenses else []
-        if len({e[0] for e in expenses}) != len(expenses):
+        if expenses and len({e[0] for e in expenses}) != len(expenses):
             raise Decline  # an expense listed twice: the reader names it
         return self._finish(deal_id, day, segment, amount, units, owner, source, lead_rep,
                             scalars, people, expenses)
@@ -469,16 +482,26 @@ class Pipeline(Numbers):
         act_items: list[Mapping[Path, Value]] = []
         act_hits: list[tuple[int, ...]] = []
         need_acts = self.need_acts
+        alone = self.alone
+        items = self.items
         for kind, act_reps, who, act_day in activities:
             try:
-                partners = frozenset([rep_partner[r] for r in act_reps] + ([who] if who else []))
+                if who is None and len(act_reps) == 1:
+                    # The usual activity, one rep: a shared set (its hash kept) per partner.
+                    partner = rep_partner[act_reps[0]]
+                    partners = alone.get(partner) or frozenset((partner,))
+                else:
+                    partners = frozenset([rep_partner[r] for r in act_reps]
+                                         + ([who] if who else []))
             except KeyError:
                 raise Decline from None  # a rep not on the deal
             acts.append((kind, partners, act_reps))
             if need_acts:
-                view, hits = self._act_item(kind, partners, act_reps, act_day)
-                act_items.append(view)
-                act_hits.append(hits)
+                found = items.get((kind, partners, act_reps, act_day))
+                if found is None:
+                    found = self._act_item(kind, partners, act_reps, act_day)
+                act_items.append(found[0])
+                act_hits.append(found[1])
         if source is not None:
             acts.append((LEAD_KIND, frozenset((source,)),
                          (lead_rep,) if lead_rep in rep_partner else ()))

@@ -149,6 +149,8 @@ class ChunkResult:
     rejects_by_code: dict[str, int]
     #: The deal ids allocated, with their lines (to find duplicates across chunks).
     ids: dict[str, int] = attrs.field(factory=dict)
+    #: Every deal id looked up as a possible duplicate (allocated or rejected after).
+    checked: set[str] = attrs.field(factory=set)
 
 
 def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chunk: Chunk,
@@ -185,14 +187,15 @@ def _allocate_records(ruleset: Ruleset, records: Iterator[Any], ledger_format: s
     ledger, rejects = part + ".ledger", part + ".rejects"
     ids: dict[str, int] = {} if seen is None else seen
     before = set(ids)
+    checked: set[str] = set()
     with open(ledger, "w", encoding="utf-8", newline="\n") as out, \
             open(rejects, "w", encoding="utf-8", newline="\n") as rej:
         writer = LedgerWriter(out, ledger_format)
         writer.started = True  # the caller writes the CSV header once, not per chunk
-        summary = run_batch(ruleset, records, writer, rej, seen=ids)
+        summary = run_batch(ruleset, records, writer, rej, seen=ids, checked=checked)
     mine = {k: v for k, v in ids.items() if k not in before} if before else ids
     return ChunkResult(ledger, rejects, summary.read, summary.allocated, summary.rejected,
-                       summary.totals, summary.rejects_by_code, mine)
+                       summary.totals, summary.rejects_by_code, mine, checked)
 
 
 def _renumber(records: Iterator[Any], offset: int) -> Iterator[Any]:
@@ -256,9 +259,10 @@ def allocate_files(ruleset_path: str | os.PathLike[str], paths: Sequence[str],
             def write_next() -> None:
                 chunk, part, future = pending.popleft()
                 result = future.result()
-                if not seen.keys().isdisjoint(result.ids):
-                    # A deal allocated by an earlier chunk: this chunk again, here, with the
-                    # ids seen so far, so that the copy is rejected as in one process.
+                if not seen.keys().isdisjoint(result.checked):
+                    # A deal allocated by an earlier chunk (whether this chunk allocated or
+                    # rejected its copy): this chunk again, here, with the ids seen so far,
+                    # so that the copy is rejected as a duplicate, as in one process.
                     for name in (result.ledger, result.rejects):
                         os.remove(name)
                     result = allocate_chunk(path, ruleset.engine, content_hash, chunk,

@@ -44,7 +44,7 @@ from creditrules.allocation.model import Deal
 from creditrules.allocation.results import Allocation, ExpenseShare
 from creditrules.base._money import from_units, to_units
 from creditrules.errors import CreditRulesError
-from creditrules.io.records import BadRecord, Record
+from creditrules.io.records import BadRecord, Record, dumps
 
 if TYPE_CHECKING:
     from creditrules.agreement.ruleset import Ruleset
@@ -54,6 +54,7 @@ __all__ = [
     "DUPLICATE_POLICIES",
     "LEDGER_COLUMNS",
     "NUMERIC_COLUMNS",
+    "AllocationWriter",
     "BatchAllocator",
     "LedgerRows",
     "LedgerSink",
@@ -140,6 +141,9 @@ class BatchAllocator:
         self.summary = Summary(ruleset)
         #: deal id -> the line it was allocated from (None: duplicates allowed).
         self.seen: dict[str, int] | None = {} if duplicates == "reject" else None
+        #: When a set: every deal id looked up in ``seen`` (a parallel run checks that no
+        #: part looked up an id that an earlier part allocated).
+        self.checked: set[str] | None = None
 
     def _unpack(self, item: Item, line: int) -> tuple[int, Any] | Rejection:
         if isinstance(item, BadRecord):
@@ -150,17 +154,20 @@ class BatchAllocator:
             data = item
         if self.seen is not None:
             deal_id = _record_id(data)
+            if self.checked is not None and deal_id is not None:
+                self.checked.add(deal_id)
             first = None if deal_id is None else self.seen.get(deal_id)
             if first is not None:
                 return Rejection(line, deal_id, "duplicate-id",
                                  f"deal {deal_id!r} was already allocated from line {first}")
         return line, data
 
-    def _guarded(self, line: int, data: Any, work: Callable[[], _T]) -> _T | Rejection:
-        """``work()``, or, if creditrules fails on this record with an unexpected error
+    def _guarded(self, line: int, data: Any, work: Callable[[Any], _T], arg: Any
+                 ) -> _T | Rejection:
+        """``work(arg)``, or, if creditrules fails on this record with an unexpected error
         (a bug), its rejection (code ``internal-error``): one record never ends the run."""
         try:
-            return work()
+            return work(arg)
         except CreditRulesError as exc:
             return _rejection(line, data, exc)
         except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError,
@@ -175,7 +182,7 @@ class BatchAllocator:
             self.summary.reject(unpacked)
             return unpacked
         line, data = unpacked
-        result = self._guarded(line, data, lambda: self.pipeline.compute(data))
+        result = self._guarded(line, data, self.pipeline.compute, data)
         if isinstance(result, Rejection):
             self.summary.reject(result)
             return result
@@ -241,6 +248,16 @@ class Summary:
         self.rejected += 1
         self.rejects_by_code[rejection.code] = self.rejects_by_code.get(rejection.code, 0) + 1
 
+    def merge(self, other: Summary) -> None:
+        """Add the counts and totals of another part of the same run (a parallel run's)."""
+        self.read += other.read
+        self.allocated += other.allocated
+        self.rejected += other.rejected
+        for key, units in other.totals.items():
+            self._add(key, units)
+        for code, n in other.rejects_by_code.items():
+            self.rejects_by_code[code] = self.rejects_by_code.get(code, 0) + n
+
     def _add(self, key: tuple[str, str, str], units: int) -> None:
         self.totals[key] = self.totals.get(key, 0) + units
 
@@ -248,9 +265,12 @@ class Summary:
         """Count one allocated deal and add its credit and expense shares to the totals."""
         self.read += 1
         self.allocated += 1
+        totals = self.totals
         for tp, partners, _ in fd.credits:
+            name = tp.name
             for pid, _, _, units, _ in partners:
-                self._add(("credit", tp.name, pid), units)
+                key = ("credit", name, pid)
+                totals[key] = totals.get(key, 0) + units
         for expense, _ in fd.expenses:
             self._add_expense(expense)
 
@@ -287,7 +307,9 @@ class Summary:
         return out
 
 
-_JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
+#: A string as ``json.dumps(text, ensure_ascii=False)`` writes it (the C function behind
+#: it, called directly: the encoder object adds a Python call per value).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 #: Ledger columns that hold numbers (decimal or fraction text): a leading ``-`` is a sign.
@@ -321,14 +343,23 @@ class LedgerWriter:
     spreadsheet would run as a formula neutralised: see :func:`neutralise`). The same rows
     always give the same bytes."""
 
+    #: Entries per fragment cache before it is emptied (memory stays flat).
+    CACHE_SIZE = 1024
+
     def __init__(self, stream: IO[str], fmt: str) -> None:
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"unknown ledger format {fmt!r} (jsonl or csv)")
         self.stream = stream
         self.fmt = fmt
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        self._keys = tuple(_JSON_STRING(c) + ":" for c in LEDGER_COLUMNS)
-        self._encoded: dict[str, str] = {}
+        self._keys = tuple(_json_string(c) + ":" for c in LEDGER_COLUMNS)
+        # Encoded runs of columns, by their values: a deal's rows share their deal and
+        # date (the last is kept), and most rows repeat a kind/type/partner/rep and a
+        # currency..hash tail (bounded caches).
+        self._head: tuple[str | None, ...] = ()
+        self._head_text = ""
+        self._middles: dict[tuple[str | None, ...], str] = {}
+        self._tails: dict[tuple[str | None, ...], str] = {}
         self.started = False
 
     def header(self) -> None:
@@ -343,23 +374,61 @@ class LedgerWriter:
         if self._csv is not None:
             self._csv.writerows(map(neutralise, rows))
         else:
-            self.stream.write("".join(self.line(row) for row in rows))
+            self.stream.write("".join(map(self.line, rows)))
+
+    def _fragment(self, cache: dict[tuple[str | None, ...], str] | None,
+                  values: tuple[str | None, ...], first: int) -> str:
+        """``"key":value`` for columns ``first`` on, joined by commas (kept in ``cache``)."""
+        text = ",".join(key + _json_value(value)
+                        for key, value in zip(self._keys[first:], values, strict=False))
+        if cache is not None:
+            if len(cache) >= self.CACHE_SIZE:
+                cache.clear()
+            cache[values] = text
+        return text
 
     def line(self, row: Row) -> str:
         """One row as a JSON Lines line (with its newline)."""
-        encoded = self._encoded
-        parts = []
-        for key, value in zip(self._keys, row, strict=True):
-            if value is None:
-                parts.append(key + "null")
-                continue
-            text = encoded.get(value)
-            if text is None:
-                text = _JSON_STRING(value)
-                if len(encoded) < 4096:  # static values (partners, rules...) repeat
-                    encoded[value] = text
-            parts.append(key + text)
-        return "{" + ",".join(parts) + "}\n"
+        if len(row) != _COLUMN_COUNT:
+            raise ValueError(f"a ledger row has {_COLUMN_COUNT} values, not {len(row)}")
+        head, middle, tail = row[:2], row[2:6], row[10:]
+        if head == self._head:  # the deal of the previous row
+            h = self._head_text
+        else:
+            self._head = head
+            h = self._head_text = self._fragment(None, head, 0)
+        m = self._middles.get(middle) or self._fragment(self._middles, middle, 2)
+        t = self._tails.get(tail) or self._fragment(self._tails, tail, 10)
+        share, amount, partner_share, partner_amount = row[6:10]
+        if not (type(share) is type(amount) is type(partner_share) is type(partner_amount)
+                is str):
+            return (f"{{{h},{m},"
+                    + ",".join(key + _json_value(value)
+                               for key, value in zip(self._keys[6:10], row[6:10], strict=True))
+                    + f",{t}}}\n")
+        return (f"{{{h},{m},\"share\":{'null' if share is None else _json_string(share)},"
+                f"\"amount\":{'null' if amount is None else _json_string(amount)},"
+                f"\"partner_share\":"
+                f"{'null' if partner_share is None else _json_string(partner_share)},"
+                f"\"partner_amount\":"
+                f"{'null' if partner_amount is None else _json_string(partner_amount)},{t}}}\n")
+
+
+_COLUMN_COUNT = len(LEDGER_COLUMNS)
+_json_other = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json_value(value: Any) -> str:
+    """A ledger cell as JSON: text (the usual), null, or what a caller's row may hold
+    instead (a number), as the JSON encoder writes it."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _json_string(value)
+    return _json_other(value)
+
+# LedgerWriter.line spells these four keys out.
+assert LEDGER_COLUMNS[6:10] == ("share", "amount", "partner_share", "partner_amount")
 
 
 def write_rejection(stream: IO[str], rejection: Rejection) -> None:
@@ -420,22 +489,40 @@ class LedgerRows:
         self.rows.extend(rows)
 
 
-def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
+class AllocationWriter:
+    """A sink for :func:`run_batch` that writes each deal's whole allocation (canonical
+    JSON, a line per deal: ``creditrules allocate --allocations``) instead of ledger rows."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def header(self) -> None:
+        """Nothing to do: JSON Lines have no header."""
+
+    def write(self, allocation: Allocation) -> None:
+        self.stream.write(dumps(allocation.to_dict()) + "\n")
+
+
+def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink | AllocationWriter,
               rejects: IO[str] | Callable[[Rejection], object] | None, *,
               progress: Progress | None = None, first_line: int = 1,
-              duplicates: str = "reject", seen: dict[str, int] | None = None) -> Summary:
-    """Allocate every record, writing ledger rows and rejections as it goes.
+              duplicates: str = "reject", seen: dict[str, int] | None = None,
+              checked: set[str] | None = None) -> Summary:
+    """Allocate every record, writing ledger rows (or, to an :class:`AllocationWriter`,
+    allocations) and rejections as it goes.
 
     ``rejects`` is a text stream (one JSON line per rejection), a function called with each
     :class:`Rejection`, or None (counted only). Line numbers come from the records when they
     are :class:`~creditrules.io.records.Record` items, else count from ``first_line``. Returns
     the :class:`Summary`; ``summary.read == summary.allocated + summary.rejected``.
     ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line), when given,
-    holds ids already allocated (by an earlier part of the run) and receives this run's.
+    holds ids already allocated (by an earlier part of the run) and receives this run's;
+    ``checked``, when given, receives every deal id looked up in it.
     """
     allocator = BatchAllocator(ruleset, duplicates=duplicates)
     if seen is not None and allocator.seen is not None:
         allocator.seen = seen
+    allocator.checked = checked
     summary = allocator.summary
     ledger.header()
     check_every = 1024
@@ -445,13 +532,16 @@ def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink,
     else:
         stream = rejects
         on_reject = lambda r: write_rejection(stream, r)  # noqa: E731
+    produce: Callable[[Item, int], Any] = (
+        allocator.allocation if isinstance(ledger, AllocationWriter) else allocator.rows)
+    write: Callable[[Any], None] = ledger.write
     for line, item in enumerate(records, start=first_line):
-        result = allocator.rows(item, line)
+        result = produce(item, line)
         if isinstance(result, Rejection):
             if on_reject is not None:
                 on_reject(result)
         elif result:
-            ledger.write(result)
+            write(result)
         if progress is not None and not summary.read % check_every:
             progress.update(summary)
     if progress is not None:

@@ -182,12 +182,13 @@ def read_records(stream: IO[bytes] | IO[str], fmt: str) -> Iterator[Record | Bad
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def _raw_lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes | None]:
+def _raw_lines(stream: IO[bytes] | IO[str], *, bom: bool = True) -> Iterator[bytes | None]:
     """The physical lines of ``stream`` (split on LF only, ends kept) as bytes, without a
-    leading byte order mark; ``None`` for a line over :data:`MAX_RECORD_BYTES`, skipped
-    without being kept in memory."""
+    leading byte order mark (``bom=False``: the stream starts mid-file, where one is read as
+    text); ``None`` for a line over :data:`MAX_RECORD_BYTES`, skipped without being kept in
+    memory."""
     readline = stream.readline
-    first = True
+    first = bom
     while True:
         try:
             chunk = readline(MAX_RECORD_BYTES + 1)
@@ -228,8 +229,9 @@ def _not_utf8(line: int, exc: UnicodeDecodeError, offset: int = 0) -> BadRecord:
                      f"{offset + exc.start + 1} of the line", None, "not-utf8")
 
 
-def _jsonl(stream: IO[bytes] | IO[str]) -> Iterator[Record | BadRecord]:
-    for number, raw in enumerate(_raw_lines(stream), start=1):
+def _jsonl(stream: IO[bytes] | IO[str], *, line: int = 1) -> Iterator[Record | BadRecord]:
+    """JSON Lines; ``line`` > 1: the stream is a part of a file starting at that line."""
+    for number, raw in enumerate(_raw_lines(stream, bom=line == 1), start=line):
         if raw is None:
             yield _too_large(number)
             continue
