@@ -553,14 +553,27 @@ class _Decider:
                     else "some deals"
                 )
                 if g.expense:
-                    what = "the expenses of " + what
+                    # No sharing rule at all: a model of nothing still decides every expense.
+                    what = "the expenses of " + (
+                        "any deal" if not rules and result.why is None else what
+                    )
                 where = self.nearest(rules, values)
+                if g.expense and not rules:
+                    # No sharing rule to show it at: the entertainment policy's clause.
+                    policy = min(
+                        (r for r in self.rs.policy_rules if r.topic == ENTERTAINMENT),
+                        key=lambda r: r.location,
+                    )
+                    where = policy.location
                 finding = Finding(
                     code,
                     severity,
                     f"no {g.name} rule decides {what}",
                     where,
-                    next((r.clause for r in rules if r.location == where), None),
+                    next(
+                        (r.clause for r in [*rules, *self.rs.policy_rules] if r.location == where),
+                        None,
+                    ),
                     fix=_EXPENSE_GAP_FIX if g.expense else _GAP_FIX,
                     rules=tuple(r.id for r in rules),
                     expect=expect,
