@@ -14,6 +14,7 @@ import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -38,7 +39,7 @@ from creditrules.analysis._terms import (
     window_gaps,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import Count, Literal
+from creditrules.conditions._ast import Count, Field, Literal
 from creditrules.engine._feature_encoding import _canon_value, _In, _shape
 from creditrules.errors import Location
 
@@ -197,9 +198,27 @@ class _Decider:
         return _Result(True, why=f"the engine did not reproduce the witness ({why})")
 
     def fewest(self, found: list[int], formulas: Sequence[_solver.Formula]) -> list[int]:
-        """The model with the fewest attendees of each category, the most specific first
-        (so a witness has plain attendees but where a category matters): a solver's model
-        is any model, and which one can depend on the questions asked before."""
+        """The model of a sale where there is one, with the fewest attendees of each
+        category, the most specific first (so a witness has plain attendees but where a
+        category matters): a solver's model is any model, and which one can depend on the
+        questions asked before."""
+        amount = next(
+            (
+                i
+                for i, o in enumerate(self.space.origins)
+                if isinstance(o, Field) and o.path == ("amount",) and self.space.reps[i]
+            ),
+            None,
+        )
+        if amount is not None:
+            # A sale, where one shows it: a credit note carries no expenses in practice.
+            reps = self.space.reps[amount]
+            sales = [c for c, v in reps.items() if isinstance(v, Decimal) and v > 0]
+            with self.solver.assuming(*formulas, _solver.member(self.vars[amount], sales)):
+                got = self.solver.solve(self.vars)
+            if isinstance(got, list):
+                found = got
+                formulas = [*formulas, _solver.member(self.vars[amount], sales)]
         items = self.space.items.get("attendees")
         if items is None:
             return found
@@ -434,7 +453,8 @@ class _Decider:
                     conds = [self.cond(r) for r in in_force if r.type == t.name]
                     if None not in conds:
                         context.append(_solver.any_of(conds))
-            self.gap(group, rules, context, first, last)
+            scope = tuple(sorted(r.key for r in in_force))
+            self.gap(group, rules, context, first, last, scope)
             self.ambiguity(group, rules, prec, context, first, last)
         self.dated_gaps()
         return self.findings
@@ -475,7 +495,10 @@ class _Decider:
         context: list[_solver.Formula],
         first: dt.date,
         last: dt.date | None,
+        scope: tuple[str, ...] = (),
     ) -> None:
+        """``scope``: what else the question depends on on this stretch (for expense
+        sharing, the credit rules in force: its rules are the same all the term)."""
         if not g.required and not g.policy:
             return  # overlay credit: a deal may well get none
         conds = [self.cond(r) for r in rules]
@@ -484,7 +507,9 @@ class _Decider:
                 if c is None:
                     self.unknown(g, rule, "coverage")
             return
-        if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
+        if not self.once(
+            "gap", g.label, tuple(r.key for r in rules), self.day_class(first), scope
+        ):
             return
         word = (
             "no expense sharing rule applies"
