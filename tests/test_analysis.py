@@ -304,3 +304,39 @@ def test_the_planted_cardiozen_gap_and_overlap(engine: str) -> None:
     ]
     for finding in analysis:
         assert reproduce(ruleset, finding) is None, finding.text()
+
+
+def test_an_expense_gap_planted_in_cardiozen(engine: str) -> None:
+    # 8.2 no longer a default: meals for fewer than two HCPs only. Two HCPs at a meal, and
+    # any expense of a kind 8.1 and 8.2 do not name, are shared by no rule, all the term
+    # (2026 to 2028, across the 2027 change of credit rules). Each witness is a sale whose
+    # credit and policy (7.3, the owner's) are decided, and allocate refuses its expense.
+    text = (BUNDLED / "cardiozen.yaml").read_text(encoding="utf-8")
+    old = "    default: true\n    share: {acme: 50%, beta: 50%}\n    excess: disallowed"
+    assert old in text
+    ruleset = creditrules.loads(
+        text.replace(old, '    when: expense.kind == "meal" and count(attendees, category == '
+                     '"hcp") < 2\n    share: {acme: 50%, beta: 50%}\n    excess: disallowed'),
+        source="cardiozen.yaml", engine=engine)
+    errors = creditrules.analyse(ruleset).errors
+    assert [(f.code, f.clause, f.message) for f in errors] == [
+        ("gap", "8.2", 'no expense sharing rule decides the expenses of deals with '
+         'count(attendees, category == "hcp") = 2, expense.kind = meal'),
+        ("gap", "8.2", "no expense sharing rule decides the expenses of deals with "
+         "expense.kind = other"),
+    ]
+    for finding in errors:
+        assert finding.witness is not None
+        assert not str(finding.witness["amount"]).startswith("-")
+        with pytest.raises(creditrules.NoApplicableRuleError, match="expense sharing"):
+            ruleset.allocate(finding.witness)
+
+
+def test_entertainment_policies_without_sharing_rules_leave_every_expense_undecided() -> None:
+    text = (HERE / "expense-gap.yaml").read_text(encoding="utf-8")
+    ruleset = creditrules.loads(text.split("expense_sharing:")[0], source="no-sharing.yaml")
+    [gap] = creditrules.analyse(ruleset).errors
+    assert gap.message == "no expense sharing rule decides the expenses of any deal"
+    assert (str(gap.location), gap.clause) == ("no-sharing.yaml:27:5", "7.1")
+    assert gap.witness == _deal(expenses=[_expense()])
+    assert reproduce(ruleset, gap) is None
