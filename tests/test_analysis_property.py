@@ -146,13 +146,21 @@ policies:
     entertainment:
       caps: {meal: "125.00", event: "300.00"}
 policy_precedence:
-  - id: stricter
-    clause: "7.1"
-    topic: entertainment
-    default: true
-    governs: stricter
-expense_sharing:
 """
+
+# Whose policy governs: the stricter; the account owner's (an expense on a deal without
+# an owner is then refused before any sharing rule is asked); or the owner's, and the
+# payer's where the account has no owner.
+_POLICIES = [
+    '  - {id: stricter, clause: "7.1", topic: entertainment, default: true, '
+    "governs: stricter}\n",
+    '  - {id: owner, clause: "7.1", topic: entertainment, default: true, '
+    "governs: account_owner}\n",
+    '  - {id: owner, clause: "7.1", topic: entertainment, default: true, '
+    "governs: account_owner}\n"
+    '  - {id: unowned, clause: "7.2", topic: entertainment, overrides: [owner], '
+    """when: 'account.owner not in ["acme", "beta"]', governs: payer}\n""",
+]
 
 _expense_atom = st.one_of(
     st.builds(
@@ -193,7 +201,8 @@ def expense_rulesets(draw: st.DrawFn) -> str:
             lines.append(f"    overrides: [e{i - 1}]\n")
     if draw(st.integers(0, 4)) == 0:
         lines.append('  - id: shared\n    clause: "8.9"\n    default: true\n    share: equal\n')
-    return _EXPENSE_HEADER + "".join(lines)
+    policies = draw(st.sampled_from(_POLICIES))
+    return _EXPENSE_HEADER + policies + "expense_sharing:\n" + "".join(lines)
 
 
 def _every_expense() -> list[dict[str, Any]]:
@@ -202,13 +211,18 @@ def _every_expense() -> list[dict[str, Any]]:
     all of them healthcare professionals."""
     deals = []
     amounts = ["0.00", "99.00", "100.00", "101.00", "199.00", "200.00", "201.00"]
-    for kind, amount, n in itertools.product(["meal", "event", "other"], amounts, range(1, 6)):
+    for kind, amount, n, owner in itertools.product(
+        ["meal", "event", "other"], amounts, range(1, 6), [None, "beta"]
+    ):
         for hcp in range(n + 1):
             attendees = [{"category": "hcp"}] * hcp + [{}] * (n - hcp)
             expense = {"id": "E1", "kind": kind, "amount": amount, "paid_by": "acme",
                        "attendees": attendees}
-            deals.append({"id": "E", "date": "2026-03-01", "amount": "100.00",
-                          "currency": "USD", "expenses": [expense]})
+            deal = {"id": "E", "date": "2026-03-01", "amount": "100.00", "currency": "USD",
+                    "expenses": [expense]}
+            if owner is not None:
+                deal["account"] = {"owner": owner}
+            deals.append(deal)
     return deals
 
 
@@ -221,7 +235,7 @@ def test_expense_sharing_findings_agree_with_enumeration(text: str) -> None:
     assert not analysis.unknowns, [f.text() for f in analysis.unknowns]
     gaps = [f for f in analysis if f.code == "gap"]
     overlaps = [f for f in analysis if f.code == "ambiguity"]
-    undecided, ambiguous = [], []
+    undecided, ambiguous, refused = [], [], []
     for deal in _every_expense():
         try:
             ruleset.allocate(deal)
@@ -229,6 +243,10 @@ def test_expense_sharing_findings_agree_with_enumeration(text: str) -> None:
             undecided.append(deal)
         except creditrules.AmbiguityError:
             ambiguous.append(deal)
+        except creditrules.AllocationError as exc:
+            refused.append(str(exc))
+    # No owner where the owner's policy governs: no policy, so no sharing asked.
+    assert all("names no account owner" in r for r in refused), refused[:1]
     assert bool(gaps) == bool(undecided), (text, undecided[:1])
     assert bool(overlaps) == bool(ambiguous), (text, ambiguous[:1])
     for engine in ["durable", "reference"] if _durable.available() else ["reference"]:
