@@ -24,6 +24,13 @@ def _deal(**fields: Any) -> dict[str, Any]:
     return {"id": "W-1", "date": "2026-01-01", "amount": "1000.00", "currency": "USD", **fields}
 
 
+def _expense(**fields: Any) -> dict[str, Any]:
+    """A witness expense: the analysis's defaults (a 0.01 meal paid by the first partner,
+    one attendee) and ``fields``."""
+    return {"amount": "0.01", "attendees": 1, "id": "E1", "kind": "meal", "paid_by": "acme",
+            **fields}
+
+
 # (file, code, location, witness or None): the values worked by hand from each file.
 EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     # Units 100-499 / 500-1,499 / 1,500-4,999 / >5,000: below 100 (99, the nearest whole
@@ -115,7 +122,38 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ),
         ("policy-gap", "policy-gaps.yaml:53:5", _deal(attributes={"marketplace": False})),
     ],
+    # Meals under 500.00 and over 500.00 are shared, a meal of exactly 500.00 is not; an
+    # expense of a kind neither 8.1, 8.2 nor 8.3 names (no default) is not either. Credit
+    # (4.1) and the policy (7.1) are decided for every deal, so only the sharing refuses.
+    "expense-gap.yaml": [
+        ("gap", "expense-gap.yaml:34:5", _deal(expenses=[_expense(amount="500.00")])),
+        (
+            "gap",
+            "expense-gap.yaml:34:5",
+            _deal(expenses=[_expense(amount="500.00", kind="other")]),
+        ),
+    ],
+    # Eleven attendees (more than ten: 8.3), one of them a healthcare professional (8.2):
+    # 70/30 against borne by the payer. The owner's policy governs, so the witness names
+    # an owner.
+    "expense-overlap.yaml": [
+        (
+            "ambiguity",
+            "expense-overlap.yaml:48:5",
+            _deal(
+                account={"owner": "acme"},
+                expenses=[
+                    _expense(
+                        attendees=[{"id": f"A{i}"} for i in range(1, 11)]
+                        + [{"category": "hcp", "id": "A11"}]
+                    )
+                ],
+            ),
+        ),
+    ],
+    "expense-clean.yaml": [],
 }
+
 
 
 def _analyse(name: str, engine: str = "reference") -> creditrules.Analysis:
@@ -266,3 +304,39 @@ def test_the_planted_cardiozen_gap_and_overlap(engine: str) -> None:
     ]
     for finding in analysis:
         assert reproduce(ruleset, finding) is None, finding.text()
+
+
+def test_an_expense_gap_planted_in_cardiozen(engine: str) -> None:
+    # 8.2 no longer a default: meals for fewer than two HCPs only. Two HCPs at a meal, and
+    # any expense of a kind 8.1 and 8.2 do not name, are shared by no rule, all the term
+    # (2026 to 2028, across the 2027 change of credit rules). Each witness is a sale whose
+    # credit and policy (7.3, the owner's) are decided, and allocate refuses its expense.
+    text = (BUNDLED / "cardiozen.yaml").read_text(encoding="utf-8")
+    old = "    default: true\n    share: {acme: 50%, beta: 50%}\n    excess: disallowed"
+    assert old in text
+    ruleset = creditrules.loads(
+        text.replace(old, '    when: expense.kind == "meal" and count(attendees, category == '
+                     '"hcp") < 2\n    share: {acme: 50%, beta: 50%}\n    excess: disallowed'),
+        source="cardiozen.yaml", engine=engine)
+    errors = creditrules.analyse(ruleset).errors
+    assert [(f.code, f.clause, f.message) for f in errors] == [
+        ("gap", "8.2", 'no expense sharing rule decides the expenses of deals with '
+         'count(attendees, category == "hcp") = 2, expense.kind = meal'),
+        ("gap", "8.2", "no expense sharing rule decides the expenses of deals with "
+         "expense.kind = other"),
+    ]
+    for finding in errors:
+        assert finding.witness is not None
+        assert not str(finding.witness["amount"]).startswith("-")
+        with pytest.raises(creditrules.NoApplicableRuleError, match="expense sharing"):
+            ruleset.allocate(finding.witness)
+
+
+def test_entertainment_policies_without_sharing_rules_leave_every_expense_undecided() -> None:
+    text = (HERE / "expense-gap.yaml").read_text(encoding="utf-8")
+    ruleset = creditrules.loads(text.split("expense_sharing:")[0], source="no-sharing.yaml")
+    [gap] = creditrules.analyse(ruleset).errors
+    assert gap.message == "no expense sharing rule decides the expenses of any deal"
+    assert (str(gap.location), gap.clause) == ("no-sharing.yaml:27:5", "7.1")
+    assert gap.witness == _deal(expenses=[_expense()])
+    assert reproduce(ruleset, gap) is None

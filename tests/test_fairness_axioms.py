@@ -206,6 +206,55 @@ def test_boundary_deals_try_each_threshold_one_below_at_and_one_above() -> None:
     assert {(2, 3), (3, 4)} <= steps
 
 
+def test_boundary_deals_carry_an_expense_at_each_cap_of_each_governing_policy() -> None:
+    # Cardiozen: Acme caps a meal at 150.00 per attendee (Beta at 125.00), an HCP meal at
+    # 100.00 (Beta 75.00), 2,000.00 a year per attendee, and needs pre-approval above
+    # 1,000.00 (Beta 500.00). Each is tried one cent below, at and above, for one attendee
+    # and for two (twice the cap), each paid by each partner, who also owns the account (so
+    # the owner's policy, clause 7.3, is each partner's in turn).
+    deals = space(creditrules.load(RULESETS / "cardiozen.yaml")).boundary_deals()
+    seen = {
+        (d["account"].get("owner") if "account" in d else None, e["paid_by"], e["kind"],
+         e["amount"], json.dumps(e["attendees"], sort_keys=True))
+        for d in deals
+        for e in d.get("expenses", ())
+    }
+    for payer in ("acme", "beta"):
+        for cents in ("149.99", "150.00", "150.01", "124.99", "125.00", "125.01"):
+            assert (payer, payer, "meal", cents, "1") in seen
+        for cents in ("299.99", "300.00", "300.01", "249.99", "250.00", "250.01"):
+            assert (payer, payer, "meal", cents, "2") in seen
+        hcp = json.dumps([{"category": "hcp"}])
+        for cents in ("99.99", "100.00", "100.01", "74.99", "75.00", "75.01"):
+            assert (payer, payer, "meal", cents, hcp) in seen
+        two = json.dumps([{"category": "hcp"}] * 2)
+        assert (payer, payer, "meal", "200.00", two) in seen
+        # The annual cap: 1,925.00 already spent leaves 75.00 of the meal cap's 150.00.
+        spent = json.dumps([{"spent_this_year": "1925.00"}])
+        for cents in ("74.99", "75.00", "75.01"):
+            assert (payer, payer, "meal", cents, spent) in seen
+        for cents in ("999.99", "1000.00", "1000.01", "499.99", "500.00", "500.01"):
+            assert any(s[:2] == (payer, payer) and s[3] == cents and s[4] == "1"
+                       for s in seen)
+
+
+def test_an_unfairness_exactly_at_a_cap_is_caught_on_every_seed() -> None:
+    # tests/unfair/cap-boundary.yaml: both caps are 150.00 a meal per attendee, and 8.2
+    # makes Acme bear alone a meal it pays at exactly that cap (for one attendee). The
+    # smallest twins: the first day, one cent, one 150.00 meal paid by each partner, one
+    # attendee each, nothing else (149.99 and 150.01 are shared equally whoever paid).
+    for result in _caught(creditrules.load(UNFAIR / "cap-boundary.yaml"), "equal-treatment"):
+        assert result.status == "violated"
+        cx = result.counterexample
+        assert cx is not None
+        meal = {"kind": "meal", "amount": "150.00", "attendees": 1}
+        assert cx.deal == minimal(expenses=[{"id": "E1", **meal, "paid_by": "acme"},
+                                            {"id": "E2", **meal, "paid_by": "beta"}])
+        assert cx.message == ("acme bears 100% of expense E1 (meal, paid by acme) but beta "
+                              "50% of its mirror E2 (paid by beta)")
+        assert cx.rules == (("acme-at-cap", "8.2"), ("shared", "8.1"))
+
+
 GAP_AT_SIXTY = """ruleset: gap-at-sixty
 version: "1"
 effective: {from: 2026-01-01, to: 2026-12-31}

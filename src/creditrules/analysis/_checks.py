@@ -14,6 +14,7 @@ import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -38,7 +39,7 @@ from creditrules.analysis._terms import (
     window_gaps,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import Count, Literal
+from creditrules.conditions._ast import Count, Field, Literal
 from creditrules.engine._feature_encoding import _canon_value, _In, _shape
 from creditrules.errors import Location
 
@@ -48,14 +49,27 @@ _GAP_FIX = (
     "add a rule (or a default) for these deals, or widen a neighbouring condition to "
     "include them (check each boundary: < against <=)"
 )
+_EXPENSE_GAP_FIX = (
+    "add an expense sharing rule (or a default) for these expenses, or widen a neighbouring "
+    "condition to include them (check each boundary: < against <=)"
+)
 _RETRIES = 4
 # Distinct gaps reported per credit type (or topic) and stretch of the term.
 _MAX_GAPS = 6
 
 
+# The label of the expense sharing group (no credit type or topic is spelt so).
+_EXPENSES = "expense:sharing"
+
+
 def decide(ruleset: Ruleset) -> list[Finding]:
     """Every decided finding about ``ruleset`` (see the module doc)."""
-    return _Decider(ruleset).run()
+    found = _Decider(ruleset).run()
+    if any(r.topic == ENTERTAINMENT for r in ruleset.policy_rules):
+        # Its own space (the expense's fields and attendees besides the deal's), so that the
+        # questions about credit and policies are asked exactly as without expenses.
+        found += _Decider(ruleset, expenses=True).run_expenses()
+    return found
 
 
 @attrs.frozen
@@ -66,6 +80,7 @@ class _Group:
     name: str
     required: bool
     policy: bool
+    expense: bool = False  # expense sharing: each witness carries an expense
 
 
 @attrs.frozen
@@ -77,11 +92,15 @@ class _Result:
 
 
 class _Decider:
-    def __init__(self, ruleset: Ruleset) -> None:
+    def __init__(self, ruleset: Ruleset, *, expenses: bool = False) -> None:
         self.rs = ruleset
         conditions = {r.key: r.when for r in ruleset.rules if r.when is not None}
         conditions.update({r.key: r.when for r in ruleset.policy_rules if r.when is not None})
-        self.space = Space(ruleset, conditions)
+        if expenses:
+            conditions.update(
+                {r.key: r.when for r in ruleset.expense_rules if r.when is not None}
+            )
+        self.space = Space(ruleset, conditions, expenses=expenses)
         self.solver = _solver.Solver(self.space.background)
         self.vars = self.space.variables()
         self.segments = _segments(ruleset, self.space)
@@ -156,6 +175,8 @@ class _Decider:
                 )
             if isinstance(found, str):
                 return _Result(True, why=f"the solver could not decide: {found}")
+            if expense:
+                found = self.fewest(found, [*formulas, *self.space.on_day(day), *blocks])
             deal = self.space.deal(found, day, expense=expense)
             if expect is None:
                 return _Result(True, deal, tuple(found))
@@ -175,6 +196,53 @@ class _Decider:
                 return _Result(True, deal, tuple(found))
             blocks.append(self.solver.block(self.vars, found))
         return _Result(True, why=f"the engine did not reproduce the witness ({why})")
+
+    def fewest(self, found: list[int], formulas: Sequence[_solver.Formula]) -> list[int]:
+        """The model of a sale where there is one, with the fewest attendees of each
+        category, the most specific first (so a witness has plain attendees but where a
+        category matters): a solver's model is any model, and which one can depend on the
+        questions asked before."""
+        amount = next(
+            (
+                i
+                for i, o in enumerate(self.space.origins)
+                if isinstance(o, Field) and o.path == ("amount",) and self.space.reps[i]
+            ),
+            None,
+        )
+        if amount is not None:
+            # A sale, where one shows it: a credit note carries no expenses in practice.
+            reps = self.space.reps[amount]
+            sales = [c for c, v in reps.items() if isinstance(v, Decimal) and v > 0]
+            with self.solver.assuming(*formulas, _solver.member(self.vars[amount], sales)):
+                got = self.solver.solve(self.vars)
+            if isinstance(got, list):
+                found = got
+                formulas = [*formulas, _solver.member(self.vars[amount], sales)]
+        items = self.space.items.get("attendees")
+        if items is None:
+            return found
+        offset = len(self.space.vars)
+        for name in self.space.items:
+            if name == "attendees":
+                break
+            offset += len(self.space.items[name].vars)
+        fixed: list[_solver.Formula] = []
+        for k in reversed(range(len(items.vars))):
+            var = items.vars[k]
+            low, high = 0, found[offset + k]
+            while low < high:
+                mid = (low + high) // 2
+                with self.solver.assuming(
+                    *formulas, *fixed, _solver.negate(_solver.at_least(var, mid + 1))
+                ):
+                    got = self.solver.solve(self.vars)
+                if isinstance(got, list):
+                    found, high = got, got[offset + k]
+                else:
+                    low = mid + 1
+            fixed.append(_solver.equals(var, high))
+        return found
 
     def shrink(
         self, deal: dict[str, Any], expect: tuple[str, ...], reads: set[str]
@@ -266,7 +334,11 @@ class _Decider:
             rep = self.space.reps[f].get(values[f]) if f < len(values) else None
             origin = self.space.origins[f]
             source = origin.text
-            if isinstance(origin, Count):
+            # expense.attendees counts the attendees when conditions count them too.
+            counted = isinstance(origin, Count) or (
+                rep is None and origin.path == ("expense", "attendees")
+            )
+            if counted:
                 parts.append(f"{source} {_rank_text(self.space.features[f].literals, values[f])}")
             elif rep is None:
                 parts.append(f"no {source}")
@@ -365,6 +437,57 @@ class _Decider:
         self.dated_gaps()
         return self.findings
 
+    def run_expenses(self) -> list[Finding]:
+        """Gaps and ambiguities of expense sharing: among deals with an expense whose credit
+        and entertainment policy are decided (their own holes are their own findings)."""
+        rs = self.rs
+        group = _Group(_EXPENSES, "expense sharing", True, False, expense=True)
+        rules: list[Rule] = sorted(rs.expense_rules, key=lambda r: r.key)
+        prec = Precedence(rules, {})  # type: ignore[arg-type]
+        decided = self.policy_decided()
+        for first, last in self.segments:
+            in_force = list(rs.rules_in_force(first))
+            context = list(decided)
+            for t in rs.credit_types:
+                if t.required:
+                    conds = [self.cond(r) for r in in_force if r.type == t.name]
+                    if None not in conds:
+                        context.append(_solver.any_of(conds))
+            scope = tuple(sorted(r.key for r in in_force))
+            self.gap(group, rules, context, first, last, scope)
+            self.ambiguity(group, rules, prec, context, first, last)
+        self.dated_gaps()
+        return self.findings
+
+    def policy_decided(self) -> list[_solver.Formula]:
+        """The deal gets an entertainment policy decision: some rule prevails, those that
+        prevail agree, and the partner it names (account owner, lead source) is there. A
+        condition outside the decided language is left out: the engine's confirmation of
+        each witness then decides."""
+        rules = [r for r in self.rs.policy_rules if r.topic == ENTERTAINMENT]
+        prec = Precedence(rules, {})  # type: ignore[arg-type]
+        conds = {r.id: self.cond(r) for r in rules}
+        wins: dict[str, _solver.Formula] = {}
+        for r in rules:
+            own = conds[r.id]
+            if own is None:
+                continue
+            beaters = [conds[o.id] for o in rules if o.id != r.id and prec.beats(o.id, r.id)]
+            wins[r.id] = _solver.all_of(
+                [own, *(_solver.negate(b) for b in beaters if b is not None)]
+            )
+        out = [_solver.any_of(list(wins.values()))]
+        for a, b in itertools.combinations([r for r in rules if r.id in wins], 2):
+            if (a.governs, a.partner) != (b.governs, b.partner):
+                out.append(_solver.negate(_solver.all_of([wins[a.id], wins[b.id]])))
+        named = {"account_owner": ("account", "owner"), "lead_partner": ("lead", "source")}
+        for r in rules:
+            path = named.get(r.governs)
+            missing = None if path is None else self.space.missing(path)
+            if r.id in wins and missing is not None:
+                out.append(_solver.negate(_solver.all_of([wins[r.id], missing])))
+        return out
+
     def gap(
         self,
         g: _Group,
@@ -372,7 +495,10 @@ class _Decider:
         context: list[_solver.Formula],
         first: dt.date,
         last: dt.date | None,
+        scope: tuple[str, ...] = (),
     ) -> None:
+        """``scope``: what else the question depends on on this stretch (for expense
+        sharing, the credit rules in force: its rules are the same all the term)."""
         if not g.required and not g.policy:
             return  # overlay credit: a deal may well get none
         conds = [self.cond(r) for r in rules]
@@ -381,10 +507,14 @@ class _Decider:
                 if c is None:
                     self.unknown(g, rule, "coverage")
             return
-        if not self.once("gap", g.label, tuple(r.key for r in rules), self.day_class(first)):
+        if not self.once(
+            "gap", g.label, tuple(r.key for r in rules), self.day_class(first), scope
+        ):
             return
         word = (
-            f"whose {g.label.removeprefix('policy:')} policy"
+            "no expense sharing rule applies"
+            if g.expense
+            else f"whose {g.label.removeprefix('policy:')} policy"
             if g.policy
             else f"no {g.label} credit rule"
         )
@@ -400,7 +530,7 @@ class _Decider:
                 gap_formulas,
                 first,
                 expect,
-                expense=g.policy and g.required,
+                expense=g.expense or (g.policy and g.required),
                 protect=None,
             )
             if not result.sat:
@@ -419,7 +549,7 @@ class _Decider:
                     [*gap_formulas, *inside, *on_points],
                     first,
                     expect,
-                    expense=g.policy and g.required,
+                    expense=g.expense or (g.policy and g.required),
                     protect=None,
                 )
                 if pointed.deal is not None:
@@ -447,14 +577,29 @@ class _Decider:
                     if result.values
                     else "some deals"
                 )
+                if g.expense:
+                    # No sharing rule at all: a model of nothing still decides every expense.
+                    what = "the expenses of " + (
+                        "any deal" if not rules and result.why is None else what
+                    )
                 where = self.nearest(rules, values)
+                if g.expense and not rules:
+                    # No sharing rule to show it at: the entertainment policy's clause.
+                    policy = min(
+                        (r for r in self.rs.policy_rules if r.topic == ENTERTAINMENT),
+                        key=lambda r: r.location,
+                    )
+                    where = policy.location
                 finding = Finding(
                     code,
                     severity,
                     f"no {g.name} rule decides {what}",
                     where,
-                    next((r.clause for r in rules if r.location == where), None),
-                    fix=_GAP_FIX,
+                    next(
+                        (r.clause for r in [*rules, *self.rs.policy_rules] if r.location == where),
+                        None,
+                    ),
+                    fix=_EXPENSE_GAP_FIX if g.expense else _GAP_FIX,
                     rules=tuple(r.id for r in rules),
                     expect=expect,
                 )
@@ -548,6 +693,7 @@ class _Decider:
                 [ca, cb, *(_solver.negate(c) for c in beaters), *context],
                 first,
                 expect,
+                expense=g.expense,
                 protect=(a, b),
             )
             if not result.sat:
@@ -556,17 +702,20 @@ class _Decider:
             other = a if later is b else b
             span = self.together(a, b)
             what = self.describe(result.values, [a, b]) if result.values else "some values"
+            subject = "the expenses of deals" if g.expense else "deals"
+            # Expense sharing rules have no precedence lists: overrides alone decide.
+            lists = "" if g.expense else ", or a precedence list"
             self.report(
                 result,
                 Finding(
                     "ambiguity",
                     "error",
-                    f"rules {other.id} and {later.id} both apply to deals "
+                    f"rules {other.id} and {later.id} both apply to {subject} "
                     f"with {what}{span}, disagree, and nothing decides between them",
                     later.location,
                     later.clause,
                     fix=f"declare which prevails: 'overrides: [{other.id}]' on {later.id} (or "
-                    "the reverse), or a precedence list; or make the conditions exclusive",
+                    f"the reverse){lists}; or make the conditions exclusive",
                     rules=pair,
                     expect=expect,
                 ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -15,6 +16,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
+from creditrules.agreement.policy import ENTERTAINMENT, EntertainmentPolicy
 from creditrules.agreement.ruleset import ByContribution, Ruleset
 from creditrules.allocation._outcomes import LEAD_KIND
 from creditrules.analysis._mining import Target, _conditions_of, _fresh, _texts, literals, targets
@@ -537,7 +539,105 @@ class DealSpace:
                                             name: _json_value(value)}})
         for day in self.days:
             add({**plain, "date": day.isoformat()})
+        for deal in self.expense_boundary_deals():
+            add(deal)
         return list(out.values())
+
+    def expense_boundary_deals(self) -> list[Deal]:
+        """The plainest deal, and the plainest deal aimed at each policy precedence and
+        expense sharing rule, with one expense at each expense-side threshold
+        (:meth:`expense_thresholds`), paid by each partner, the partner also owning the
+        account and sourcing the lead where the deal names neither: so each policy that can
+        govern (the payer's, the owner's, the lead partner's, the stricter) caps it."""
+        if not self.with_expenses:
+            return []
+        rules = {r.id for r in self.ruleset.policy_rules} | {
+            r.id for r in self.ruleset.expense_rules}
+        bases: dict[str, Deal] = {}
+        for target in (None, *(t for t in self.targets if t.rule in rules)):
+            deal = self.aimed_deal(target, 1)
+            bases.setdefault(json.dumps(deal, sort_keys=True), deal)
+        out: list[Deal] = []
+        for base in bases.values():
+            aimed = base.get("expenses", [{}])[0]
+            for partner in self.partners:
+                deal = {k: v for k, v in base.items() if k != "expenses"}
+                account = dict(deal.get("account", {}))
+                if "account" not in deal or "owner" not in account:
+                    account.setdefault("owner", partner)
+                    deal["account"] = account
+                deal.setdefault("lead", {"source": partner})
+                for expense in self.expense_thresholds():
+                    item = {**aimed, **expense, "id": "E1", "paid_by": partner}
+                    out.append(self.add_expenses({**deal}, [item]))
+        return out
+
+    def expense_thresholds(self) -> list[dict[str, Any]]:
+        """Expenses (without payer) one unit below, at and one unit above each threshold on
+        the expense side: each per-attendee cap of each kind (and of each attendee category)
+        times one and two attendees, the annual cap per attendee (nothing spent yet, and
+        half the kind's cap left), the pre-approval threshold, and each literal an expense
+        sharing condition compares ``expense.amount`` with; and one below, at and one above
+        each attendee count a condition compares with (``expense.attendees``,
+        ``count(attendees, ...)``)."""
+        from creditrules.analysis._mining import count_bounds
+
+        found: dict[str, dict[str, Any]] = {}
+        unit = self.unit
+        first_kind = (self.expense_kinds or ("meal",))[0]
+
+        def around(kind: str, attendees: Any, amount: Decimal, **more: Any) -> None:
+            for step in (-1, 0, 1):
+                value = amount + step * unit
+                exact = Fraction(value) / Fraction(unit)
+                if value < 0 or exact.denominator != 1 or exact.numerator >= _MAX_UNITS:
+                    continue
+                expense = {"kind": kind, "amount": self.amount_text(exact.numerator),
+                           "attendees": attendees, **more}
+                found.setdefault(json.dumps(expense, sort_keys=True), expense)
+
+        for topics in self.ruleset.policies.values():
+            policy = topics.get(ENTERTAINMENT)
+            if not isinstance(policy, EntertainmentPolicy):
+                continue
+            for kind, cap in sorted(policy.caps.items()):
+                for n in (1, 2):
+                    if isinstance(cap, Decimal):
+                        around(kind, n, cap * n)
+                annual = policy.annual_cap_per_attendee
+                if annual is not None:
+                    limit = annual if cap is None else min(cap, annual)
+                    around(kind, 1, limit)
+                    # Spent so far leaves half the cap for this year: the annual cap binds.
+                    left = math.floor(Fraction(limit) / 2 / Fraction(unit)) * unit
+                    if left > 0:
+                        around(kind, [{"spent_this_year": str(annual - left)}], left)
+            for category, table in sorted(policy.categories.items()):
+                for kind, per in sorted(table.items()):
+                    if isinstance(per, Decimal):
+                        for n in (1, 2):
+                            around(kind, [{"category": category}] * n, per * n)
+            if policy.preapproval_above is not None:
+                around(first_kind, 1, policy.preapproval_above)
+        for value in self.literals.of(("expense", "amount")):
+            if isinstance(value, Decimal):
+                around(first_kind, 1, value)
+        counts = [int(v) for v in self.literals.of(("expense", "attendees"))
+                  if isinstance(v, Decimal) and v == int(v)]
+        for n in sorted(counts):
+            for k in (n - 1, n, n + 1):
+                if 1 <= k <= _MAX_REPEAT:
+                    around(first_kind, k, Decimal(100) * unit)
+        for bound in count_bounds(self.ruleset):
+            named = bound.values.get(("category",))
+            if bound.collection != "attendees":
+                continue
+            for k in (bound.n - 1, bound.n, bound.n + 1):
+                if 0 <= k <= _MAX_REPEAT:
+                    people: list[dict[str, Any]] = [
+                        {"category": named} if isinstance(named, str) else {}] * k
+                    around(first_kind, people or [{}], Decimal(100) * unit)
+        return list(found.values())
 
     def boundary_bases(self) -> list[Deal]:
         """The plainest deal (one currency unit, the first day), then the plainest deal
@@ -611,7 +711,10 @@ class DealSpace:
             if field == "kind" and isinstance(value, str):
                 expense["kind"] = value
             elif field == "amount" and isinstance(value, Decimal) and value >= 0:
-                expense["amount"] = str(value)
+                exact = Fraction(value) / Fraction(self.unit)
+                # In the currency's own figures (150.00), as the boundary expenses are.
+                expense["amount"] = (self.amount_text(exact.numerator)
+                                     if exact.denominator == 1 else str(value))
             elif field == "paid_by" and value in self.partners:
                 expense["paid_by"] = value
             elif field == "preapproved" and isinstance(value, bool):

@@ -161,7 +161,10 @@ def _check(ruleset: Ruleset, deal: Mapping[str, Any], expect: tuple[str, ...]) -
 
 
 def _label_prefix(label: str) -> str:
-    """How an AmbiguityError of a credit type (or of a ``policy:`` topic) begins."""
+    """How an AmbiguityError of a credit type (or of a ``policy:`` topic, or of expense
+    sharing) begins."""
+    if label == "expense:sharing":
+        return "expense '"
     if label.startswith("policy:"):
         return f"{label.removeprefix('policy:')} policy:"
     return f"{label} credit:"

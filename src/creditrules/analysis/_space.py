@@ -23,6 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from creditrules.agreement.policy import EntertainmentPolicy
 from creditrules.agreement.ruleset import Ruleset
 from creditrules.allocation._outcomes import LEAD_KIND
 from creditrules.analysis import _solver
@@ -42,9 +43,20 @@ from creditrules.engine._feature_encoding import (
 
 __all__ = ["Space", "Unsupported"]
 
-# Deal fields every deal has (the deal reader fills or requires them).
-_NEVER_MISSING = frozenset({("id",), ("date",), ("amount",), ("currency",), ("account", "named")})
-_PARTNER_PATHS = frozenset({("account", "owner"), ("lead", "source")})
+# Fields of the expense being shared (expense sharing conditions read them too).
+_EXPENSE_PATHS = frozenset(
+    ("expense", name)
+    for name in ("id", "kind", "amount", "paid_by", "attendees", "date", "preapproved")
+)
+# Deal (and expense) fields every deal has (the readers fill or require them).
+_NEVER_MISSING = frozenset(
+    {("id",), ("date",), ("amount",), ("currency",), ("account", "named")}
+    | (_EXPENSE_PATHS - {("expense", "date")})
+)
+_PARTNER_PATHS = frozenset({("account", "owner"), ("lead", "source"), ("expense", "paid_by")})
+_MONEY_PATHS = frozenset({("amount",), ("expense", "amount")})
+# The reader's bounds on an expense's attendees.
+MAX_ATTENDEES = 10_000
 _DEAL_SUPPORTED = frozenset(
     {
         ("id",),
@@ -64,6 +76,7 @@ _DEAL_SUPPORTED = frozenset(
 _ITEM_SUPPORTED = {
     "activities": frozenset({("kind",), ("partner",), ("joint",), ("date",)}),
     "reps": frozenset({("id",), ("partner",), ("owner",)}),
+    "attendees": frozenset({("category",)}),
 }
 _ITEM_REQUIRED = {
     "activities": frozenset({("kind",), ("joint",)}),
@@ -116,7 +129,7 @@ def _representatives(
         return out
     if feature.type is Type.DATE:
         step: Any = dt.timedelta(days=1)
-    elif path == ("amount",):
+    elif path in _MONEY_PATHS:
         step = ruleset.unit
     else:
         step = Decimal(1)
@@ -125,7 +138,7 @@ def _representatives(
         upper = lits[i] if i < len(lits) else None
         try:
             value = _step_between(lower, upper, step)
-            if value is None and feature.type is Type.NUMBER and path != ("amount",):
+            if value is None and feature.type is Type.NUMBER and path not in _MONEY_PATHS:
                 value = (Decimal(str(lower)) + Decimal(str(upper))) / 2  # no whole number
         except OverflowError:
             value = None
@@ -133,8 +146,21 @@ def _representatives(
             out[2 * i] = value
         if i < len(lits):
             point = lits[i]
-            if path != ("amount",) or (Fraction(point) / Fraction(ruleset.unit)).denominator == 1:  # type: ignore[arg-type]
+            whole = path not in _MONEY_PATHS or (
+                Fraction(point) / Fraction(ruleset.unit)  # type: ignore[arg-type]
+            ).denominator == 1
+            if whole:
                 out[2 * i + 1] = point
+    if path == ("expense", "amount"):
+        # The reader refuses a negative expense.
+        out = {k: v for k, v in out.items() if isinstance(v, Decimal) and v >= 0}
+    elif path == ("expense", "attendees"):
+        # A whole number of people, as many as the reader accepts.
+        out = {
+            k: v
+            for k, v in out.items()
+            if isinstance(v, Decimal) and v == int(v) and 1 <= v <= MAX_ATTENDEES
+        }
     assert max(out, default=0) <= hi
     return out
 
@@ -157,6 +183,28 @@ def _other_value(
         n += 1
         candidate = f"other{n}"
     return candidate
+
+
+def _categories(feature: Feature, reps: dict[int, Value], ruleset: Ruleset) -> dict[int, Value]:
+    """An attendee's category must be one the policies know: "none of the literals" is
+    such a category where there is one (else the class is left out: no attendee is in it)."""
+    known = sorted(
+        {
+            c
+            for topics in ruleset.policies.values()
+            for policy in topics.values()
+            if isinstance(policy, EntertainmentPolicy)
+            for c in policy.categories
+        }
+    )
+    other = len(feature.literals)
+    if other in reps:
+        rest = [c for c in known if c not in feature.literals]
+        if rest:
+            reps[other] = rest[0]
+        else:
+            del reps[other]
+    return {k: v for k, v in reps.items() if v is None or v in known}
 
 
 def _uses(node: _Node) -> set[int]:
@@ -207,6 +255,8 @@ class _Items:
             reps = _representatives(feature, path if path in required else None, ruleset, partners)
             if path in required:
                 reps.pop(-1, None)
+            if collection == "attendees":
+                reps = _categories(feature, reps, ruleset)
             if path == ("kind",):
                 reps = {k: v for k, v in reps.items() if v != LEAD_KIND}
             self.reps.append(reps)
@@ -261,8 +311,12 @@ class Space:
     conditions leave the decided part of the language to the reason.
     """
 
-    def __init__(self, ruleset: Ruleset, conditions: Mapping[str, Expr]) -> None:
+    def __init__(
+        self, ruleset: Ruleset, conditions: Mapping[str, Expr], *, expenses: bool = False
+    ) -> None:
         self.ruleset = ruleset
+        # The space of expense sharing: its witnesses name whose policy governs.
+        self.expenses = expenses
         partners = ruleset.partner_ids
         self.unsupported: dict[str, str] = {}
         drafts = _gather(conditions)
@@ -284,7 +338,7 @@ class Space:
                 self.reps.append({})
                 continue
             path = origin.path
-            if path not in _DEAL_SUPPORTED and path[0] != "attributes":
+            if path not in _DEAL_SUPPORTED | _EXPENSE_PATHS and path[0] != "attributes":
                 bad[i] = f"{feature.source} cannot yet be set in a witness deal"
             reps = _representatives(feature, path, ruleset, partners)
             self.reps.append(reps)
@@ -302,6 +356,18 @@ class Space:
             for i, _count in counts:
                 n = _solver.total([items.vars[k] for k in items.counted[i]])
                 self.background += self._count_link(i, n)
+        attendees = self.items.get("attendees")
+        if attendees is not None:
+            # The expense's attendees are its counted items: at least one, as many as the
+            # reader accepts, and expense.attendees is how many there are.
+            n = _solver.total(attendees.vars)
+            self.background += [
+                _solver.at_least(n, 1),
+                _solver.negate(_solver.at_least(n, MAX_ATTENDEES + 1)),
+            ]
+            for i, origin in enumerate(self.origins):
+                if isinstance(origin, Field) and origin.path == ("expense", "attendees"):
+                    self.background += self._count_link(i, n)
         self.nodes: dict[str, _Node] = {}
         for key, node in nodes.items():
             reasons = [bad[f] for f in sorted(_uses(node)) if f in bad]
@@ -380,7 +446,9 @@ class Space:
 
     # -- witnesses ---------------------------------------------------------------------
     def deal(self, values: Sequence[int], day: dt.date, *, expense: bool = False) -> dict[str, Any]:
-        """The deal of a model (``values`` in the order of :meth:`variables`)."""
+        """The deal of a model (``values`` in the order of :meth:`variables`); with
+        ``expense``, carrying one expense (built from the expense fields and attendee
+        counts of the model)."""
         rs = self.ruleset
         deal: dict[str, Any] = {
             "id": WITNESS_ID,
@@ -388,11 +456,28 @@ class Space:
             "amount": str(rs.unit * 100_000),
             "currency": rs.currency,
         }
+        item: dict[str, Any] = {
+            "id": "E1",
+            "kind": "meal",
+            "amount": str(rs.unit),
+            "paid_by": rs.partner_ids[0],
+            "attendees": 1,
+        }
+        read: set[Path] = set()
         for i, origin in enumerate(self.origins):
             if not isinstance(origin, Field) or self.features[i].kind == "raw":
                 continue
-            value = self.reps[i].get(values[i])
             path = origin.path
+            read.add(path)
+            value = self.reps[i].get(values[i])
+            if path[0] == "expense":
+                if path == ("expense", "attendees") and isinstance(value, Decimal):
+                    item["attendees"] = int(value)
+                elif path in _MONEY_PATHS and isinstance(value, Decimal):
+                    item["amount"] = _amount_text(value, rs.unit)
+                elif value is not None:
+                    item[path[1]] = _json_value(value)
+                continue
             if value is None or path in (("date",), ("currency",)):
                 continue
             if path == ("amount",) and isinstance(value, Decimal):
@@ -404,16 +489,23 @@ class Space:
         offset = len(self.vars)
         reps: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
+        attendees: list[dict[str, Any]] = []
         for collection, items in self.items.items():
             counts = values[offset : offset + len(items.vars)]
             offset += len(items.vars)
             for combo, n in zip(items.classes, counts, strict=True):
                 for _ in range(n):
-                    item = items.item(combo)
+                    one = items.item(combo)
                     if collection == "reps":
-                        reps.append(_rep(item, len(reps)))
+                        reps.append(_rep(one, len(reps)))
+                    elif collection == "attendees":
+                        attendee = {"id": f"A{len(attendees) + 1}"}
+                        category = one.get(("category",))
+                        if isinstance(category, str):
+                            attendee["category"] = category
+                        attendees.append(attendee)
                     else:
-                        activities.append(self._activity(item, reps))
+                        activities.append(self._activity(one, reps))
         owner_mode = rs.rep_credit == "owner" or any(r.rep_credit == "owner" for r in rs.rules)
         if owner_mode:
             for partner in rs.partner_ids:
@@ -425,15 +517,15 @@ class Space:
         if activities:
             deal["activities"] = activities
         if expense:
-            deal["expenses"] = [
-                {
-                    "id": "E1",
-                    "kind": "meal",
-                    "amount": str(rs.unit),
-                    "paid_by": rs.partner_ids[0],
-                    "attendees": 1,
-                }
-            ]
+            if attendees:
+                item["attendees"] = attendees
+            deal["expenses"] = [item]
+            if self.expenses:
+                # A policy may be the account owner's or the lead partner's: where no
+                # condition reads who that is, name one, so that a policy is decided.
+                for path in (("account", "owner"), ("lead", "source")):
+                    if path not in read:
+                        deal.setdefault(path[0], {})[path[1]] = rs.partner_ids[0]
         return deal
 
     def _activity(self, item: Mapping[Path, Value], reps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from creditrules.agreement.policy import PolicyRule
+from creditrules.agreement.policy import ExpenseRule, PolicyRule
 from creditrules.agreement.ruleset import CreditRule, Overlay, Ruleset, Split
 from creditrules.allocation._outcomes import same_shares
 from creditrules.analysis._findings import Finding
@@ -20,7 +20,7 @@ from creditrules.conditions import _conditions
 from creditrules.conditions._ast import And, Compare, Count, Expr, Field, InList, Not, Or
 from creditrules.engine._feature_encoding import _In, _Junction, _Node
 
-Rule = CreditRule | PolicyRule
+Rule = CreditRule | PolicyRule | ExpenseRule
 
 
 def _segments(ruleset: Ruleset, space: Space) -> list[tuple[dt.date, dt.date | None]]:
@@ -81,6 +81,13 @@ def _disjoint(
 
 
 def _same_outcome(a: Rule, b: Rule) -> bool:
+    if isinstance(a, ExpenseRule) or isinstance(b, ExpenseRule):
+        # As the engine compares two prevailing sharing rules.
+        return (
+            isinstance(a, ExpenseRule)
+            and isinstance(b, ExpenseRule)
+            and (a.method, dict(a.shares), a.excess) == (b.method, dict(b.shares), b.excess)
+        )
     if isinstance(a, PolicyRule) or isinstance(b, PolicyRule):
         return (getattr(a, "governs", None), getattr(a, "partner", None)) == (
             getattr(b, "governs", None),

@@ -19,7 +19,8 @@ ruleset: bound to the rules that depart, citing the clause that permits it, with
 and a bound (the partners it may concern, how far, on which deals); a waived finding is
 still shown, under its exemption, and one outside every bound is a violation. Besides the
 generated deals, every invariant tries deterministic boundary deals (each threshold one
-below, at and one above) and any ``seeds`` given, and reports every distinct finding.
+below, at and one above, the expense side's included: each cap under each policy that can
+govern) and any ``seeds`` given, and reports every distinct finding.
 ``docs/explanation/fairness.md`` defines each invariant precisely.
 
 hypothesis is imported only when a check runs, so ``import creditrules`` stays light.

@@ -312,7 +312,8 @@ class EqualTreatment(Invariant):
         """On the deal's own fields (its date, amount, account, attributes), each pair of
         partners as twins: neither owning the account nor sourcing the lead, with no
         activity, with one activity each of every kind, with one expense of each kind paid
-        by each, and with one joint activity of every kind by a rep of each."""
+        by each, with each of the deal's own expenses paid by each, and with one joint
+        activity of every kind by a rep of each."""
         from creditrules.fairness.strategies import Twins, space
 
         sp = space(subject.ruleset)
@@ -340,6 +341,11 @@ class EqualTreatment(Invariant):
                         {"id": f"E{n}", "kind": kind, "amount": sp.amount_text(10_000),
                          "paid_by": x, "attendees": 1} for n, x in ((1, p), (2, q))]),
                         "partners", (p, q)) for kind in sp.expense_kinds]
+                    # The deal's own expenses too (a boundary deal's sit at a cap or a
+                    # threshold), each mirrored (one paid by each twin), on no other effort.
+                    out += [Twins(sp.add_expenses({**plain}, [
+                        {**e, "id": f"E{n}", "paid_by": x} for n, x in ((1, p), (2, q))]),
+                        "partners", (p, q)) for e in deal.get("expenses", ())]
                 # A joint activity of both is its own mirror image.
                 reps = [{"id": f"{x}-1", "partner": x, "owner": True} for x in (p, q)]
                 out += [Twins({**plain, "reps": reps, "activities": [
