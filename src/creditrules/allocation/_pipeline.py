@@ -147,7 +147,8 @@ class Pipeline(Numbers):
             ("attributes", name): None for name in self.attributes}
         self._contributions: dict[int, tuple[dict[str, tuple[int, ...]], dict[str, int]]] = {}
         self.type_plans: BoundedCache[tuple[Any, ...], TypePlan] = BoundedCache()
-        self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence]] = {}
+        self.in_force: dict[tuple[int, str], tuple[list[CreditRule], Precedence,
+                                                   list[CreditRule], dict[str, CreditRule]]] = {}
         self.plan_numbers: BoundedCache[tuple[str, ...], TypePlan] = BoundedCache()
         self.policy_plans: BoundedCache[tuple[Any, ...], PolicyPlan] = BoundedCache()
         self.out_of_force: dict[int, tuple[RuleVerdict, ...]] = {}
@@ -632,13 +633,21 @@ class Pipeline(Numbers):
         segment = key[1]
         found = self.in_force.get((segment, ctype.name))
         if found is None:
-            # The same for every day of the segment: worked out once per segment and type.
+            # The same for every day of the segment: worked out once per segment and type,
+            # with the conditional rules by condition key (a deal's matching conditions are
+            # few; the rules of a large agreement are thousands).
             in_force = [r for r in self.rs.rules if r.effective.contains(day)]
+            of_type = [r for r in in_force if r.type == ctype.name]
             found = self.in_force[(segment, ctype.name)] = (
-                [r for r in in_force if r.type == ctype.name],
-                self.ev.precedence(in_force, day))
-        rules, precedence = found
-        applicable = {r.id: r for r in rules if r.when is None or r.key in matched}
+                of_type, self.ev.precedence(in_force, day),
+                [r for r in of_type if r.when is None],
+                {r.key: r for r in of_type if r.when is not None})
+        rules, precedence, always, by_key = found
+        applicable = {r.id: r for r in always}
+        for name in matched:
+            rule = by_key.get(name)
+            if rule is not None:
+                applicable[rule.id] = rule
         winners, beaten = precedence.resolve(applicable)
 
         def verdicts() -> tuple[RuleVerdict, ...]:

@@ -35,8 +35,14 @@ class Precedence:
             for i, high in enumerate(ids):
                 direct.setdefault(high, set()).update(ids[i + 1:])
         self._beats = {rid: _reachable(rid, direct) for rid in direct}
-        # The converse, for resolve: by whom each known rule is beaten (filled on demand).
+        # The converse, for resolve: by whom each known rule is beaten. Indexed once (a
+        # scan of every rule per rule would be quadratic in a ruleset of thousands).
         self._known = frozenset({r.id for r in rules} | set(direct))
+        self._overridden_by: dict[str, set[str]] = {}
+        for a, beaten in self._beats.items():
+            for b in beaten:
+                self._overridden_by.setdefault(b, set()).add(a)
+        self._not_default = frozenset(self._known - self._default)
         self._beaten_by: dict[str, frozenset[str]] = {}
 
     def beats(self, a: str, b: str) -> bool:
@@ -46,10 +52,15 @@ class Precedence:
         return b in self._default and a not in self._default
 
     def _beaten(self, b: str) -> frozenset[str]:
+        """The known rules that prevail over ``b``: those whose overrides or declared order
+        reach it, and, when ``b`` is a default, every rule that is not one."""
         found = self._beaten_by.get(b)
         if found is None:
-            found = self._beaten_by[b] = frozenset(
-                a for a in self._known if a != b and self.beats(a, b))
+            by = set(self._overridden_by.get(b, ()))
+            if b in self._default:
+                by |= self._not_default
+            by.discard(b)
+            found = self._beaten_by[b] = frozenset(by)
         return found
 
     def resolve(self, applicable: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
