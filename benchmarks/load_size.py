@@ -3,7 +3,7 @@
 For each number of rules N (default 1,000 and 5,000), in a fresh process per engine (so
 its peak memory is its own): a ruleset of N threshold rules with three tests each
 (``attributes.tier == "tI" and amount >= I and attributes.score < 3I``, each overriding a
-default) is loaded, then one deal is allocated (which builds the batch fast path), then
+default) is loaded, then one deal is allocated (which builds the allocation pipeline), then
 ``--deals`` deals are allocated and compared between the engines. Then the batch cost:
 ``--warmup`` deals go through ``Ruleset.allocate_many`` (filling the caches), and
 ``--batch`` other deals (another seed) are timed through it; the engine evaluations

@@ -4,7 +4,7 @@ For each N (default 10k, 100k and 1M), in a fresh process (so that its peak memo
 own): N synthetic deals (benchmarks/deals.py) for the ~20-rule agreement
 benchmarks/alliance.yaml, allocated into ledger rows by
 
-* creditrules' batch path (``BatchAllocator.rows``: the fast path, plain path as fallback),
+* creditrules' batch path (``BatchAllocator.rows``: the one allocation path, ledger rows only),
 * the hand-written plain-Python implementation (benchmarks/handwritten.py), the bound,
 * and, on the first ``--plain`` deals, ``Ruleset.allocate`` one deal at a time,
 

@@ -319,7 +319,7 @@ def test_no_progress_off_a_terminal() -> None:
 
 def test_the_batch_keeps_no_deal_state(engine: str) -> None:
     """Allocating thousands of distinct deals leaves the durable sessions closed and the
-    fast path's caches within bounds (the benchmark measures the memory itself)."""
+    pipeline's caches within bounds (the benchmark measures the memory itself)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import deals as generated

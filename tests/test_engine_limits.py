@@ -145,7 +145,7 @@ def test_hundreds_of_threshold_rules_load_split_and_match() -> None:
 
 
 def _facts(rs: creditrules.Ruleset, d: dict[str, Any]) -> Any:
-    """The facts the engine matches for deal ``d`` (as the plain path builds them)."""
+    """The facts the engine matches for deal ``d`` (as the checks build them)."""
     from creditrules.allocation._evaluate import deal_facts
     from creditrules.allocation.model import Deal
 

@@ -473,7 +473,7 @@ def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, engine: str) -> No
 
 def test_cached_readings_keep_types_apart(engine: str) -> None:
     """Values Python calls equal (1 and True, a JSON number's text and a string) are read
-    differently by the plain reader: the fast path's caches must not mix them up."""
+    differently by the deal reader: the pipeline's caches must not mix them up."""
     from creditrules.allocation.model import JsonFloat
 
     ruleset, allocator = _setup("benchmark", engine)
@@ -506,7 +506,7 @@ def test_cached_readings_keep_types_apart(engine: str) -> None:
 @pytest.mark.parametrize("unit", ["1", "0.1", "0.01", "0.001", "0.000001", "0.05", "5"])
 @given(units=st.integers(-(10**15), 10**15))
 def test_money_text_and_decimal_equal_from_units(unit: str, units: int) -> None:
-    """The fast path's amount text and Decimal are those of ``from_units``, for any unit."""
+    """The pipeline's amount text and Decimal are those of ``from_units``, for any unit."""
     from decimal import Decimal
 
     from creditrules.base._money import from_units

@@ -99,13 +99,13 @@ class DealObjects:
 
     def _partner(self, value: Any) -> str | None:
         if value is not None and value not in self.partner_set:
-            raise Decline  # unknown: the plain path names it
+            raise Decline  # unknown: the checks name it
         return value  # type: ignore[no-any-return]
 
     def _activity(self, act: Any) -> tuple[str, tuple[str, ...], str | None,
                                                    dt.date | None]:
-        """An :class:`Activity` as (kind, reps, partner, date), checked as the plain path
-        checks it; cached by the (hashable, frozen) object's value."""
+        """An :class:`Activity` as (kind, reps, partner, date), its types checked (the deal
+        checks have checked the rest); cached by the (hashable, frozen) object's value."""
         if type(act) is not Activity:
             raise Decline
         try:
@@ -131,7 +131,7 @@ class DealObjects:
         return found
 
     def _attribute(self, deal: Deal, name: str, value: Any) -> Value:
-        """A declared attribute of a Deal object as the plain path converts it."""
+        """A declared attribute of a Deal object, converted as the checks convert it."""
         key = (name, value, type(value))
         try:
             found = self.attr_objects.get(key, MISSING)

@@ -159,7 +159,7 @@ NO_POLICY = PolicyPlan((), ())
 
 
 class ComputedDeal:
-    """One deal's credit as the fast path computed it (integers; texts made on demand).
+    """One deal's credit as the pipeline computed it (integers; texts made on demand).
 
     ``credits`` lists, per credit type with a winner, ``(type plan, partners,
     contributed)``; a partner is ``(id, share numerator, share denominator, units, reps)``

@@ -115,7 +115,7 @@ class ExpenseSharing:
         return tuple((e[0], e[1]) for e in out), tuple(e[2] for e in out)
 
     def read(self, item: Any) -> ExpenseReading:
-        """An expense as the plain reader and ``PolicyEvaluator.check`` accept it."""
+        """An expense as the deal reader and ``PolicyEvaluator.check`` accept it."""
         if type(item) is not dict or not item.keys() <= EXPENSE_KEYS:
             raise Decline
         expense_id = req_text(item.get("id"))
@@ -142,7 +142,7 @@ class ExpenseSharing:
                 spent = a.get("spent_this_year")
                 spent_units = 0 if spent is None else self.fast.amounts.read(spent)[1]
                 if spent_units < 0:
-                    raise Decline  # refused: the plain path says why
+                    raise Decline  # refused: the deal reader says why
                 attendees[(category, spent_units)] = attendees.get((category, spent_units),
                                                                    0) + 1
                 n += 1

@@ -208,7 +208,7 @@ class Numbers:
         return out
 
     def allocation(self, fd: ComputedDeal, *, explain: bool = False) -> Allocation:
-        """The :class:`Allocation` the plain path gives (its reasons deferred, as there)."""
+        """The deal's :class:`Allocation`, its verdicts and reasons listed when first read."""
         fraction, decimal = self.fraction, self.decimal
         credits = []
         for tp, partners, contributed in fd.credits:

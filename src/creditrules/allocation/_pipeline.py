@@ -173,7 +173,7 @@ class Pipeline(Numbers):
         self.compiled: Compiled | None
         try:
             self.compiled = compile_conditions(conditions)
-        except CompileError:  # beyond what can be encoded: every deal takes the plain path
+        except CompileError:  # beyond what can be encoded: each deal is matched afresh
             self.compiled = None
         self.expense = ExpenseSharing(self)
         self.objects = DealObjects(self)
@@ -295,7 +295,7 @@ class Pipeline(Numbers):
                             code="bad-field") from None
 
     def _activity(self, item: Any) -> tuple[str, tuple[str, ...], str | None, dt.date | None]:
-        """An activity as (kind, reps, partner, date), as the plain reader reads it; cached
+        """An activity as (kind, reps, partner, date), as the deal reader reads it; cached
         by content, since activities repeat across deals."""
         if type(item) is not dict:
             raise Decline
@@ -313,7 +313,7 @@ class Pipeline(Numbers):
         kind, one, many, who, raw_date = (get("kind"), get("rep"), get("reps"),
                                           get("partner"), get("date"))
         # Only text (a str, not a subclass such as JsonFloat) is cached: anything else the
-        # plain reader would convert or refuse, and equal keys must mean equal records.
+        # deal reader would convert or refuse, and equal keys must mean equal records.
         if (type(kind) is not str or type(one) not in TEXT_TYPES
                 or type(who) not in TEXT_TYPES or type(raw_date) not in TEXT_TYPES):
             raise Decline
@@ -371,7 +371,7 @@ class Pipeline(Numbers):
         if type(item) is not dict:
             raise Decline
         rid, partner, owner = item.get("id"), item.get("partner"), item.get("owner")
-        # Text and flags only (what the plain reader would convert declines), and no other
+        # Text and flags only (what the deal reader would convert declines), and no other
         # key: then the three values are the whole record and a sound cache key.
         if (type(rid) is not str or type(partner) is not str
                 or type(owner) not in FLAG_TYPES or len(item) != 2 + ("owner" in item)):
@@ -400,7 +400,7 @@ class Pipeline(Numbers):
                      for where in predicates)
 
     def _scalar(self, name: str, value: Any) -> Value:
-        """A declared attribute converted as the plain path does (cached: values repeat)."""
+        """A declared attribute converted as the deal reader does (cached: values repeat)."""
         key = (name, value, type(value))  # 1, True and "1" are different inputs
         try:
             found = self.attr_values.get(key, MISSING)
@@ -447,7 +447,7 @@ class Pipeline(Numbers):
                 if name in declared:
                     scalars[("attributes", name)] = self._scalar(name, value)
                 elif type(value) not in PLAIN_ATTRIBUTE:
-                    raise Decline  # the plain reader converts or refuses it
+                    raise Decline  # the deal reader converts or refuses it
         raw_expenses = data.get("expenses")
         if raw_expenses is not None and type(raw_expenses) is not list:
             raise Decline
@@ -470,7 +470,7 @@ class Pipeline(Numbers):
         rep_hits: list[tuple[int, ...]] = []
         for rid, partner, is_owner, view, hits in reps:
             if rid in rep_partner:
-                raise Decline  # a repeated rep: the plain path says so
+                raise Decline  # a repeated rep: the deal reader says so
             rep_partner[rid] = partner
             by_partner.setdefault(partner, []).append(rid)
             if is_owner:

@@ -53,8 +53,8 @@ V = TypeVar("V")
 #: which keeps memory flat (a few MB) whatever the number of distinct deals.
 CACHE_SIZE = 8_192
 
-# The deal shape the fast reader accepts; a key it does not know sends the record to the
-# plain reader (which names the unknown field), so a field added there is never ignored here.
+# The deal shape read directly; a key it does not know sends the record to the deal
+# reader (which names the unknown field), so a field added there is never ignored here.
 DEAL_KEYS = frozenset({"id", "date", "amount", "currency", "account", "product", "lead",
                        "reps", "activities", "attributes", "expenses"})
 ACCOUNT_KEYS = frozenset({"id", "owner", "named", "segment", "territory"})
@@ -86,11 +86,11 @@ class BoundedCache(dict[K, V]):
 
 
 class Decline(Exception):
-    """Raised inside the fast reader: this record takes the plain path."""
+    """Raised by the direct reader: this record is read by ``Deal.from_mapping`` and checked."""
 
 
 def opt_text(value: Any) -> str | None:
-    """A text field as the plain reader reads it (None or "" is absent); declines the
+    """A text field as the deal reader reads it (None or "" is absent); declines the
     conversions it would make (int -> str) or refuse."""
     if value is None or value == "":
         return None
@@ -154,7 +154,7 @@ class Amounts:
             whole, _, frac = value.partition(".")
             if len(frac) > places:
                 if frac[places:].strip("0"):
-                    raise Decline  # not whole units: the plain path says so
+                    raise Decline  # not whole units: the deal checks say so
                 frac = frac[:places]
             return amount, int(whole + frac.ljust(places, "0"))
         return amount, self.units(amount)
@@ -198,7 +198,7 @@ class Dates:
 
 
 def read_attribute(value: Any, typ: Type) -> Value:
-    """A declared attribute as the plain path converts it; declines anything unusual."""
+    """A declared attribute as the deal reader converts it; declines anything unusual."""
     if value is None:
         return None
     kind = type(value)

@@ -44,7 +44,7 @@ def work_out(
     activities: Sequence[Act] | Sequence[Participation],
 ) -> Workings:
     """The workings of the credits a deal got (``units``: its amount in currency units;
-    ``activities`` as the fast path or
+    ``activities`` as the pipeline or
     :func:`~creditrules.allocation._outcomes.participations` gives them)."""
     acts = [(a.kind, a.partners, a.reps) if isinstance(a, Participation) else a for a in activities]
     return Workings(
