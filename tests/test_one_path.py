@@ -638,3 +638,74 @@ def test_conditions_beyond_the_encoding_are_matched_afresh(engine: str) -> None:
         _same(ruleset, pipeline, deal)
     assert [ruleset.allocate(d).credits[0].rules for d in deals] == [
         ("wide",), ("base",), ("wide",)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3", "zz", None]),
+                          st.integers(0, 30), st.sampled_from(["EU", "US", None])),
+                min_size=1, max_size=8))
+def test_reference_matcher_index_on_a_pivot_field(values: list[Any]) -> None:
+    """Twenty rules pinned to a tier (by ==, by `in`, one to two fields at once) and a few
+    not pinned: the reference matcher evaluates a deal only against its own tier's rules
+    and the unpinned ones, and finds exactly the conditions that hold."""
+    whens = [f'attributes.tier == "t{i % 4}" and amount >= {i}' for i in range(16)]
+    whens += ['attributes.tier in ["t1", "t2"] and attributes.region == "EU"',
+              'attributes.region == "US" and attributes.tier == "t3"',
+              'attributes.tier == "t1" and attributes.tier == "t2"',
+              "amount >= 25", 'attributes.tier != "t1" and amount < 3']
+    lines = ['ruleset: pinned', 'version: "1"', "effective: {from: 2026-01-01}",
+             "currency: USD", "partners: {acme: {name: A}, beta: {name: B}}",
+             "attributes: {tier: text, region: text}",
+             "credit_types: {revenue: {total: 100%}, overlay: {total: declared, required: false}}",
+             "credit:",
+             '  - {id: base, clause: "0", text: b, default: true, split: {acme: 50%, beta: 50%}}']
+    lines += [f"  - {{id: r{i}, clause: '{i + 1}', text: r, when: '{w}', "
+              f"overlay: {{acme: {i + 1}%}}}}" for i, w in enumerate(whens)]
+    ruleset = creditrules.loads("\n".join(lines) + "\n", engine="reference", source="p.yaml")
+    matcher = ruleset._evaluator.matcher  # type: ignore[union-attr]
+    assert matcher._pivot == ("attributes", "tier")
+    from creditrules.allocation._evaluate import deal_facts
+
+    evaluator = ruleset._evaluator
+    assert evaluator is not None
+    for n, (tier, amount, region) in enumerate(values):
+        attributes = {k: v for k, v in (("tier", tier), ("region", region)) if v is not None}
+        deal = Deal.from_mapping({"id": f"P-{n}", "date": "2026-02-02",
+                                  "amount": f"{amount}.00", "currency": "USD",
+                                  "attributes": attributes})
+        facts = deal_facts(deal, evaluator.attributes)
+        everything = {k for k, e in evaluator.conditions.items()
+                      if _conditions.evaluate(e, facts)}
+        assert matcher.match(facts) == everything
+
+
+def test_reference_matcher_evaluates_only_the_candidates(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """With 16 rules pinned to four tiers, a deal of tier t1 is evaluated against its four,
+    the one pinned to t1 or t2, and the two pinned to no tier: 7 conditions of 20."""
+    from creditrules.allocation import _evaluate
+    from creditrules.conditions._ast import Facts, Schema, Type
+
+    schema = Schema(fields={("amount",): Type.NUMBER, ("attributes", "tier"): Type.TEXT},
+                    collections={})
+
+    def parse(text: str) -> Any:
+        return _conditions.parse(text, schema)
+
+    conditions = {f"r{i}": parse(f'attributes.tier == "t{i % 4}" and amount >= {i}')
+                  for i in range(16)}
+    conditions["in"] = parse('attributes.tier in ["t1", "t2"]')
+    conditions["t3"] = parse('attributes.tier == "t3" and amount > 1')
+    conditions["any"] = parse("amount >= 25")
+    conditions["not"] = parse('attributes.tier != "t1"')
+    matcher = _evaluate.ReferenceMatcher(conditions)
+    calls: list[str] = []
+    real = _conditions.evaluate
+
+    def counting(expr: Any, facts: Any) -> bool:
+        calls.append(expr.text)
+        return real(expr, facts)
+
+    monkeypatch.setattr(_evaluate._conditions, "evaluate", counting)
+    facts = Facts({("attributes", "tier"): "t1", ("amount",): Decimal("30")}, {})
+    assert matcher.match(facts) == {"r1", "r5", "r9", "r13", "in", "any"}
+    assert len(calls) == 7

@@ -33,7 +33,17 @@ from creditrules.base._money import (
     to_units,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import Facts, Path, Type, Value
+from creditrules.conditions._ast import (
+    And,
+    Compare,
+    Facts,
+    Field,
+    InList,
+    Literal,
+    Path,
+    Type,
+    Value,
+)
 from creditrules.errors import (
     DealError,
     Problem,
@@ -52,13 +62,76 @@ class Matcher(Protocol):
 
 
 class ReferenceMatcher:
-    """Matches with the reference evaluator over the condition syntax tree."""
+    """Matches with the reference evaluator over the condition syntax tree.
+
+    A condition that requires a text field to equal one of a few literals
+    (``attributes.tier == "t7" and amount >= 7``) cannot hold for a deal whose field has
+    another value. With many such conditions on one field (the *pivot*), a deal is
+    evaluated against only the conditions pinned to its own value and those not pinned at
+    all: an index, not another semantics (each candidate is evaluated in full), which keeps
+    a deal's cost flat in the size of a large agreement.
+    """
 
     def __init__(self, conditions: Mapping[str, Any]) -> None:
         self._conditions = sorted(conditions.items())
+        self._pivot: Path | None = None
+        self._common: list[tuple[str, Any]] = self._conditions
+        self._index: dict[str, list[tuple[str, Any]]] = {}
+        pinned = {name: found for name, expr in self._conditions
+                  if (found := _text_pins(expr))}
+        counts: dict[Path, int] = {}
+        for found in pinned.values():
+            for path in found:
+                counts[path] = counts.get(path, 0) + 1
+        if counts and max(counts.values()) >= _PIVOT_AT_LEAST:
+            most = max(counts.values())
+            self._pivot = min(path for path, n in counts.items() if n == most)
+            self._common = []
+            for name, expr in self._conditions:
+                values = pinned.get(name, {}).get(self._pivot)
+                if values is None:
+                    self._common.append((name, expr))
+                else:
+                    for value in sorted(values):
+                        self._index.setdefault(value, []).append((name, expr))
 
     def match(self, facts: Facts) -> frozenset[str]:
-        return frozenset(k for k, expr in self._conditions if _conditions.evaluate(expr, facts))
+        candidates: Any = self._conditions
+        if self._pivot is not None:
+            value = facts.scalars.get(self._pivot)
+            if value is None:
+                candidates = self._common
+            elif type(value) is str:
+                candidates = (*self._common, *self._index.get(value, ()))
+        return frozenset(k for k, expr in candidates if _conditions.evaluate(expr, facts))
+
+
+# Fewer conditions pinned to one field than this are simply all evaluated.
+_PIVOT_AT_LEAST = 16
+# A field equal to one of more literals than this is not a pin worth indexing.
+_PIN_AT_MOST = 8
+
+
+def _text_pins(expr: Any) -> dict[Path, frozenset[str]]:
+    """The text fields a condition requires to equal one of a few literals: its top-level
+    conjuncts ``field == "x"`` or ``field in ["x", "y"]`` (each necessary for it to hold)."""
+    parts = expr.parts if isinstance(expr, And) else (expr,)
+    found: dict[Path, frozenset[str]] = {}
+    for part in parts:
+        values: frozenset[str] | None = None
+        if (isinstance(part, Compare) and part.op == "==" and isinstance(part.left, Field)
+                and part.left.type is Type.TEXT and isinstance(part.right, Literal)
+                and type(part.right.value) is str):
+            subject, values = part.left, frozenset((part.right.value,))
+        elif (isinstance(part, InList) and not part.negated and part.subject.type is Type.TEXT
+              and 0 < len(part.options) <= _PIN_AT_MOST
+              and all(type(o.value) is str for o in part.options)):
+            subject = part.subject
+            values = frozenset(str(o.value) for o in part.options)
+        if values is not None:
+            known = found.get(subject.path)
+            found[subject.path] = values if known is None else known & values
+    return found
 
 
 def make_matcher(engine: str, conditions: Mapping[str, Any]) -> Matcher:
