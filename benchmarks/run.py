@@ -15,11 +15,15 @@ fill up early, so the second half should add nothing). Unless ``--no-cli``, it a
 ``creditrules allocate`` end to end on a JSON Lines file of the same deals (parsing and
 writing included) with ``--jobs 1`` and ``--jobs 2`` (``--jobs`` to choose), checking that
 the ledgers are byte-identical, and with ``--dask W`` the same file on a local Dask cluster
-of W worker processes. A last table puts the figures side by side.
+of W worker processes. With ``--baseline-python PYTHON`` (an interpreter with an earlier
+creditrules installed, in its own virtualenv) it also times that version's CLI on the same
+file in the same run, and checks that its ledger has the same bytes. A last table puts the
+figures side by side.
 
     .venv/bin/python benchmarks/run.py                       # 10k, 100k, 1M
     .venv/bin/python benchmarks/run.py --n 10000 --dask 2    # one size, with Dask
     .venv/bin/python benchmarks/run.py --n 20000 --repeat 3  # the best of three CLI runs
+    .venv/bin/python benchmarks/run.py --n 20000 --baseline-python ../before/.venv/bin/python
 """
 
 from __future__ import annotations
@@ -171,13 +175,14 @@ def child(n: int, seed: int, plain: int, engine: str | None) -> dict[str, Any]:
 
 
 def cli(path: Path, n: int, engine: str | None, out_dir: Path, jobs: int = 1,
-        repeat: int = 1) -> dict[str, Any]:
+        repeat: int = 1, python: str = sys.executable, name: str = "") -> dict[str, Any]:
     """``creditrules allocate --jobs JOBS`` end to end, in its own process (the best of
     ``repeat`` runs). Peak memory is the main process's plus, with workers, their largest
     (each is a process of its own)."""
-    ledger = out_dir / f"ledger-{n}-jobs{jobs}.jsonl"
+    ledger = out_dir / f"ledger-{n}-jobs{jobs}{name}.jsonl"
     args = ["allocate", str(RULESET), str(path), "-o", str(ledger), "--rejects",
-            str(out_dir / f"rejects-jobs{jobs}.jsonl"), "--no-progress", "--jobs", str(jobs),
+            str(out_dir / f"rejects-jobs{jobs}{name}.jsonl"), "--no-progress",
+            *(["--jobs", str(jobs)] if jobs != 1 else []),
             *(["--engine", engine] if engine else [])]
     code = (
         "import resource, sys, time\n"
@@ -191,7 +196,7 @@ def cli(path: Path, n: int, engine: str | None, out_dir: Path, jobs: int = 1,
         "sys.exit(status)\n")
     runs = []
     for _ in range(repeat):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True,
                               check=False)
         if done.returncode not in (0, 1):
             raise RuntimeError(done.stderr)
@@ -249,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the end-to-end run with each of these --jobs (default 1 2)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="end-to-end runs per --jobs, the best kept (default 1)")
+    parser.add_argument("--baseline-python", metavar="PYTHON",
+                        help="also time `creditrules allocate` (one process) under this "
+                        "Python interpreter, one with an earlier creditrules installed, in "
+                        "the same run: its deals/s, our speed-up over it, and whether its "
+                        "ledger has the same bytes")
     parser.add_argument("--dask", type=int, metavar="WORKERS",
                         help="also run on a local Dask cluster of WORKERS processes")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -310,6 +320,18 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{'':>9} creditrules allocate --jobs {jobs} end to end: "
                               f"{run['deals_per_s']:,.0f} deals/s, peak RSS "
                               f"{run['peak_rss_mb']:.1f} MB{workers}{same}")
+                if args.baseline_python and not args.no_cli:
+                    base = cli(path, n, args.engine, Path(tmp), 1, args.repeat,
+                               python=args.baseline_python, name="-baseline")
+                    base["identical"] = (reference is not None and Path(reference).read_bytes()
+                                         == Path(base["ledger"]).read_bytes())
+                    result["baseline_cli"] = base
+                    if not base["identical"]:
+                        result["disagreements"] += 1
+                    print(f"{'':>9} baseline creditrules allocate end to end: "
+                          f"{base['deals_per_s']:,.0f} deals/s (ours --jobs 1: "
+                          f"{result['cli']['deals_per_s'] / base['deals_per_s']:.2f}x), "
+                          f"identical ledger: {base['identical']}")
                 if args.dask:
                     result["dask"] = dask_run(path, n, args.dask, args.engine, Path(tmp),
                                               reference)
