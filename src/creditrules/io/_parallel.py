@@ -20,11 +20,13 @@ replaces the worker's.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -273,9 +275,38 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
-    """End the workers now (an interrupt, an error): their parts are not wanted."""
-    processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
+    """End the workers now (an interrupt, an error): their parts are not wanted.
+
+    Nothing here waits without a bound: the interrupt may have come while the executor's
+    own bookkeeping was half done, and a worker ended in the middle of writing to its queue
+    can leave that queue locked, so waiting for the executor to wind down could wait
+    forever. The workers are ended (killed if they linger), then the executor is told to
+    shut down without waiting."""
+    processes: list[Any] = list((getattr(executor, "_processes", None) or {}).values())
+    # Parts still queued for the workers are never read now: exit must not wait for the
+    # queue's feeder thread to push them into a pipe nobody drains.
+    call_queue = getattr(executor, "_call_queue", None)
+    if call_queue is not None:
+        call_queue.cancel_join_thread()
+    for process in processes:
         process.terminate()
-    executor.shutdown(wait=True, cancel_futures=True)
+    deadline = time.monotonic() + _STOP_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+    # A worker ended while writing its result leaves half a message in the result pipe,
+    # and the executor's thread would wait for the rest for ever (and exit with it): this
+    # process's end of the pipe is closed, so the thread reads the end of it instead.
+    result_queue = getattr(executor, "_result_queue", None)
+    writer = getattr(result_queue, "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+# How long ended workers get to exit before they are killed.
+_STOP_SECONDS = 5.0
 
