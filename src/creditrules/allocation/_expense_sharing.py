@@ -17,9 +17,11 @@ from creditrules.allocation._reading import (
     ATTENDEE_KEYS,
     CACHE_SIZE,
     EXPENSE_KEYS,
+    MAX_ATTENDEES,
     MISSING,
     BoundedCache,
     Decline,
+    absent,
     flag,
     list_of,
     mapping_of,
@@ -146,10 +148,10 @@ class ExpenseSharing:
                 attendees[(category, spent_units)] = attendees.get((category, spent_units),
                                                                    0) + 1
                 n += 1
-        if not 1 <= n <= 10_000:
+        if not 1 <= n <= MAX_ATTENDEES:
             raise Decline
         raw_date = item.get("date")
-        day = None if raw_date is None or raw_date == "" else \
+        day = None if absent(raw_date) else \
             self.fast.dates.read(raw_date, in_agreement=False)[0]
         preapproved = flag(item.get("preapproved"))
         return (expense_id, kind, amount, units, paid_by, n,

@@ -70,6 +70,7 @@ from creditrules.allocation._reading import (
     BoundedCache,
     Dates,
     Decline,
+    absent,
     flag,
     list_of,
     mapping_of,
@@ -341,7 +342,7 @@ class Pipeline(Numbers):
         if not reps and who is None:
             raise Decline
         raw_date = item.get("date")
-        day = None if raw_date is None or raw_date == "" else \
+        day = None if absent(raw_date) else \
             self.dates.read(raw_date, in_agreement=False)[0]
         found = (kind, reps, who, day)
         self.acts.put(key, found)

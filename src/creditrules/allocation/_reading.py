@@ -1,23 +1,27 @@
-"""Reading deal records of the usual shape directly, or declining.
+"""The rules of reading a deal record, written once.
 
-Each helper accepts exactly what :meth:`creditrules.allocation.model.Deal.from_mapping`
-would read to the same value, and raises :class:`Decline` for anything it would convert,
-refuse or explain: the record is then read by ``Deal.from_mapping`` and checked, which
-says what is wrong. So the rules of reading a deal are the model's; this is their quick
-form for the common case, held to them by ``tests/test_one_path.py``.
+A deal record's shape (the keys each level may hold) and the reading of its scalar fields
+(what is text, a flag, an amount, a date, absent) are stated here, each in its quick form:
+it returns the value for the usual input, and raises :class:`Decline` for anything to
+convert, refuse or explain. The model reader
+(:meth:`creditrules.allocation.model.Deal.from_mapping`) calls the same quick forms first,
+and only for a declined value does its own work: the conversions it allows (an integer
+read as text) and the located error for the rest. The one allocation path reads the usual
+record with the quick forms alone and, on :class:`Decline`, hands the record to the model
+reader, so a record reads to the same deal either way (held so by
+``tests/test_one_path.py``).
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
-import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from creditrules.base._dates import parse_iso_date
-from creditrules.base._money import MAX_AMOUNT_CHARS, MoneyError, parse_decimal, to_units
+from creditrules.base._money import MoneyError, plain_decimal, to_units
 from creditrules.conditions._ast import Type, Value
 
 __all__ = [
@@ -26,10 +30,10 @@ __all__ = [
     "ATTENDEE_KEYS",
     "CACHE_SIZE",
     "DEAL_KEYS",
-    "DECIMAL",
     "EXPENSE_KEYS",
     "FLAG_TYPES",
     "LEAD_KEYS",
+    "MAX_ATTENDEES",
     "MISSING",
     "NO_ACCOUNT",
     "PLAIN_ATTRIBUTE",
@@ -38,6 +42,7 @@ __all__ = [
     "Amounts",
     "Dates",
     "Decline",
+    "absent",
     "flag",
     "list_of",
     "mapping_of",
@@ -53,8 +58,8 @@ V = TypeVar("V")
 #: which keeps memory flat (a few MB) whatever the number of distinct deals.
 CACHE_SIZE = 8_192
 
-# The deal shape read directly; a key it does not know sends the record to the deal
-# reader (which names the unknown field), so a field added there is never ignored here.
+# The record's shape: the keys each level may hold. The model reader names any other key
+# as unknown, and the quick path declines it, so a field is never silently ignored.
 DEAL_KEYS = frozenset({"id", "date", "amount", "currency", "account", "product", "lead",
                        "reps", "activities", "attributes", "expenses"})
 ACCOUNT_KEYS = frozenset({"id", "owner", "named", "segment", "territory"})
@@ -64,7 +69,8 @@ ACTIVITY_KEYS = frozenset({"kind", "rep", "reps", "partner", "date", "id"})
 EXPENSE_KEYS = frozenset({"id", "kind", "amount", "paid_by", "attendees", "date",
                           "preapproved"})
 ATTENDEE_KEYS = frozenset({"id", "category", "spent_this_year"})
-DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+#: The most attendees an expense may list or count: checked before any list is built.
+MAX_ATTENDEES = 10_000
 PLAIN_ATTRIBUTE = frozenset({str, bool, type(None)})
 MISSING = object()
 TEXT_TYPES = frozenset({str, type(None)})
@@ -89,10 +95,16 @@ class Decline(Exception):
     """Raised by the direct reader: this record is read by ``Deal.from_mapping`` and checked."""
 
 
+def absent(value: Any) -> bool:
+    """Whether a field's value stands for no value: null or empty text, as CSV and JSON
+    exports write an empty cell."""
+    return value is None or value == ""
+
+
 def opt_text(value: Any) -> str | None:
-    """A text field as the deal reader reads it (None or "" is absent); declines the
-    conversions it would make (int -> str) or refuse."""
-    if value is None or value == "":
+    """A text field as the deal reader reads it (absent: None); declines the conversions it
+    would make (int -> str) or refuse."""
+    if absent(value):
         return None
     if type(value) is not str:
         raise Decline
@@ -139,14 +151,14 @@ class Amounts:
         self.places = -exp if digits == (1,) and isinstance(exp, int) and exp <= 0 else None
 
     def read(self, value: Any) -> tuple[Decimal, int]:
-        if type(value) is int:
+        kind = type(value)
+        if kind is int:
             amount = Decimal(value)
-        elif (type(value) is str and len(value) <= MAX_AMOUNT_CHARS
-              and DECIMAL.fullmatch(value)):
-            # parse_decimal, its checks already made: exact text, "-0" as 0.
-            amount = Decimal(value)
-            if not amount:
-                amount = amount.copy_abs()
+        elif kind is str:
+            found = plain_decimal(value)
+            if found is None:
+                raise Decline
+            amount = found
         else:
             raise Decline
         places = self.places
@@ -206,9 +218,11 @@ def read_attribute(value: Any, typ: Type) -> Value:
         if kind is str:
             return value  # type: ignore[no-any-return]
     elif typ is Type.NUMBER:
-        if kind is str and DECIMAL.fullmatch(value):
-            return parse_decimal(value)
-        if kind is int:
+        if kind is str:
+            number = plain_decimal(value)
+            if number is not None:
+                return number
+        elif kind is int:
             return Decimal(value)
     elif typ is Type.BOOL:
         if kind is bool:

@@ -15,9 +15,25 @@ from typing import Any
 
 import attrs
 
+from creditrules.allocation._reading import (
+    ACCOUNT_KEYS,
+    ACTIVITY_KEYS,
+    ATTENDEE_KEYS,
+    DEAL_KEYS,
+    EXPENSE_KEYS,
+    LEAD_KEYS,
+    MAX_ATTENDEES,
+    REP_KEYS,
+    Decline,
+    absent,
+    flag,
+    list_of,
+    mapping_of,
+    opt_text,
+)
 from creditrules.base._dates import parse_iso_date
 from creditrules.base._money import MoneyError, parse_decimal
-from creditrules.errors import DealError
+from creditrules.errors import DealError, suggest
 
 __all__ = ["Account", "Activity", "Attendee", "Deal", "Expense", "JsonFloat", "Lead", "Rep"]
 
@@ -128,27 +144,6 @@ class Deal:
         return _DealReader(data).read()
 
 
-_DEAL_KEYS = {
-    "id",
-    "date",
-    "amount",
-    "currency",
-    "account",
-    "product",
-    "lead",
-    "reps",
-    "activities",
-    "attributes",
-    "expenses",
-}
-_EXPENSE_KEYS = {"id", "kind", "amount", "paid_by", "attendees", "date", "preapproved"}
-_ATTENDEE_KEYS = {"id", "category", "spent_this_year"}
-_ACCOUNT_KEYS = {"id", "owner", "named", "segment", "territory"}
-_LEAD_KEYS = {"source", "rep"}
-_REP_KEYS = {"id", "partner", "owner"}
-_ACTIVITY_KEYS = {"kind", "rep", "reps", "partner", "date", "id"}
-
-
 class _DealReader:
     """Reads one deal mapping; every error names the deal id and the field path."""
 
@@ -171,7 +166,7 @@ class _DealReader:
         ):
             raise self.fail("id", "missing or not a non-empty string", "missing-field")
         self.deal_id = str(raw_id)
-        self.keys(data, _DEAL_KEYS, "")
+        self.keys(data, DEAL_KEYS, "")
         return Deal(
             id=self.deal_id,
             date=self.date(data.get("date"), "date", required=True),  # type: ignore[arg-type]
@@ -202,8 +197,7 @@ class _DealReader:
         return tuple(out)
 
     def expense(self, item: Any, where: str) -> Expense:
-        obj = self.mapping(item, where)
-        self.keys(obj, _EXPENSE_KEYS, where + ".")
+        obj = self.record(item, where, EXPENSE_KEYS)
         expense_id = self.text(obj.get("id"), where + ".id", required=True)
         kind = self.text(obj.get("kind"), where + ".kind", required=True)
         paid_by = self.text(obj.get("paid_by"), where + ".paid_by", required=True)
@@ -216,14 +210,13 @@ class _DealReader:
         raw = obj.get("attendees")
         attendees: list[Attendee] = []
         if isinstance(raw, int) and not isinstance(raw, bool):
-            if raw > 10_000:  # checked before the list is built
-                raise self.fail(where + ".attendees", "more than 10,000 attendees")
+            if raw > MAX_ATTENDEES:  # checked before the list is built
+                raise self.fail(where + ".attendees", f"more than {MAX_ATTENDEES:,} attendees")
             attendees = [Attendee() for _ in range(raw)]
         else:
             for j, entry in enumerate(self.seq(raw, where + ".attendees")):
                 at = f"{where}.attendees[{j}]"
-                a = self.mapping(entry, at)
-                self.keys(a, _ATTENDEE_KEYS, at + ".")
+                a = self.record(entry, at, ATTENDEE_KEYS)
                 spent = a.get("spent_this_year")
                 attendees.append(
                     Attendee(
@@ -240,8 +233,8 @@ class _DealReader:
                 "an expense needs at least one attendee (a number, or a list of attendees)",
                 "missing-field",
             )
-        if len(attendees) > 10_000:
-            raise self.fail(where + ".attendees", "more than 10,000 attendees")
+        if len(attendees) > MAX_ATTENDEES:
+            raise self.fail(where + ".attendees", f"more than {MAX_ATTENDEES:,} attendees")
         return Expense(
             expense_id,
             kind,
@@ -252,15 +245,15 @@ class _DealReader:
             self.boolean(obj.get("preapproved"), where + ".preapproved"),
         )
 
-    def keys(self, obj: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    def keys(self, obj: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
         for key in sorted(str(k) for k in obj):
             if key not in allowed:
-                from creditrules.errors import suggest
-
                 raise self.fail(
                     prefix + key, "unknown field" + suggest(key, allowed), "unknown-field"
                 )
 
+    # Each reading below tries the quick form first (``_reading``: the rules themselves);
+    # what it declines is converted here where the rules allow it, or refused by name.
     def mapping(self, value: Any, field: str) -> Mapping[str, Any]:
         if value is None:
             return {}
@@ -268,31 +261,43 @@ class _DealReader:
             raise self.fail(field, f"expected an object, got {_kind(value)}")
         return value
 
+    def record(self, value: Any, field: str, allowed: frozenset[str]) -> Mapping[str, Any]:
+        """An object of the record holding only ``allowed`` keys (None: an empty one)."""
+        try:
+            return mapping_of(value, allowed)
+        except Decline:
+            obj = self.mapping(value, field)
+            self.keys(obj, allowed, field + ".")
+            return obj
+
     def seq(self, value: Any, field: str) -> Sequence[Any]:
-        if value is None:
-            return ()
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-            raise self.fail(field, f"expected a list, got {_kind(value)}")
-        return value
+        try:
+            return list_of(value)
+        except Decline:
+            if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+                raise self.fail(field, f"expected a list, got {_kind(value)}") from None
+            return value
 
     def text(self, value: Any, field: str, *, required: bool = False) -> str | None:
-        if value is None or value == "":
-            if required:
-                raise self.fail(field, "missing", "missing-field")
-            return None
-        if isinstance(value, bool | JsonFloat) or not isinstance(value, str | int):
-            raise self.fail(field, f"expected text, got {_kind(value)}")
-        return str(value)
+        try:
+            found = opt_text(value)
+        except Decline:
+            # A JSON integer is read as its text (ids exported as numbers); nothing else.
+            if isinstance(value, bool | JsonFloat) or not isinstance(value, str | int):
+                raise self.fail(field, f"expected text, got {_kind(value)}") from None
+            found = str(value)
+        if found is None and required:
+            raise self.fail(field, "missing", "missing-field")
+        return found
 
     def boolean(self, value: Any, field: str) -> bool:
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self.fail(field, f"expected true or false, got {_kind(value)}")
-        return value
+        try:
+            return flag(value)
+        except Decline:
+            raise self.fail(field, f"expected true or false, got {_kind(value)}") from None
 
     def date(self, value: Any, field: str, *, required: bool = False) -> dt.date | None:
-        if value is None or value == "":
+        if absent(value):
             if required:
                 raise self.fail(field, "missing", "missing-field")
             return None
@@ -308,7 +313,7 @@ class _DealReader:
             raise self.fail(field, f"expected a date (YYYY-MM-DD), got {value!r}") from None
 
     def amount(self, value: Any, field: str) -> Decimal:
-        if value is None or value == "":
+        if absent(value):
             raise self.fail(field, "missing", "missing-field")
         if isinstance(value, float | JsonFloat):
             raise self.fail(
@@ -333,8 +338,7 @@ class _DealReader:
         raise self.fail(field, f"expected an amount, got {_kind(value)}")
 
     def account(self, value: Any) -> Account:
-        obj = self.mapping(value, "account")
-        self.keys(obj, _ACCOUNT_KEYS, "account.")
+        obj = self.record(value, "account", ACCOUNT_KEYS)
         return Account(
             id=self.text(obj.get("id"), "account.id"),
             owner=self.text(obj.get("owner"), "account.owner"),
@@ -344,8 +348,7 @@ class _DealReader:
         )
 
     def lead(self, value: Any) -> Lead:
-        obj = self.mapping(value, "lead")
-        self.keys(obj, _LEAD_KEYS, "lead.")
+        obj = self.record(value, "lead", LEAD_KEYS)
         return Lead(
             source=self.text(obj.get("source"), "lead.source"),
             rep=self.text(obj.get("rep"), "lead.rep"),
@@ -356,8 +359,7 @@ class _DealReader:
         seen: set[str] = set()
         for i, item in enumerate(self.seq(value, "reps")):
             where = f"reps[{i}]"
-            obj = self.mapping(item, where)
-            self.keys(obj, _REP_KEYS, where + ".")
+            obj = self.record(item, where, REP_KEYS)
             rep_id = self.text(obj.get("id"), where + ".id", required=True)
             partner = self.text(obj.get("partner"), where + ".partner", required=True)
             assert rep_id is not None
@@ -372,8 +374,7 @@ class _DealReader:
         out = []
         for i, item in enumerate(self.seq(value, "activities")):
             where = f"activities[{i}]"
-            obj = self.mapping(item, where)
-            self.keys(obj, _ACTIVITY_KEYS, where + ".")
+            obj = self.record(item, where, ACTIVITY_KEYS)
             kind = self.text(obj.get("kind"), where + ".kind", required=True)
             assert kind is not None
             reps: list[str] = []

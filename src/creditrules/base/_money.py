@@ -39,6 +39,7 @@ __all__ = [
     "parse_decimal",
     "parse_share",
     "percent_text",
+    "plain_decimal",
     "reject_float",
     "round_scaled",
     "to_units",
@@ -152,14 +153,27 @@ def parse_decimal(text: str) -> Decimal:
     does not depend on the ambient decimal context (string construction is always exact).
     """
     text = _require_text(text, "amount")
+    value = plain_decimal(text)
+    if value is not None:
+        return value
     if len(text) > MAX_AMOUNT_CHARS:
         raise MoneyError(f"an amount of {len(text):,} characters (the limit is "
                          f"{MAX_AMOUNT_CHARS:,})")
-    if not _DECIMAL_RE.fullmatch(text):
-        raise MoneyError(
-            f"{text!r} is not a plain decimal amount (digits with an optional sign and "
-            "decimal point; no exponent, separators or spaces)"
-        )
+    raise MoneyError(
+        f"{text!r} is not a plain decimal amount (digits with an optional sign and "
+        "decimal point; no exponent, separators or spaces)"
+    )
+
+
+def plain_decimal(text: str) -> Decimal | None:
+    """What :func:`parse_decimal` reads ``text`` as, or None where it would refuse it.
+
+    The one statement of which amount texts are accepted and what they mean: the deal
+    reader's quick path calls it directly (and declines on None), :func:`parse_decimal`
+    adds the reason for a refusal.
+    """
+    if len(text) > MAX_AMOUNT_CHARS or not _DECIMAL_RE.fullmatch(text):
+        return None
     value = Decimal(text)
     # A signed zero prints as "-0.00"; copy_abs is quiet and context-free.
     return value.copy_abs() if value.is_zero() else value
