@@ -158,17 +158,15 @@ class _DealReader:
         data = self.data
         if not isinstance(data, Mapping):
             raise DealError(f"a deal must be a JSON object, got {_kind(data)}", code="bad-record")
-        raw_id = data.get("id")
-        if (
-            isinstance(raw_id, bool | JsonFloat)
-            or not isinstance(raw_id, str | int)
-            or raw_id == ""
-        ):
-            raise self.fail("id", "missing or not a non-empty string", "missing-field")
-        self.deal_id = str(raw_id)
+        try:
+            # Read as any text field is (an id exported as a JSON integer is its text).
+            self.deal_id = self.text(data.get("id"), "id", required=True)
+        except DealError:
+            raise self.fail("id", "missing or not a non-empty string",
+                            "missing-field") from None
         self.keys(data, DEAL_KEYS, "")
         return Deal(
-            id=self.deal_id,
+            id=self.deal_id,  # type: ignore[arg-type]
             date=self.date(data.get("date"), "date", required=True),  # type: ignore[arg-type]
             amount=self.amount(data.get("amount"), "amount"),
             currency=self.text(data.get("currency"), "currency", required=True),  # type: ignore[arg-type]
