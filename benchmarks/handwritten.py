@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
+import sys
 from collections.abc import Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 PARTNERS = ("acme", "beta")
@@ -325,3 +328,30 @@ def _expense(deal_id: str, date: str, expense: dict[str, Any], governs: str,
                      money(excess), "USD", rule, expense["id"], "; ".join(flags) or None,
                      policy, *ref))
     return rows
+
+
+COLUMNS = ("deal", "date", "kind", "type", "partner", "rep", "share", "amount",
+           "partner_share", "partner_amount", "currency", "rules", "expense", "note", "policy",
+           "ruleset", "ruleset_version", "ruleset_hash")
+
+
+def run_file(source: str, target: str, ref: tuple[str, str, str]) -> int:
+    """JSON Lines deals in, JSON Lines ledger out, as a competent script would: ``json``
+    to read each line, each row written in the ledger's column order with the standard
+    library's string encoder (no dict per row). Returns the number of deals."""
+    keys = [f'"{c}":' for c in COLUMNS]
+    text = encode_basestring  # the C encoder json.dumps uses, with ensure_ascii=False
+    n = 0
+    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
+        for line in lines:
+            out.write("".join(
+                "{" + ",".join([k + ("null" if v is None else text(v))
+                                for k, v in zip(keys, row, strict=True)]) + "}\n"
+                for row in allocate(json.loads(line), ref)))
+            n += 1
+    return n
+
+
+if __name__ == "__main__":
+    # handwritten.py DEALS.jsonl LEDGER.jsonl RULESET_ID VERSION HASH
+    run_file(sys.argv[1], sys.argv[2], (sys.argv[3], sys.argv[4], sys.argv[5]))

@@ -13,12 +13,13 @@ on every deal. Reports deals/s, the ratio to the hand-written bound, peak RSS an
 (resident memory at the end less after the first chunk, and less at half way: bounded caches
 fill up early, so the second half should add nothing). Unless ``--no-cli``, it also times
 ``creditrules allocate`` end to end on a JSON Lines file of the same deals (parsing and
-writing included) with ``--jobs 1`` and ``--jobs 2`` (``--jobs`` to choose), checking that
-the ledgers are byte-identical, and with ``--dask W`` the same file on a local Dask cluster
-of W worker processes. With ``--baseline-python PYTHON`` (an interpreter with an earlier
-creditrules installed, in its own virtualenv) it also times that version's CLI on the same
-file in the same run, and checks that its ledger has the same bytes. A last table puts the
-figures side by side.
+writing included) with ``--jobs 1`` and ``--jobs 2`` (``--jobs`` to choose), and the
+hand-written code end to end (``handwritten.run_file``: the same file in, the same ledger
+out, in one process), checking that the ledgers are byte-identical, and with ``--dask W``
+the same file on a local Dask cluster of W worker processes. With ``--baseline-python
+PYTHON`` (an interpreter with an earlier creditrules installed, in its own virtualenv) it
+also times that version's CLI on the same file in the same run, and checks that its ledger
+has the same bytes. A last table puts the figures side by side.
 
     .venv/bin/python benchmarks/run.py                       # 10k, 100k, 1M
     .venv/bin/python benchmarks/run.py --n 10000 --dask 2    # one size, with Dask
@@ -215,6 +216,32 @@ def cli(path: Path, n: int, engine: str | None, out_dir: Path, jobs: int = 1,
             "ledger": str(ledger)}
 
 
+def hand_cli(path: Path, n: int, out_dir: Path, repeat: int = 1) -> dict[str, Any]:
+    """The hand-written code end to end (benchmarks/handwritten.py: JSON Lines in, ledger
+    out, one process), timed as ``cli`` times the command (the best of ``repeat``)."""
+    import creditrules
+
+    ruleset = creditrules.load(RULESET)
+    ledger = out_dir / f"ledger-{n}-hand.jsonl"
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(HERE)!r})\n"
+        "import handwritten\n"
+        "t = time.perf_counter()\n"
+        f"handwritten.run_file({str(path)!r}, {str(ledger)!r}, "
+        f"{(ruleset.id, ruleset.version, ruleset.content_hash)!r})\n"
+        "print(time.perf_counter() - t, file=sys.stderr)\n")
+    times: list[float] = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False)
+        if done.returncode:
+            raise RuntimeError(done.stderr)
+        times.append(float(done.stderr.split()[-1]))
+    seconds = min(times)
+    return {"deals": n, "seconds": seconds, "deals_per_s": n / seconds, "ledger": str(ledger)}
+
+
 def dask_run(path: Path, n: int, workers: int, engine: str | None, out_dir: Path,
              reference: str | None) -> dict[str, Any]:
     """The same file on a local Dask cluster of ``workers`` processes."""
@@ -320,6 +347,20 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{'':>9} creditrules allocate --jobs {jobs} end to end: "
                               f"{run['deals_per_s']:,.0f} deals/s, peak RSS "
                               f"{run['peak_rss_mb']:.1f} MB{workers}{same}")
+                if not args.no_cli:
+                    hand = hand_cli(path, n, Path(tmp), args.repeat)
+                    hand["identical"] = (reference is not None and Path(reference).read_bytes()
+                                         == Path(hand["ledger"]).read_bytes())
+                    result["handwritten_cli"] = hand
+                    if not hand["identical"]:
+                        result["disagreements"] += 1
+                    speed = hand["deals_per_s"]
+                    ratios = ", ".join(
+                        f"--jobs {j}: {result['cli_jobs'][str(j)]['deals_per_s'] / speed:.2f}x"
+                        for j in args.jobs)
+                    print(f"{'':>9} hand-written end to end (one process): "
+                          f"{hand['deals_per_s']:,.0f} deals/s (ours {ratios}), "
+                          f"identical ledger: {hand['identical']}")
                 if args.baseline_python and not args.no_cli:
                     base = cli(path, n, args.engine, Path(tmp), 1, args.repeat,
                                python=args.baseline_python, name="-baseline")
@@ -347,12 +388,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\nside by side (deals/s; us/deal; MB):")
     print(f"{'N':>9} {'batch':>8} {'hand':>8} {'ratio':>6} "
           + "".join(f"{'cli -j' + str(j):>9} " for j in jobs_columns)
+          + (f"{'hand cli':>9} " if jobs_columns else "")
           + f"{'allocate()':>10} {'peak RSS':>9}")
     for result in runs:
         print(f"{result['n']:>9} {result['fast']['deals_per_s']:>8,.0f} "
               f"{result['handwritten']['deals_per_s']:>8,.0f} {result['ratio']:>6.2f} "
               + "".join(f"{result['cli_jobs'][str(j)]['deals_per_s']:>9,.0f} "
                         for j in jobs_columns)
+              + (f"{result['handwritten_cli']['deals_per_s']:>9,.0f} " if jobs_columns else "")
               + f"{result['single_deal_api']['us_per_deal']:>10.0f} "
               f"{result['peak_rss_mb']:>9.1f}")
     if args.json:

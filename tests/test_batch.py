@@ -353,6 +353,26 @@ def test_allocate_many_module_function(engine: str) -> None:
     assert list(allocate_many(ruleset, [])) == []
 
 
+def test_hand_written_benchmark_writes_the_same_ledger(tmp_path: Path) -> None:
+    """The benchmark's hand-written code, end to end, writes the command's ledger byte for
+    byte (so that timing the two side by side compares the same work)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import deals as generated
+        import handwritten
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    source, ours, theirs = tmp_path / "deals.jsonl", tmp_path / "ours", tmp_path / "theirs"
+    generated.write_jsonl(str(source), 300, seed=5)
+    ruleset = creditrules.load(ROOT / "benchmarks" / "alliance.yaml")
+    assert main(["allocate", str(ROOT / "benchmarks" / "alliance.yaml"), str(source),
+                 "-o", str(ours), "--no-progress"]) == 0
+    ref = (ruleset.id, ruleset.version, ruleset.content_hash)
+    assert handwritten.run_file(str(source), str(theirs), ref) == 300
+    assert theirs.read_bytes() == ours.read_bytes()
+    assert len(_lines(ours)) > 300
+
+
 def test_benchmark_script_runs_at_a_small_size(tmp_path: Path) -> None:
     """The throughput benchmark, at N=200 (no timing is asserted: CI machines vary)."""
     report = tmp_path / "report.json"
