@@ -15,7 +15,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 PARTNERS = ("acme", "beta")

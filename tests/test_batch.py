@@ -373,6 +373,17 @@ def test_hand_written_benchmark_writes_the_same_ledger(tmp_path: Path) -> None:
     assert len(_lines(ours)) > 300
 
 
+def test_stage_benchmark_runs_at_a_small_size() -> None:
+    """benchmarks/stages.py at N=150: it checks that both sides read, allocate and write
+    the same, and prints a row per stage (no timing is asserted)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stages.py"), "--n", "150", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    stages = [line.split()[0] for line in done.stdout.splitlines()[2:]]
+    assert stages == ["reading", "allocating", "writing", "total"]
+
+
 def test_benchmark_script_runs_at_a_small_size(tmp_path: Path) -> None:
     """The throughput benchmark, at N=200 (no timing is asserted: CI machines vary)."""
     report = tmp_path / "report.json"
