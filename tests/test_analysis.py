@@ -152,6 +152,29 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ),
     ],
     "expense-clean.yaml": [],
+    # 8.2's bounds are reversed, 8.3 shares negative expenses and 8.4 expenses without
+    # attendees: the expense reader takes neither. No expense meets them: no witness.
+    "expense-dead.yaml": [
+        ("dead-condition", "expense-dead.yaml:41:5", None),
+        ("dead-condition", "expense-dead.yaml:47:5", None),
+        ("dead-condition", "expense-dead.yaml:53:5", None),
+    ],
+    # An HCP meal just above 500.00 (8.3 applies, 8.4 prevails); an event of exactly
+    # 250.00 (8.5 applies, 8.6 prevails). Credit and the policy (the stricter) are decided.
+    "expense-overridden.yaml": [
+        (
+            "always-overridden",
+            "expense-overridden.yaml:50:5",
+            _deal(expenses=[_expense(amount="500.01", attendees=[{"category": "hcp",
+                                                                  "id": "A1"}])]),
+        ),
+        (
+            "always-overridden",
+            "expense-overridden.yaml:68:5",
+            _deal(expenses=[_expense(amount="250.00", attendees=[{"id": "A1"}],
+                                     kind="event")]),
+        ),
+    ],
 }
 
 
@@ -340,3 +363,142 @@ def test_entertainment_policies_without_sharing_rules_leave_every_expense_undeci
     assert (str(gap.location), gap.clause) == ("no-sharing.yaml:27:5", "7.1")
     assert gap.witness == _deal(expenses=[_expense()])
     assert reproduce(ruleset, gap) is None
+
+
+# -- dead and always-overridden expense sharing rules ----------------------------------------
+def test_dead_expense_sharing_rules_name_the_part_that_cannot_hold() -> None:
+    """Each message names the sharing rule and its condition, and the conjuncts that cannot
+    hold together (or the expense reader's bound that rules the comparison out)."""
+    got = [(f.code, f.rules, f.clause, f.message, f.fix, f.witness)
+           for f in _analyse("expense-dead.yaml")]
+    fix = ("check each comparison for a typo (a reversed < or >, a bound no expense reaches) "
+           "or remove the rule")
+    assert got == [
+        ("dead-condition", ("mid-meals",), "8.2",
+         "no expense can satisfy the condition of expense sharing rule mid-meals "
+         '(expense.kind == "meal" and expense.amount >= 1000 and expense.amount < 250): '
+         "expense.amount >= 1000 and expense.amount < 250 never hold together", fix, None),
+        ("dead-condition", ("refunds",), "8.3",
+         "no expense can satisfy the condition of expense sharing rule refunds "
+         "(expense.amount < 0): an expense's amount is never negative", fix, None),
+        ("dead-condition", ("sponsorships",), "8.4",
+         "no expense can satisfy the condition of expense sharing rule sponsorships "
+         '(expense.kind == "event" and count(attendees) == 0): count(attendees) == 0 never '
+         "holds; an expense has a whole number of attendees, from 1 to 10,000", fix, None),
+    ]
+
+
+def test_always_overridden_expense_sharing_rules_name_the_rules_that_prevail(
+    engine: str,
+) -> None:
+    """The message names the fewest rules that together prevail wherever the rule applies
+    (8.4 alone for 8.3; 8.4 or 8.6 for 8.5), and the witness expense shows the rule
+    overridden on each engine."""
+    ruleset = creditrules.load(HERE / "expense-overridden.yaml", engine=engine)
+    analysis = creditrules.analyse(ruleset)
+    assert [(f.code, f.rules, f.clause, f.message, f.fix) for f in analysis] == [
+        ("always-overridden", ("hcp-banquets", "large-expenses"), "8.3",
+         "expense sharing rule hcp-banquets never decides an expense: wherever it applies, "
+         "large-expenses (clause 8.4) applies too and prevails over it",
+         "remove it, or narrow large-expenses (or drop the overrides that make it prevail) "
+         "if hcp-banquets should decide some expenses"),
+        ("always-overridden", ("events", "large-expenses", "small-events"), "8.5",
+         "expense sharing rule events never decides an expense: wherever it applies, "
+         "large-expenses (clause 8.4) or small-events (clause 8.6) applies too and "
+         "prevails over it",
+         "remove it, or narrow large-expenses and small-events (or drop the overrides that "
+         "make them prevail) if events should decide some expenses"),
+    ]
+    assert str(analysis.findings[0]).endswith(
+        "expense-overridden.yaml:50:5: warning: expense sharing rule hcp-banquets never "
+        "decides an expense: wherever it applies, large-expenses (clause 8.4) applies too "
+        "and prevails over it (clause 8.3) [always-overridden]")
+    for finding, by in zip(analysis, [("large-expenses",), ("small-events",)], strict=True):
+        assert finding.witness is not None
+        [share] = ruleset.allocate(finding.witness).expenses
+        assert share.rule == by[0]
+        verdict = next(v for v in ruleset.allocate(finding.witness).verdicts
+                       if v.type == "expense:E1" and v.rule == finding.rules[0])
+        assert (verdict.status, verdict.by) == ("overridden", by)
+
+
+def _overridden_variant(*changes: tuple[str, str]) -> creditrules.Ruleset:
+    """expense-overridden.yaml with each (old, new) line replaced."""
+    text = (HERE / "expense-overridden.yaml").read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    return creditrules.loads(text, source="variant.yaml", engine="reference")
+
+
+def test_a_sharing_rule_overridden_on_some_expenses_only_is_not_reported() -> None:
+    """8.4 limited to hospital accounts (a deal field): 8.3 and 8.5 still decide the
+    expenses of other deals, so neither is reported; 8.2, overridden above 250.00 only,
+    never was."""
+    ruleset = _overridden_variant(
+        ("    when: expense.amount > 250\n",
+         '    when: expense.amount > 250 and account.segment == "hospital"\n'))
+    assert list(creditrules.analyse(ruleset)) == []
+    # What the analysis no longer reports: 8.3 decides this meal at a clinic.
+    meal = _deal(account={"segment": "clinic"},
+                 expenses=[_expense(amount="600.00", attendees=[{"category": "hcp"}])])
+    assert ruleset.allocate(meal).expenses[0].rule == "hcp-banquets"
+
+
+def test_a_default_every_other_sharing_rule_covers_is_always_overridden() -> None:
+    """8.2 for every meal and 8.5 for every other kind: the default 8.1 gives way to
+    whichever applies, so it decides no expense; the message names those two (not 8.3,
+    8.4 or 8.6, which are not needed to cover it), with no override to drop."""
+    ruleset = _overridden_variant(
+        ('    when: expense.kind == "meal" and count(attendees, category == "hcp") >= 1\n',
+         '    when: expense.kind == "meal"\n'),
+        ('    when: expense.kind == "event"\n', '    when: expense.kind != "meal"\n'))
+    found = [f for f in creditrules.analyse(ruleset) if f.rules[0] == "shared"]
+    assert [(f.code, str(f.location), f.message, f.fix) for f in found] == [
+        ("always-overridden", "variant.yaml:38:5",
+         "expense sharing rule shared never decides an expense: wherever it applies, "
+         "hcp-meals (clause 8.2) or events (clause 8.5) applies too and prevails over it",
+         "remove it, or narrow hcp-meals and events if shared should decide some expenses"),
+    ]
+    assert reproduce(ruleset, found[0]) is None
+
+
+def test_an_always_overridden_sharing_rule_can_be_acknowledged() -> None:
+    text = (HERE / "expense-overridden.yaml").read_text(encoding="utf-8") + (
+        "analysis:\n  acknowledge:\n"
+        '    - {finding: always-overridden, clause: "8.5", rule: events, '
+        "reason: 8.5 states the principle 8.4 and 8.6 apply.}\n")
+    analysis = creditrules.analyse(creditrules.loads(text, source="ack.yaml"))
+    assert [f.rules[0] for f in analysis] == ["hcp-banquets"]
+    assert [f.rules[0] for f in analysis.acknowledged] == ["events"]
+
+
+def test_validate_prints_expense_warnings_and_fails_on_them_when_strict(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, code, count in [("expense-dead.yaml", "dead-condition", 3),
+                              ("expense-overridden.yaml", "always-overridden", 2)]:
+        assert main(["validate", str(HERE / name)]) == 0
+        out = capsys.readouterr().out
+        assert out.count(f"[{code}]") == count, out
+        assert main(["validate", str(HERE / name), "--strict"]) == 1
+        capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted(p for p in BUNDLED.glob("*.yaml") if not p.name.endswith("-cases.yaml")),
+        *(HERE / f"expense-{name}.yaml" for name in ("clean", "overlap", "gap")),
+    ],
+    ids=lambda p: p.name,
+)
+def test_no_dead_or_overridden_sharing_rule_where_every_rule_decides_some_expense(
+    path: Path,
+) -> None:
+    ruleset = creditrules.load(path, engine="reference")
+    sharing = {r.id for r in ruleset.expense_rules}
+    assert sharing
+    found = [f for f in creditrules.analyse(ruleset)
+             if f.code in ("dead-condition", "always-overridden") and f.rules[0] in sharing]
+    assert found == [], [f.text() for f in found]

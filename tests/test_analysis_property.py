@@ -229,26 +229,45 @@ def _every_expense() -> list[dict[str, Any]]:
 @given(expense_rulesets())
 def test_expense_sharing_findings_agree_with_enumeration(text: str) -> None:
     """The same for expense sharing: an expense no sharing rule decides (or two decide,
-    disagreeing) exists among the enumerated ones exactly when the analysis says so."""
+    disagreeing) exists among the enumerated ones exactly when the analysis says so; and a
+    sharing rule is reported dead (always overridden) exactly when no enumerated expense
+    meets its condition (none is decided by it)."""
     ruleset = creditrules.loads(text, source="generated.yaml", engine="reference")
     analysis = creditrules.analyse(ruleset)
     assert not analysis.unknowns, [f.text() for f in analysis.unknowns]
     gaps = [f for f in analysis if f.code == "gap"]
     overlaps = [f for f in analysis if f.code == "ambiguity"]
     undecided, ambiguous, refused = [], [], []
+    seen: dict[str, set[str]] = {r.id: set() for r in ruleset.expense_rules}
     for deal in _every_expense():
         try:
-            ruleset.allocate(deal)
+            allocation = ruleset.allocate(deal)
         except creditrules.NoApplicableRuleError:
             undecided.append(deal)
         except creditrules.AmbiguityError:
             ambiguous.append(deal)
         except creditrules.AllocationError as exc:
             refused.append(str(exc))
+        else:
+            for v in allocation.verdicts:
+                if v.type == "expense:E1":
+                    seen[v.rule].add(v.status)
     # No owner where the owner's policy governs: no policy, so no sharing asked.
     assert all("names no account owner" in r for r in refused), refused[:1]
     assert bool(gaps) == bool(undecided), (text, undecided[:1])
     assert bool(overlaps) == bool(ambiguous), (text, ambiguous[:1])
+    dead = {f.rules[0] for f in analysis if f.code == "dead-condition"}
+    overridden = {f.rules[0] for f in analysis if f.code == "always-overridden"}
+    for rule_id, statuses in seen.items():
+        met = bool(statuses & {"applied", "overridden"})
+        # Sound whatever else is wrong: a reported rule is never shown to decide.
+        assert not (rule_id in dead and met), (text, rule_id)
+        assert not (rule_id in overridden and "applied" in statuses), (text, rule_id)
+        if not undecided and not ambiguous:
+            # Every enumerated expense was shared: the enumeration shows every class.
+            assert (rule_id in dead) == (not met), (text, rule_id, statuses)
+            assert (rule_id in overridden) == (met and "applied" not in statuses), (
+                text, rule_id, statuses)
     for engine in ["durable", "reference"] if _durable.available() else ["reference"]:
         on_engine = creditrules.loads(text, source="generated.yaml", engine=engine)
         for finding in analysis:

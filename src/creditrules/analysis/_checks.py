@@ -1,4 +1,5 @@
-"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, dated gaps.
+"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, dated gaps
+(of credit, policy precedence and expense sharing rules).
 
 The term is cut into segments on which nothing changes (the rules and precedence lists in
 force, the class of the deal date among the dates conditions compare with); on each, every
@@ -24,7 +25,7 @@ from creditrules.agreement.ruleset import CreditRule, Ruleset
 from creditrules.allocation._precedence import Precedence
 from creditrules.analysis import _solver
 from creditrules.analysis._findings import Finding, _check
-from creditrules.analysis._space import Space, _rank_of, _uses
+from creditrules.analysis._space import MAX_ATTENDEES, WITNESS_EXPENSE, Space, _rank_of, _uses
 from creditrules.analysis._terms import (
     Rule,
     _box,
@@ -39,7 +40,7 @@ from creditrules.analysis._terms import (
     window_gaps,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import Count, Field, Literal
+from creditrules.conditions._ast import And, Compare, Count, Expr, Field, Literal
 from creditrules.engine._feature_encoding import _canon_value, _In, _shape
 from creditrules.errors import Location
 
@@ -439,12 +440,14 @@ class _Decider:
 
     def run_expenses(self) -> list[Finding]:
         """Gaps and ambiguities of expense sharing: among deals with an expense whose credit
-        and entertainment policy are decided (their own holes are their own findings)."""
+        and entertainment policy are decided (their own holes are their own findings); and
+        sharing rules no expense meets or that never prevail (:meth:`expense_rules`)."""
         rs = self.rs
         group = _Group(_EXPENSES, "expense sharing", True, False, expense=True)
         rules: list[Rule] = sorted(rs.expense_rules, key=lambda r: r.key)
         prec = Precedence(rules, {})  # type: ignore[arg-type]
         decided = self.policy_decided()
+        stretches: list[tuple[dt.date, list[_solver.Formula]]] = []
         for first, last in self.segments:
             in_force = list(rs.rules_in_force(first))
             context = list(decided)
@@ -456,8 +459,134 @@ class _Decider:
             scope = tuple(sorted(r.key for r in in_force))
             self.gap(group, rules, context, first, last, scope)
             self.ambiguity(group, rules, prec, context, first, last)
+            stretches.append((first, context))
+        self.expense_rules(rules, prec, stretches)
         self.dated_gaps()
         return self.findings
+
+    def possible(self, formulas: Sequence[_solver.Formula], days: Sequence[dt.date]) -> bool:
+        """Whether some deal (with its expense) on one of ``days`` satisfies ``formulas``;
+        an answer the solver cannot give counts as yes (nothing is reported as dead or
+        overridden on a guess)."""
+        for day in days:
+            with self.solver.assuming(*formulas, *self.space.on_day(day)):
+                if self.solver.solve(self.vars) is not None:
+                    return True
+        return False
+
+    def expense_rules(
+        self,
+        rules: list[Rule],
+        prec: Precedence,
+        stretches: Sequence[tuple[dt.date, list[_solver.Formula]]],
+    ) -> None:
+        """Expense sharing rules that can never apply (``dead-condition``) or never prevail
+        (``always-overridden``). Sharing rules have no dates and no precedence lists: the
+        engine resolves them by ``overrides`` (and chains of them) and defaults alone, as
+        ``prec`` does; only the deal's date class changes along the term."""
+        by_class: dict[int | None, dt.date] = {}
+        for first, _ in stretches:
+            by_class.setdefault(self.day_class(first), first)
+        days = list(by_class.values())
+        for rule in sorted(rules, key=lambda r: r.location):
+            c = self.cond(rule)
+            if c is None:
+                continue  # undecided: reported with the coverage of expense sharing
+            if rule.when is not None and not self.possible([c], days):
+                self.dead_expense_rule(rule, days)
+                continue
+            beaters = sorted(
+                (o for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)),
+                key=lambda r: r.location,
+            )
+            conds = [self.cond(o) for o in beaters]
+            if not beaters or None in conds:
+                continue  # nothing prevails over it, or what does is undecided
+            formulas = [cb for cb in conds if cb is not None]
+            if self.possible([c, *(_solver.negate(cb) for cb in formulas)], days):
+                continue  # it decides some expense
+            # Name only rules needed to cover it: drop each whose part the others cover.
+            cover = list(zip(beaters, formulas, strict=True))
+            for pair in list(cover):
+                rest = [cb for other, cb in cover if other is not pair[0]]
+                if not self.possible([c, *(_solver.negate(cb) for cb in rest)], days):
+                    cover.remove(pair)
+            self.overridden_expense_rule(rule, [b for b, _ in cover], c, stretches)
+
+    def dead_expense_rule(self, rule: Rule, days: Sequence[dt.date]) -> None:
+        """Report a sharing rule whose condition no expense meets, naming the conjuncts
+        that cannot hold together (the slip is there, not in the rest)."""
+        assert rule.when is not None
+        parts = list(rule.when.parts) if isinstance(rule.when, And) else [rule.when]
+        core = list(range(len(parts)))
+        if len(parts) > 1:
+            formulas = [self.space.part(p) for p in parts]
+            for i in range(len(parts)):
+                trial = [k for k in core if k != i]
+                if trial and not self.possible([formulas[k] for k in trial], days):
+                    core = trial
+        why = []
+        if len(core) < len(parts):
+            words = " and ".join(parts[k].text for k in core)
+            why.append(f"{words} " + ("never holds" if len(core) == 1 else "never hold together"))
+        # One comparison that never holds on its own: a bound of the expense reader.
+        bound = _bound(parts[core[0]]) if len(core) == 1 else None
+        if bound is not None:
+            why.append(bound)
+        self.findings.append(
+            Finding(
+                "dead-condition",
+                "warning",
+                f"no expense can satisfy the condition of expense sharing rule {rule.id} "
+                f"({rule.when_text})" + (": " + "; ".join(why) if why else ""),
+                rule.location,
+                rule.clause,
+                fix="check each comparison for a typo (a reversed < or >, a bound no "
+                "expense reaches) or remove the rule",
+                rules=(rule.id,),
+            )
+        )
+
+    def overridden_expense_rule(
+        self,
+        rule: Rule,
+        cover: Sequence[Rule],
+        c: _solver.Formula,
+        stretches: Sequence[tuple[dt.date, list[_solver.Formula]]],
+    ) -> None:
+        """Report a sharing rule that never decides an expense, naming the rules that
+        prevail over it wherever it applies; the witness is an expense it applies to and
+        is overridden on (on a deal whose credit and policy are decided)."""
+        expect = ("verdict", f"expense:{WITNESS_EXPENSE}", rule.id, "overridden")
+        result = _Result(False)
+        for day, context in stretches:
+            result = self.solve([c, *context], day, expect, expense=True, protect=(rule,))
+            if result.sat and result.why is None:
+                break
+        names = " or ".join(f"{o.id} (clause {o.clause})" for o in cover)
+        by = " and ".join(o.id for o in cover)
+        # A default gives way to every other rule that applies: no override to drop.
+        fix = (
+            f"remove it, or narrow {by} if {rule.id} should decide some expenses"
+            if rule.default
+            else f"remove it, or narrow {by} (or drop the overrides that make "
+            f"{'them' if len(cover) > 1 else 'it'} prevail) if {rule.id} should decide some "
+            "expenses"
+        )
+        self.report(
+            result,
+            Finding(
+                "always-overridden",
+                "warning",
+                f"expense sharing rule {rule.id} never decides an expense: wherever it "
+                f"applies, {names} applies too and prevails over it",
+                rule.location,
+                rule.clause,
+                fix=fix,
+                rules=(rule.id, *(o.id for o in cover)),
+                expect=expect,
+            ),
+        )
 
     def policy_decided(self) -> list[_solver.Formula]:
         """The deal gets an entertainment policy decision: some rule prevails, those that
@@ -869,3 +998,21 @@ class _Decider:
                         expect=expect,
                     ),
                 )
+
+
+def _bound(part: Expr) -> str | None:
+    """Why a comparison that never holds on its own cannot: the expense reader's bounds
+    (an amount below zero, no attendee, more than the reader takes)."""
+    if not isinstance(part, Compare) or not isinstance(part.right, Literal):
+        return None
+    left, value = part.left, part.right.value
+    if isinstance(left, Field) and left.path == ("expense", "amount"):
+        # Below zero, not a value finer than the currency's unit (which the reader refuses
+        # too, for another reason).
+        below = isinstance(value, Decimal) and value <= 0 and part.op in ("<", "<=", "==")
+        return "an expense's amount is never negative" if below else None
+    if (isinstance(left, Field) and left.path == ("expense", "attendees")) or (
+        isinstance(left, Count) and left.collection == "attendees" and left.where is None
+    ):
+        return f"an expense has a whole number of attendees, from 1 to {MAX_ATTENDEES:,}"
+    return None

@@ -84,6 +84,8 @@ _ITEM_REQUIRED = {
 }
 _MAX_ITEM_CLASSES = 4096
 WITNESS_ID = "W-1"
+# The id of the one expense a witness deal carries (its verdicts are "expense:E1").
+WITNESS_EXPENSE = "E1"
 
 
 class Unsupported(Exception):
@@ -427,6 +429,11 @@ class Space:
             return _solver.all_of(parts) if node.conjunction else _solver.any_of(parts)
         raise Unsupported("field-to-field comparison")  # excluded in __init__
 
+    def part(self, expr: Expr) -> _solver.Formula:
+        """A part of a supported condition (a conjunct, say) as a formula: its fields are
+        features of the space already."""
+        return self._translate(self.normaliser.nnf(expr, False))
+
     def on_day(self, day: dt.date) -> list[_solver.Formula]:
         """The constraint that the deal is dated ``day`` (when conditions read the date)."""
         if self.day_feature is None:
@@ -457,7 +464,7 @@ class Space:
             "currency": rs.currency,
         }
         item: dict[str, Any] = {
-            "id": "E1",
+            "id": WITNESS_EXPENSE,
             "kind": "meal",
             "amount": str(rs.unit),
             "paid_by": rs.partner_ids[0],
