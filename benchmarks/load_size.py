@@ -9,6 +9,11 @@ default) is loaded, then one deal is allocated (which builds the allocation pipe
 ``--batch`` other deals (another seed) are timed through it; the engine evaluations
 (durable_rules sessions asked about a deal, one per cache miss) during that timed pass are
 counted, and a digest of the batch results is compared between the engines.
+With ``--fields 2`` (or 3) rule I is pinned to field I mod 2 (or 3) instead of always the
+tier: ``attributes.tier == "tI"``, ``product == "pI"``, ``account.territory == "xI"``
+(the same amount and score tests); the rules of each further field credit a declared
+type of their own (a deal may match one rule per field without ambiguity), and deals
+draw a value for each field.
 Reports load seconds, first-allocation seconds, per-deal allocate time, peak RSS before the
 batch, batch microseconds per deal, engine evaluations and engine sessions (one per engine
 ruleset asked) in the timed batch, peak RSS after it (it holds the batch's allocations),
@@ -19,6 +24,7 @@ evaluator (none expected for this shape).
     .venv/bin/python benchmarks/load_size.py --rules 10 100 1000 5000 --batch 20000
     .venv/bin/python benchmarks/load_size.py --rules 200 --json out.json
     .venv/bin/python benchmarks/load_size.py --batch-engines durable   # skip the slow one
+    .venv/bin/python benchmarks/load_size.py --fields 2   # rules pinned on two fields
 """
 
 from __future__ import annotations
@@ -35,10 +41,14 @@ from pathlib import Path
 from typing import Any
 
 ENGINES = ("durable", "reference")
+#: The fields rules are pinned to with ``--fields``: (condition field, value prefix).
+FIELDS = (("attributes.tier", "t"), ("product", "p"), ("account.territory", "x"))
 
 
-def ruleset_text(n: int) -> str:
-    """A ruleset of ``n`` rules with three tests each, plus a default."""
+def ruleset_text(n: int, fields: int = 1) -> str:
+    """A ruleset of ``n`` rules with three tests each, plus a default; rule I is pinned to
+    field I mod ``fields`` (the tier alone when 1)."""
+    types = "".join(f", f{k}: {{total: declared, required: false}}" for k in range(1, fields))
     lines = [
         "ruleset: load-size",
         'version: "1"',
@@ -47,31 +57,45 @@ def ruleset_text(n: int) -> str:
         'rounding: {unit: "0.01", tie_break: hashed}',
         "partners: {acme: {name: A}, beta: {name: B}}",
         "attributes: {tier: text, score: number}",
-        "credit_types: {revenue: {total: 100%}}",
+        f"credit_types: {{revenue: {{total: 100%}}{types}}}",
         "credit:",
         '  - {id: base, clause: "0", text: base, default: true, split: {acme: 50%, beta: 50%}}',
     ]
     for i in range(n):
-        when = f'attributes.tier == "t{i}" and amount >= {i} and attributes.score < {3 * i}'
-        lines.append(
-            f"  - {{id: r{i}, clause: '{i + 1}', text: r, overrides: [base], "
-            f"when: '{when}', split: {{acme: {1 + i % 99}%, beta: {99 - i % 99}%}}}}"
-        )
+        k = i % fields
+        field, prefix = FIELDS[k]
+        when = f'{field} == "{prefix}{i}" and amount >= {i} and attributes.score < {3 * i}'
+        if k == 0:  # as with one field: the text of earlier runs
+            lines.append(
+                f"  - {{id: r{i}, clause: '{i + 1}', text: r, overrides: [base], "
+                f"when: '{when}', split: {{acme: {1 + i % 99}%, beta: {99 - i % 99}%}}}}"
+            )
+        else:
+            lines.append(
+                f"  - {{id: r{i}, clause: '{i + 1}', text: r, type: f{k}, when: '{when}', "
+                f"overlay: {{acme: {1 + i % 9}%, beta: {9 - i % 9}%}}}}"
+            )
     return "\n".join(lines) + "\n"
 
 
-def deals(n: int, count: int, seed: int = 2026) -> list[dict[str, Any]]:
+def deals(n: int, count: int, seed: int = 2026, fields: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [
-        {
+    out = []
+    for k in range(count):
+        deal: dict[str, Any] = {
             "id": f"L-{k}",
             "date": "2026-03-02",
             "amount": f"{rng.randrange(2 * n)}.00",
             "currency": "USD",
             "attributes": {"tier": f"t{rng.randrange(n + 10)}", "score": str(rng.randrange(6 * n))},
         }
-        for k in range(count)
-    ]
+        # Drawn after the others, so the one-field deals are those of earlier runs.
+        if fields > 1:
+            deal["product"] = f"p{rng.randrange(n + 10)}"
+        if fields > 2:
+            deal["account"] = {"territory": f"x{rng.randrange(n + 10)}"}
+        out.append(deal)
+    return out
 
 
 def peak_mb() -> float:
@@ -82,7 +106,9 @@ def peak_mb() -> float:
     return 0.0
 
 
-def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str, Any]:
+def child(
+    n: int, engine: str, count: int, warmup: int, batch: int, fields: int = 1
+) -> dict[str, Any]:
     import creditrules
     from creditrules.engine import _durable
 
@@ -104,11 +130,11 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
         _durable.DurableMatcher._evaluate = counted  # type: ignore[method-assign]
         _durable.DurableMatcher._fire = fired  # type: ignore[method-assign]
 
-    text = ruleset_text(n)
+    text = ruleset_text(n, fields)
     t0 = time.perf_counter()
     ruleset = creditrules.loads(text, engine=engine, source="load-size.yaml")
     t1 = time.perf_counter()
-    sample = deals(n, count)
+    sample = deals(n, count, fields=fields)
     ruleset.allocate(sample[0], explain=False)
     t2 = time.perf_counter()
     results = [ruleset.allocate(d, explain=False).to_dict()["credits"] for d in sample]
@@ -118,10 +144,10 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
     digest = ""
     before = list(evaluations)
     if batch:
-        for _ in ruleset.allocate_many(deals(n, warmup, seed=7), duplicates="allow"):
+        for _ in ruleset.allocate_many(deals(n, warmup, seed=7, fields=fields), duplicates="allow"):
             pass
         before = list(evaluations)
-        timed = deals(n, batch, seed=11)
+        timed = deals(n, batch, seed=11, fields=fields)
         t4 = time.perf_counter()
         out = list(ruleset.allocate_many(timed, duplicates="allow"))
         t5 = time.perf_counter()
@@ -137,6 +163,7 @@ def child(n: int, engine: str, count: int, warmup: int, batch: int) -> dict[str,
     groups = len(getattr(matcher, "_handles", ()))
     return {
         "rules": n,
+        "fields": fields,
         "engine": engine,
         "load_s": t1 - t0,
         "first_allocate_s": t2 - t1,
@@ -165,13 +192,20 @@ def main(argv: list[str] | None = None) -> int:
         default=list(ENGINES),
         help="engines whose batch is timed (the reference one is slow on large rulesets)",
     )
+    parser.add_argument(
+        "--fields",
+        type=int,
+        choices=range(1, len(FIELDS) + 1),
+        default=1,
+        help="pin the rules on this many fields, in turn (tier, product, territory)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         n, engine = int(args.child[0]), args.child[1]
         batch = args.batch if engine in args.batch_engines else 0
-        print(json.dumps(child(n, engine, args.deals, args.warmup, batch)))
+        print(json.dumps(child(n, engine, args.deals, args.warmup, batch, args.fields)))
         return 0
     from creditrules.engine import _durable
 
@@ -190,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [
                 sys.executable, __file__, "--child", str(n), engine, "--deals", str(args.deals),
                 "--warmup", str(args.warmup), "--batch", str(args.batch),
-                "--batch-engines", *args.batch_engines,
+                "--fields", str(args.fields), "--batch-engines", *args.batch_engines,
             ]  # fmt: skip
             done = subprocess.run(
                 cmd,

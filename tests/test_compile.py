@@ -36,7 +36,7 @@ from creditrules.conditions._ast import (
     Value,
 )
 from creditrules.conditions._conditions import evaluate
-from creditrules.engine import _network_model
+from creditrules.engine import _feature_encoding, _network_model
 from creditrules.engine._compile import (
     GUARD,
     GUARD_FIELD,
@@ -824,3 +824,245 @@ def test_snapped_and_routed_matching_is_the_reference(
         expected = reference(conditions, d)
         assert fire(compiled, d) == expected
         assert outcomes.setdefault(compiled.key(d), expected) == expected
+
+
+# -- several pivots: rules pinned to values of different fields -----------------------------
+
+PRODUCT = Field(("product",), Type.TEXT, "product")
+#: The fields rules are pinned on, in turn, and the prefix of their values.
+PIN_FIELDS = ((TIER, "t"), (PRODUCT, "p"), (TERRITORY, "x"))
+
+
+def spread(n: int, fields: int = 2) -> dict[str, Expr]:
+    """The ``load_size.py --fields`` shape: rule I is ``F == "<prefix>I" and amount >= I
+    and score < 3I`` with F the field I mod ``fields`` (tier, product, territory)."""
+    conditions: dict[str, Expr] = {}
+    for i in range(n):
+        field, prefix = PIN_FIELDS[i % fields]
+        conditions[f"r{i:04}"] = And(
+            (
+                cmp(field, "==", text(f"{prefix}{i}")),
+                cmp(AMOUNT, ">=", num(i)),
+                cmp(SCORE, "<", num(3 * i)),
+            ),
+            "a",
+        )
+    return conditions
+
+
+def on(tier: str | None = None, product: str | None = None, territory: str | None = None,
+       amount: Value = None, score: Value = None) -> Facts:
+    return Facts(
+        {TIER.path: tier, PRODUCT.path: product, TERRITORY.path: territory,
+         AMOUNT.path: amount, SCORE.path: score},
+        {},
+    )
+
+
+def position(compiled: Compiled, field: Field) -> int:
+    return next(n for n, f in enumerate(compiled.features) if f.source == field.text)
+
+
+def rules_in(compiled: Compiled, groups: Iterable[int]) -> set[str]:
+    definitions = compiled.definitions()
+    return {n for i in groups for r in definitions[i] for n in compiled.conditions_of(r)}
+
+
+def on_field(field: Field, prefix: str, indexes: Iterable[int]) -> dict[str, Expr]:
+    """``F == "<prefix>I" and amount >= I``, named ``<prefix>I``."""
+    return {
+        f"{prefix}{i:03}": And((cmp(field, "==", text(f"{prefix}{i}")), cmp(AMOUNT, ">=", num(i))),
+                               "a")
+        for i in indexes
+    }
+
+
+def test_pivots_are_chosen_greedily_and_each_alternative_assigned_once() -> None:
+    """60 rules on the tier, 30 on the product, 45 on the territory, and 17 on a tier and a
+    product at once: the tier pins the most (77), then, among the alternatives it does not
+    pin, the territory (45, where the product pins 30: the 17 count for the tier alone),
+    then the product. With 15 on the territory, fewer than PIVOT_AT_LEAST, it is no pivot."""
+    both = {f"both{i:02}": And((cmp(TIER, "==", text(f"t{i}")), cmp(PRODUCT, "==", text("p1")),
+                                cmp(AMOUNT, ">", num(i))), "a") for i in range(17)}
+    conditions: dict[str, Expr] = {
+        **on_field(TIER, "t", range(60)), **on_field(PRODUCT, "p", range(30)),
+        **on_field(TERRITORY, "x", range(45)), **both, "free": cmp(AMOUNT, ">", num(7)),
+    }
+    compiled = compile_conditions(conditions)
+    tier, product, territory = (position(compiled, f) for f, _ in PIN_FIELDS)
+    assert compiled.pivots == (tier, territory, product)
+    assert compiled.pivot == tier
+    few = {k: v for k, v in conditions.items() if not k.startswith("x") or k < "x015"}
+    assert _feature_encoding.PIVOT_AT_LEAST > 15
+    fewer = compile_conditions(few)
+    assert fewer.pivots == (position(fewer, TIER), position(fewer, PRODUCT))
+    # A deal of tier t3, product p1 and territory x2 is asked of the rules pinned to t3
+    # ("both03" among them, assigned to the tier), to p1 and to x2, and the unpinned one.
+    deal_ = on("t3", "p1", "x2", Decimal(9), Decimal(1))
+    assert rules_in(compiled, compiled.route(compiled.key(deal_))) >= {
+        "t003", "p001", "x002", "both03", "free"}
+    assert fire(compiled, deal_) == reference(conditions, deal_) == {
+        "t003", "p001", "x002", "both03", "free"}
+    other = on("t3", "p2", "x2", Decimal(9), Decimal(1))
+    assert fire(compiled, other) == reference(conditions, other) == {
+        "t003", "p002", "x002", "free"}
+
+
+def test_a_deal_is_routed_to_its_own_pinned_groups_of_each_pivot() -> None:
+    """300 rules, in turn on the tier, the product and the territory, and one unpinned:
+    a deal is routed to the unpinned rule's group and, per pivot, to the one group holding
+    the rule pinned to its value: 4 groups, against 1 + 100 / BUCKET per field with one
+    pivot. A deal whose values no rule names is asked of the unpinned group alone."""
+    conditions: dict[str, Expr] = {**spread(300, 3), "big": cmp(AMOUNT, ">", num(5000))}
+    compiled = compile_conditions(conditions)
+    assert len(compiled.pivots) == 3
+    groups = compiled.definitions()
+    bucket = _network_model.BUCKET
+    assert len(groups) == 1 + 3 * -(-100 // bucket)
+    for group in groups:  # no group mixes rules pinned on different fields
+        pinned_on = {conditions[n].parts[0].left.text  # type: ignore[attr-defined]
+                     for r in group for n in compiled.conditions_of(r) if n != "big"}
+        assert len(pinned_on) <= 1
+    d = on("t42", "p100", "x200", Decimal(300), Decimal(1))
+    route = compiled.route(compiled.key(d))
+    assert len(route) == 4
+    asked = rules_in(compiled, route)
+    assert {"r0042", "r0100", "r0200", "big"} <= asked
+    assert len(asked) <= 3 * bucket + 1
+    assert fire(compiled, d) == reference(conditions, d) == {"r0042", "r0100", "r0200"}
+    nobody = on("t1", "zz", None, Decimal(9000))
+    assert rules_in(compiled, compiled.route(compiled.key(nobody))) == {"big"}
+    assert fire(compiled, nobody) == {"big"}
+
+
+def test_key_is_snapped_with_each_pivots_own_rules_only() -> None:
+    """Half the rules on the tier, half on the product: a deal's amount and score are cut
+    only by the rules of its own tier and its own product (at most 3 amount cells and 5
+    score cells), not by the other 99 rules; with the product no pivot (one pivot, as
+    before) they are cut by the 50 product rules' points too."""
+    conditions = spread(100, 2)
+    compiled = compile_conditions(conditions)
+    assert len(compiled.pivots) == 2
+    amounts = [None, *(Decimal(v) for v in range(0, 200, 3))]
+    scores = [None, *(Decimal(v) for v in range(0, 300, 7))]
+    deals = [on("t16", "p33", None, a, s) for a in amounts for s in scores]
+    keys = {compiled.key(d) for d in deals}
+    assert len(keys) <= 3 * 5
+    for d in deals[::7]:
+        assert fire(compiled, d) == reference(conditions, d)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_feature_encoding, "MAX_PIVOTS", 1)
+        single = compile_conditions(conditions)
+    assert len(single.pivots) == 1
+    assert len({single.key(d) for d in deals}) > 10 * len(keys)
+
+
+def test_rules_pinned_to_several_values_and_on_two_pivots_at_once() -> None:
+    """``in`` lists pin an alternative to a few values; an alternative pinned on two pivots
+    is assigned to the first, and both its pins still hold."""
+    conditions: dict[str, Expr] = {
+        **spread(40, 2),
+        "in": And((InList(PRODUCT, (text("p1"), text("p3")), False, "in"),
+                   cmp(AMOUNT, "<", num(2))), "a"),
+        "two": And((cmp(TIER, "==", text("t0")), cmp(PRODUCT, "==", text("p3")),
+                    cmp(AMOUNT, ">=", num(1))), "a"),
+        "neither": Or((cmp(TIER, "==", text("t2")), cmp(PRODUCT, "==", text("p5"))), "o"),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_network_model, "BUCKET", 2)
+        compiled = compile_conditions(conditions)
+    assert len(compiled.pivots) == 2
+    for tier in ("t0", "t2", "t4", "zz", None):
+        for product in ("p1", "p3", "p5", "p7", None):
+            for amount in (None, Decimal(0), Decimal(1), Decimal(3), Decimal(9)):
+                d = on(tier, product, None, amount, Decimal(0))
+                assert fire(compiled, d) == reference(conditions, d), (tier, product, amount)
+
+
+TIER_VALUES = ("a", "b", "c", "d")
+
+
+@st.composite
+def spread_rulesets(draw: st.DrawFn) -> dict[str, Expr]:
+    """Conditions pinned on two or three fields (``==``, ``in``, in each branch of an
+    ``or``, on two fields at once), next to conditions pinning nothing (numbers, ``!=``,
+    negations, ``in`` lists too long to pin)."""
+    fields = [f for f, _ in PIN_FIELDS[: draw(st.integers(2, 3))]]
+
+    def pin_atom(field: Field | None = None) -> Expr:
+        field = field or draw(st.sampled_from(fields))
+        if draw(st.booleans()):
+            return cmp(field, "==", text(draw(st.sampled_from(TIER_VALUES))))
+        options = draw(st.lists(st.sampled_from(TIER_VALUES), min_size=1, max_size=3,
+                                unique=True))
+        return InList(field, tuple(text(t) for t in options), False, "in")
+
+    def number_atom() -> Expr:
+        side = draw(st.sampled_from((AMOUNT, SCORE)))
+        return cmp(side, draw(st.sampled_from(OPS)), num(draw(st.integers(0, 6))))
+
+    def loose_atom() -> Expr:
+        field = draw(st.sampled_from(fields))
+        if draw(st.booleans()):
+            return cmp(field, "!=", text(draw(st.sampled_from(TIER_VALUES))))
+        many = tuple(text(f"{v}{n}") for v in TIER_VALUES for n in range(3))  # > PIN_LIMIT
+        return InList(field, many, False, "in")
+
+    conditions: dict[str, Expr] = {}
+    for i in range(draw(st.integers(1, 16))):
+        shape = draw(st.sampled_from(("pinned", "pinned", "pinned", "two", "either", "loose",
+                                      "not")))
+        if shape == "pinned":
+            expr: Expr = And((pin_atom(), *(number_atom() for _ in range(
+                draw(st.integers(1, 2))))), "a")
+        elif shape == "two":
+            a, b = draw(st.lists(st.sampled_from(fields), min_size=2, max_size=2, unique=True))
+            expr = And((pin_atom(a), pin_atom(b), number_atom()), "a")
+        elif shape == "either":
+            expr = Or((And((pin_atom(), number_atom()), "a"),
+                       And((pin_atom(), number_atom()), "a")), "o")
+        elif shape == "loose":
+            expr = Or((number_atom(), loose_atom()), "o") if draw(st.booleans()) else And(
+                (loose_atom(), number_atom()), "a")
+        else:
+            expr = Not(And((pin_atom(), number_atom()), "a"), "n")
+        conditions[f"c{i:02}"] = expr
+    return conditions
+
+
+PIN_VALUES = st.sampled_from((*TIER_VALUES, "a1", "zz", None))
+
+
+@given(
+    spread_rulesets(),
+    st.lists(
+        st.tuples(PIN_VALUES, PIN_VALUES, PIN_VALUES, st.sampled_from(NUMBERS),
+                  st.sampled_from(NUMBERS)),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from((1, 2, 32)),
+)
+def test_matching_with_several_pivots_is_the_reference(
+    conditions: dict[str, Expr], deals: list[tuple[Any, ...]], bucket: int
+) -> None:
+    """On generated rulesets pinned on two or three fields (every field pinning one
+    alternative a pivot, engine rulesets of 1, 2 or 32 pinned rules): the routed engine
+    rulesets fire for the snapped key exactly the conditions the reference evaluator finds
+    true (``fire`` also checks that the snapped key fires every rule the deal's own
+    encoding fires, and that no rule outside the route holds), and deals with equal keys
+    have equal outcomes: snapping never merges deals the conditions tell apart."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_network_model, "BUCKET", bucket)
+        patch.setattr(_feature_encoding, "PIVOT_AT_LEAST", 1)
+        compiled = compile_conditions(conditions)
+    outcomes: dict[Any, frozenset[str]] = {}
+    for values in deals:
+        d = on(*values)
+        expected = reference(conditions, d)
+        assert fire(compiled, d) == expected
+        assert outcomes.setdefault(compiled.key(d), expected) == expected
+        # The key keeps each pivot's value: only then is whether a pinned rule is relevant
+        # the same for every deal of the key.
+        own = compiled.encode(d)
+        assert all(compiled.key(d)[p] == own[p] for p in compiled.pivots)

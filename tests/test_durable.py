@@ -35,7 +35,7 @@ from creditrules.conditions._ast import (
     Value,
 )
 from creditrules.conditions._conditions import evaluate
-from creditrules.engine import _durable, _network_model
+from creditrules.engine import _durable, _feature_encoding, _network_model
 from creditrules.engine._compile import GUARD, MAX_FEATURES, compile_conditions
 from creditrules.engine._durable import DurableMatcher
 from creditrules.errors import EngineError
@@ -475,4 +475,141 @@ def test_routed_engine_agrees_with_the_reference(
         m = DurableMatcher(compile_conditions(conditions))
     for tier, amount, score in deals:
         deal = tiered(tier, amount, score)
+        assert m.match(deal) == reference(conditions, deal)
+
+
+# -- several pivots: rules pinned on different fields -------------------------------------
+
+PRODUCT = Field(("product",), Type.TEXT, "product")
+PIN_FIELDS = ((TIER, "t"), (PRODUCT, "p"), (TERRITORY, "x"))
+
+
+def spread(n: int, fields: int) -> dict[str, Expr]:
+    """The ``load_size.py --fields`` shape: rule I pinned on field I mod ``fields``."""
+    conditions: dict[str, Expr] = {}
+    for i in range(n):
+        field, prefix = PIN_FIELDS[i % fields]
+        conditions[f"r{i:04}"] = And((cmp(field, "==", text(f"{prefix}{i}")),
+                                      cmp(AMOUNT, ">=", num(i)), cmp(SCORE, "<", num(3 * i))),
+                                     "a")
+    return conditions
+
+
+def spread_deal(tier: str | None, product: str | None, territory: str | None,
+                amount: int | None, score: int | None) -> Facts:
+    return Facts({TIER.path: tier, PRODUCT.path: product, TERRITORY.path: territory,
+                  AMOUNT.path: None if amount is None else Decimal(amount),
+                  SCORE.path: None if score is None else Decimal(score)}, {})
+
+
+class Asking(Counting):
+    """Also counts the engine rules asked: the rules of each engine ruleset a deal is
+    asserted into (what the engine walks for it)."""
+
+    rules_asked = 0
+
+    def __init__(self, compiled: Any) -> None:
+        super().__init__(compiled)
+        self.size = {h: len(d) - 1 for hs, d in zip(self._per_definition,
+                                                    compiled.definitions(), strict=True)
+                     for h in hs}  # the guard rule is not counted
+
+    def _fire(self, handle: int, fact: dict[str, Any]) -> list[str]:
+        self.rules_asked += self.size[handle]
+        return super()._fire(handle, fact)
+
+
+def test_a_deal_is_asked_only_of_its_own_pinned_groups_for_each_pivot() -> None:
+    """600 rules, in turn on the tier, the product and the territory, and one unpinned:
+    3 pivots, 1 + 3 x 7 engine rulesets. A deal naming a pinned value of each field opens
+    4 sessions (its tier's, product's and territory's rulesets, and the unpinned rule's)
+    and is asked of at most 3 x BUCKET + 1 rules, not 401 as with one pivot; a deal
+    naming one opens 2, a deal naming none 1; what they report is the reference's."""
+    conditions: dict[str, Expr] = {**spread(600, 3), "huge": cmp(AMOUNT, ">", num(100_000))}
+    m = Asking(compile_conditions(conditions))
+    assert len(m.compiled.pivots) == 3
+    assert len(m._handles) == 1 + 3 * -(-200 // 32)
+    bound = 3 * _network_model.BUCKET + 1
+    cases = [
+        (spread_deal("t42", "p301", "x599", 700, 1), {"r0042", "r0301", "r0599"}, 4),
+        (spread_deal("t42", "p301", "x599", 10, 1), set(), 4),
+        (spread_deal("t3", "p2", "x1", 10**6, 1), {"r0003", "huge"}, 2),  # p2, x1: no rule
+        (spread_deal(None, "zz", None, 10**6, 1), {"huge"}, 1),
+        (spread_deal("zz", "p4", "x5", 10**6, 1), {"r0004", "r0005", "huge"}, 3),
+    ]
+    for deal, expected, sessions in cases:
+        before, asked = m.sessions, m.rules_asked
+        assert m.match(deal) == expected == reference(conditions, deal)
+        assert m.sessions - before == sessions
+        assert m.rules_asked - asked <= bound
+    with pytest.MonkeyPatch.context() as patch:  # as before: one pivot
+        patch.setattr(_feature_encoding, "MAX_PIVOTS", 1)
+        single = Asking(compile_conditions(conditions))
+    assert len(single.compiled.pivots) == 1
+    deal, expected, _ = cases[0]
+    assert single.match(deal) == expected
+    assert single.rules_asked > 400
+
+
+def test_evaluations_with_several_pivots_are_bounded_by_each_deals_own_rules() -> None:
+    """2,000 random deals of 5 tiers and 5 products over 200 rules on the two fields: a
+    deal's key is cut only by its own tier's and product's rules (at most 3 amount and 5
+    score cells), so the engine is asked at most 15 times per pair of values, and every
+    answer is the reference's. With one pivot, the 100 rules on the product cut every
+    deal's amount and score: several times more evaluations."""
+    conditions = spread(200, 2)
+    rng = random.Random(5)
+    tiers, products = ("t10", "t50", "t90", "t130", "t170"), ("p31", "p71", "p111", "p151", "p191")
+    deals = [spread_deal(rng.choice(tiers), rng.choice(products), None, rng.randrange(400),
+                         rng.randrange(1200)) for _ in range(2000)]
+    m = Counting(compile_conditions(conditions))
+    assert len(m.compiled.pivots) == 2
+    for deal in deals:
+        assert m.match(deal) == reference(conditions, deal)
+    assert m.evaluations == len({m.compiled.key(d) for d in deals}) <= 15 * 25
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_feature_encoding, "MAX_PIVOTS", 1)
+        single = Counting(compile_conditions(conditions))
+    for deal in deals:
+        assert single.match(deal) == reference(conditions, deal)
+    assert single.evaluations > 3 * m.evaluations
+
+
+PIN_VALUES = ("t0", "t1", "t2", "zz", None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2),
+                       st.sampled_from(("==", "!=", "<", "<=", ">", ">=")), st.integers(0, 8)),
+             min_size=1, max_size=14),
+    st.lists(st.tuples(st.sampled_from(PIN_VALUES), st.sampled_from(PIN_VALUES),
+                       st.sampled_from(PIN_VALUES), st.one_of(st.none(), st.integers(-1, 10)),
+                       st.one_of(st.none(), st.integers(-1, 10))), min_size=1, max_size=20),
+)
+def test_engine_routed_on_several_pivots_agrees_with_the_reference(
+    rules: list[tuple[int, int, str, int]],
+    deals: list[tuple[str | None, str | None, str | None, int | None, int | None]],
+) -> None:
+    """Generated rules pinned on the tier, the product or the territory (a pivot each:
+    PIVOT_AT_LEAST lowered to 1), some on two at once, beside unpinned ones, in engine
+    rulesets of 2 rules so routing is at work: the real engine reports what the
+    reference does."""
+    conditions: dict[str, Expr] = {}
+    for i, (f, t, op, v) in enumerate(rules):
+        field, _ = PIN_FIELDS[f]
+        pin: tuple[Expr, ...] = (cmp(field, "==", text(f"t{t}")),)
+        if i % 4 == 3:  # on two fields at once
+            pin += (cmp(PIN_FIELDS[(f + 1) % 3][0], "!=" if i % 8 == 3 else "==",
+                        text(f"t{(t + 1) % 3}")),)
+        conditions[f"c{i:02}"] = And((*pin, cmp(AMOUNT, op, num(v)), cmp(SCORE, "<", num(v + t))),
+                                     "a")
+    conditions["other"] = cmp(SCORE, ">=", num(9))
+    conditions["loose"] = And((cmp(PRODUCT, "!=", text("t1")), cmp(AMOUNT, "<", num(2))), "a")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_network_model, "BUCKET", 2)
+        patch.setattr(_feature_encoding, "PIVOT_AT_LEAST", 1)
+        m = DurableMatcher(compile_conditions(conditions))
+    for values in deals:
+        deal = spread_deal(*values)
         assert m.match(deal) == reference(conditions, deal)

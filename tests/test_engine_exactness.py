@@ -268,3 +268,91 @@ def test_engines_agree_on_routed_pinned_rules(
     plain = [oracle.allocate(reference, d).to_dict()["credits"] for d in deals]
     assert batches[0] == batches[1] == plain
     assert [durable.allocate(d, explain=False).to_dict()["credits"] for d in deals] == plain
+
+
+@functools.cache
+def spread_rulesets() -> tuple[creditrules.Ruleset, creditrules.Ruleset]:
+    """Rules pinned on three fields (the tier, the product, the territory: a pivot each,
+    under both engines), some on two at once, beside rules pinned nowhere; each field's
+    rules credit a type of their own, so a deal may match one of each."""
+    n = PINNED_TIERS
+    lines = [
+        "ruleset: spread",
+        'version: "1"',
+        "effective: {from: 2026-01-01}",
+        "currency: USD",
+        'rounding: {unit: "0.01", tie_break: hashed}',
+        "partners: {acme: {name: A}, beta: {name: B}}",
+        "attributes: {tier: text, score: number}",
+        "credit_types: {revenue: {total: 100%}, product: {total: declared, required: false}, "
+        "territory: {total: declared, required: false}, bonus: {total: declared, "
+        "required: false}}",
+        "credit:",
+        '  - {id: base, clause: "0", text: base, default: true, split: {acme: 50%, beta: 50%}}',
+        "  - {id: big, clause: b, text: big, overrides: [base], "
+        "when: 'amount >= 500 and account.territory != \"x1\"', split: {beta: 100%}}",
+        "  - {id: vip, clause: v, text: vip, type: bonus, "
+        "when: 'product in [\"p1\", \"p2\"] or attributes.score > 50', split: {acme: 10%}}",
+        "  - {id: two, clause: w, text: two, type: bonus, when: 'product == \"p3\" and "
+        "account.territory in [\"x1\", \"x2\"] and amount < 30', split: {beta: 5%}}",
+    ]
+    for i in range(n):
+        whens = (
+            ("revenue", f'attributes.tier == "t{i}" and amount >= {i} and attributes.score < '
+             f"{3 * i}"),
+            ("product", f'product == "p{i}" and amount < {2 * i} and attributes.score >= {i}'),
+            ("territory", f'account.territory == "x{i}" and amount >= {i + 5}'),
+        )
+        for kind, when in whens:
+            credit = (f"overrides: [base, big], split: {{acme: {1 + i % 99}%, beta: "
+                      f"{99 - i % 99}%}}" if kind == "revenue"
+                      else f"type: {kind}, overlay: {{acme: {1 + i % 9}%}}")
+            lines.append(f"  - {{id: {kind[0]}{i}, clause: '{kind[0]}{i}', text: r, "
+                         f"when: '{when}', {credit}}}")
+    text = "\n".join(lines) + "\n"
+    durable, reference = (creditrules.loads(text, engine=e) for e in ("durable", "reference"))
+    return durable, reference
+
+
+def _pin_values(prefix: str) -> Any:
+    return st.one_of(st.none(), st.sampled_from([f"{prefix}{i}" for i in range(PINNED_TIERS + 2)]))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _pin_values("t"), _pin_values("p"), _pin_values("x"),
+            st.one_of(st.integers(0, 90), st.integers(495, 505)),  # around the thresholds
+            st.one_of(st.none(), st.integers(0, 130)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_engines_agree_on_rules_pinned_on_several_fields(
+    values: list[tuple[str | None, str | None, str | None, int, int | None]],
+) -> None:
+    """Deals in a batch and one at a time, under durable_rules (three pivots: keys snapped
+    with each pivot's own rules, routed to the engine rulesets of the deal's values) and
+    the reference evaluator (indexed on the same three fields): the same credits, and the
+    test oracle's (every rule evaluated, nothing cached)."""
+    durable, reference = spread_rulesets()
+    matcher: Any = durable._evaluator.matcher  # type: ignore[union-attr]
+    assert len(matcher.compiled.pivots) == 3
+    assert len(reference._evaluator.matcher._pivots) == 3  # type: ignore[union-attr]
+    deals = []
+    for n, (tier, product, territory, amount, score) in enumerate(values):
+        attributes = {k: v for k, v in (("tier", tier), ("score", score)) if v is not None}
+        d = {**deal(**attributes), "id": f"S-{n}", "amount": f"{amount}.00"}
+        if product is not None:
+            d["product"] = product
+        if territory is not None:
+            d["account"] = {"territory": territory}
+        deals.append(d)
+    batches = [
+        [a.to_dict()["credits"] for a in rs.allocate_many(deals, duplicates="allow")]
+        for rs in (durable, reference)
+    ]
+    plain = [oracle.allocate(reference, d).to_dict()["credits"] for d in deals]
+    assert batches[0] == batches[1] == plain
+    assert [durable.allocate(d, explain=False).to_dict()["credits"] for d in deals] == plain

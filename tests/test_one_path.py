@@ -709,3 +709,88 @@ def test_reference_matcher_evaluates_only_the_candidates(monkeypatch: pytest.Mon
     facts = Facts({("attributes", "tier"): "t1", ("amount",): Decimal("30")}, {})
     assert matcher.match(facts) == {"r1", "r5", "r9", "r13", "in", "any"}
     assert len(calls) == 7
+
+
+def _spread_conditions() -> dict[str, Any]:
+    """24 conditions pinned to four tiers, 21 to four products, 18 to three territories
+    (by ``==`` or ``in``, some on two fields at once), and a few pinned nowhere."""
+    from creditrules.conditions._ast import Schema, Type
+
+    schema = Schema(fields={("amount",): Type.NUMBER, ("attributes", "tier"): Type.TEXT,
+                            ("product",): Type.TEXT, ("account", "territory"): Type.TEXT},
+                    collections={})
+    texts = {f"t{i}": f'attributes.tier == "t{i % 4}" and amount >= {i}' for i in range(24)}
+    texts |= {f"p{i}": f'product == "p{i % 4}" and amount < {i}' for i in range(19)}
+    texts["p19"] = 'product in ["p1", "p2"] and account.territory == "x1"'
+    texts |= {f"x{i}": f'account.territory == "x{i % 3}" and amount > {i}' for i in range(16)}
+    texts["x16"] = 'account.territory in ["x0", "x2"] and attributes.tier != "t1"'
+    texts["x17"] = 'account.territory == "x2" and product == "p3" and amount > 2'
+    texts["any"] = "amount >= 25"
+    texts["not"] = 'attributes.tier != "t1" or product == "p0"'
+    texts["many"] = 'product in ["p0", "p1", "p2", "p3", "q0", "q1", "q2", "q3", "q4"]'
+    return {k: _conditions.parse(t, schema) for k, t in texts.items()}
+
+
+def test_reference_matcher_evaluates_only_each_pivots_candidates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conditions pinned on three fields: three pivots (tier 24, then product 21 of the
+    rest, then territory 17 of the rest: "p19" and "x17" are indexed under the product,
+    the first pivot that pins them). A deal of tier t1, product p2 and territory x2 is
+    evaluated against its tier's 6, its product's 5 and "p19", its territory's 5 and
+    "x16", and the 3 pinned nowhere: 21 of 65."""
+    from creditrules.allocation import _evaluate
+    from creditrules.conditions._ast import Facts
+
+    conditions = _spread_conditions()
+    matcher = _evaluate.ReferenceMatcher(conditions)
+    assert matcher._pivots == (("attributes", "tier"), ("product",), ("account", "territory"))
+    calls: list[str] = []
+    real = _conditions.evaluate
+
+    def counting(expr: Any, facts: Any) -> bool:
+        calls.append(expr.text)
+        return real(expr, facts)
+
+    monkeypatch.setattr(_evaluate._conditions, "evaluate", counting)
+    facts = Facts({("attributes", "tier"): "t1", ("product",): "p2",
+                   ("account", "territory"): "x2", ("amount",): Decimal("9")}, {})
+    everything = {k for k, e in conditions.items() if real(e, facts)}
+    assert matcher.match(facts) == everything
+    assert len(calls) == 6 + 6 + 6 + 3
+    calls.clear()
+    nowhere = Facts({("attributes", "tier"): "zz", ("amount",): Decimal("9")}, {})
+    assert matcher.match(nowhere) == {k for k, e in conditions.items() if real(e, nowhere)}
+    assert len(calls) == 3
+
+
+@given(st.lists(st.tuples(st.sampled_from(["t0", "t1", "t3", "zz", None]),
+                          st.sampled_from(["p0", "p1", "p2", "p3", "q1", None]),
+                          st.sampled_from(["x0", "x1", "x2", "zz", None]),
+                          st.integers(0, 30)),
+                min_size=1, max_size=10))
+def test_reference_matcher_with_several_pivots_is_every_condition(values: list[Any]) -> None:
+    """Whatever the deal's values of the three pivots (named by rules, not, or missing):
+    the reference matcher finds exactly the conditions that hold."""
+    from creditrules.allocation import _evaluate
+    from creditrules.conditions._ast import Facts
+
+    conditions = _spread_conditions()
+    matcher = _evaluate.ReferenceMatcher(conditions)
+    assert len(matcher._pivots) == 3
+    for tier, product, territory, amount in values:
+        facts = Facts({("attributes", "tier"): tier, ("product",): product,
+                       ("account", "territory"): territory, ("amount",): Decimal(amount)}, {})
+        everything = {k for k, e in conditions.items() if _conditions.evaluate(e, facts)}
+        assert matcher.match(facts) == everything
+
+
+def test_reference_matcher_raises_for_a_pivot_of_the_wrong_type() -> None:
+    """A pivot's value of the wrong type is not looked up: every condition is evaluated,
+    and the reference evaluator's TypeError is raised as without the index."""
+    from creditrules.allocation import _evaluate
+    from creditrules.conditions._ast import Facts
+
+    matcher = _evaluate.ReferenceMatcher(_spread_conditions())
+    facts = Facts({("attributes", "tier"): "t1", ("product",): 7, ("amount",): Decimal("9")}, {})
+    with pytest.raises(TypeError):
+        matcher.match(facts)

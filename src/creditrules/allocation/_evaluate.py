@@ -66,48 +66,90 @@ class ReferenceMatcher:
 
     A condition that requires a text field to equal one of a few literals
     (``attributes.tier == "t7" and amount >= 7``) cannot hold for a deal whose field has
-    another value. With many such conditions on one field (the *pivot*), a deal is
+    another value. With many such conditions on one field (a *pivot*), a deal is
     evaluated against only the conditions pinned to its own value and those not pinned at
     all: an index, not another semantics (each candidate is evaluated in full), which keeps
-    a deal's cost flat in the size of a large agreement.
+    a deal's cost flat in the size of a large agreement. Pivots are chosen greedily, as the
+    durable engine's are: the field the most conditions are pinned to, then among the
+    conditions it does not pin the field the most of those are pinned to (``product ==
+    "p3" and ...``), and so on; each condition is indexed under the first pivot pinning
+    it, and a deal's candidates are the unpinned conditions and, for each pivot, those
+    pinned to its own value of it.
     """
 
     def __init__(self, conditions: Mapping[str, Any]) -> None:
         self._conditions = sorted(conditions.items())
-        self._pivot: Path | None = None
+        #: The pivot fields, in the order they were chosen.
+        self._pivots: tuple[Path, ...] = ()
         self._common: list[tuple[str, Any]] = self._conditions
-        self._index: dict[str, list[tuple[str, Any]]] = {}
-        pinned = {name: found for name, expr in self._conditions
-                  if (found := _text_pins(expr))}
-        counts: dict[Path, int] = {}
-        for found in pinned.values():
-            for path in found:
-                counts[path] = counts.get(path, 0) + 1
-        if counts and max(counts.values()) >= _PIVOT_AT_LEAST:
+        #: Per pivot (as ``_pivots``), the conditions pinned to each of its values.
+        self._indexes: tuple[dict[str, list[tuple[str, Any]]], ...] = ()
+        pinned = {name: found for name, expr in self._conditions if (found := _text_pins(expr))}
+        pivots: list[Path] = []
+        rest = dict(pinned)
+        while rest and len(pivots) < _MAX_PIVOTS:
+            counts: dict[Path, int] = {}
+            for found in rest.values():
+                for path in found:
+                    counts[path] = counts.get(path, 0) + 1
             most = max(counts.values())
-            self._pivot = min(path for path, n in counts.items() if n == most)
+            if most < _PIVOT_AT_LEAST:
+                break
+            pivot = min(path for path, n in counts.items() if n == most)  # canonical on a tie
+            pivots.append(pivot)
+            rest = {name: found for name, found in rest.items() if pivot not in found}
+        if pivots:
+            self._pivots = tuple(pivots)
             self._common = []
+            indexes: tuple[dict[str, list[tuple[str, Any]]], ...] = tuple({} for _ in pivots)
             for name, expr in self._conditions:
-                values = pinned.get(name, {}).get(self._pivot)
-                if values is None:
+                found = pinned.get(name, {})
+                k = next((k for k, path in enumerate(pivots) if path in found), None)
+                if k is None:
                     self._common.append((name, expr))
                 else:
-                    for value in sorted(values):
-                        self._index.setdefault(value, []).append((name, expr))
+                    for value in sorted(found[pivots[k]]):
+                        indexes[k].setdefault(value, []).append((name, expr))
+            self._indexes = indexes
+        self._single = self._pivots[0] if len(self._pivots) == 1 else None
+
+    @property
+    def _pivot(self) -> Path | None:
+        """The first pivot field (the one pinning the most conditions), if any."""
+        return self._pivots[0] if self._pivots else None
 
     def match(self, facts: Facts) -> frozenset[str]:
         candidates: Any = self._conditions
-        if self._pivot is not None:
-            value = facts.scalars.get(self._pivot)
+        if self._single is not None:  # the usual case, one pivot: one lookup
+            value = facts.scalars.get(self._single)
             if value is None:
                 candidates = self._common
             elif type(value) is str:
-                candidates = (*self._common, *self._index.get(value, ()))
+                candidates = (*self._common, *self._indexes[0].get(value, ()))
+        elif self._pivots:
+            candidates = self._candidates(facts)
         return frozenset(k for k, expr in candidates if _conditions.evaluate(expr, facts))
+
+    def _candidates(self, facts: Facts) -> Any:
+        """The unpinned conditions and, per pivot, those pinned to the deal's value of it
+        (a condition pinned to a missing value cannot hold). All of them when a pivot's
+        value is not text: evaluating them raises the reference evaluator's TypeError."""
+        scalars = facts.scalars
+        candidates = list(self._common)
+        for path, index in zip(self._pivots, self._indexes, strict=True):
+            value = scalars.get(path)
+            if value is None:
+                continue
+            if type(value) is not str:
+                return self._conditions
+            candidates += index.get(value, ())
+        return candidates
 
 
 # Fewer conditions pinned to one field than this are simply all evaluated.
 _PIVOT_AT_LEAST = 16
+# At most this many pivot fields (each costs every deal one lookup).
+_MAX_PIVOTS = 4
 # A field equal to one of more literals than this is not a pin worth indexing.
 _PIN_AT_MOST = 8
 

@@ -25,14 +25,18 @@ measured on 2.0.28, see ``_NetworkModel``): an alpha-network traversal stack of 
 several engine rulesets ("groups") when one would exceed them.
 
 The key a deal is cached under depends only on what can change its outcome. An
-equality-only feature most rules fix to one value (``attributes.tier == "t17" and ...``) is
-the **pivot**: rules fixed to a value can hold only for deals with that value, so they are
-packed into small engine rulesets and a deal is asserted only into those holding rules for
-its value (``Compiled.route``); and every other feature of the key is **snapped** to the
-least value of its cell among the tests of the rules the deal can match (see
-``KeySnap``), so distinct keys, and engine evaluations, are bounded by the ruleset, not by
-the deals. Both are exact: snapping changes no test's truth, and a rule left out by the
-route could not hold.
+equality-only feature many rules fix to one value (``attributes.tier == "t17" and ...``) is
+a **pivot**: rules fixed to a value can hold only for deals with that value. Pivots are
+chosen greedily (``choose_pivots``): the feature the most rule alternatives are pinned to,
+then, among the alternatives it does not pin, the feature the most of those are pinned to
+(``product == "p3" and ...``), and so on up to a few; each alternative is assigned to the
+first chosen pivot that pins it. Pinned rules are packed, pivot by pivot, into small
+engine rulesets, and a deal is asserted only into those holding rules for its own value of
+each pivot, and those holding unpinned rules (``Compiled.route``); every other feature of
+the key is **snapped** to the least value of its cell among the tests of the rules the
+deal can match (see ``KeySnap``), so distinct keys, and engine evaluations, are bounded by
+the ruleset, not by the deals. Both are exact: snapping changes no test's truth, and a
+rule left out by the route could not hold.
 
 This module holds :func:`compile_conditions` and its result, :class:`Compiled`. The
 features, encoders and normal form are in ``_feature_encoding``, the emitted JSON and its
@@ -61,7 +65,7 @@ from creditrules.engine._feature_encoding import Feature as Feature
 from creditrules.engine._feature_encoding import Key as Key
 from creditrules.engine._feature_encoding import (
     KeySnap,
-    Ranges,
+    Pin,
     _Encoder,
     _encoder,
     _features,
@@ -72,7 +76,8 @@ from creditrules.engine._feature_encoding import (
     _Node,
     _Normaliser,
     _Ref,
-    choose_pivot,
+    assign_pivot,
+    choose_pivots,
     key_snap,
     pins,
 )
@@ -121,7 +126,7 @@ class Compiled:
         reads: Mapping[str, tuple[int, ...]] | None = None,
         origins: tuple[Field | Count, ...] = (),
         snap: KeySnap | None = None,
-        routes: tuple[tuple[int, ...], Mapping[int, tuple[int, ...]]] | None = None,
+        routes: tuple[tuple[int, ...], tuple[Mapping[int, tuple[int, ...]], ...]] | None = None,
     ) -> None:
         self._conditions = dict(conditions)
         #: Per condition, the positions in the key of the features it tests: its outcome
@@ -137,13 +142,16 @@ class Compiled:
         # would cost memory (and garbage-collector walks) for the matcher's whole life.
         self._groups = tuple(json.dumps(g, separators=(",", ":")) for g in groups)
         #: Maps an encoded deal to its key (see ``KeySnap``); positions as in the key.
-        self.snap = snap or KeySnap(None, (), {})
-        pivot = self.snap.pivot
-        self._pivot = pivot
-        if routes is None or pivot is None:  # no pivot: every deal is asked of every group
-            routes = (tuple(range(len(groups))), {})
+        self.snap = snap or KeySnap((), (), ())
+        pivots = self.snap.pivots
+        if routes is None or not pivots:  # no pivot: every deal is asked of every group
+            pivots, routes = (), (tuple(range(len(groups))), ())
+        self._pivots: tuple[int, ...] = pivots
         self._always: tuple[int, ...] = routes[0]
-        self._by_value: dict[Encoded, tuple[int, ...]] = {v: g for v, g in routes[1].items()}
+        #: Per pivot, its position and the groups by its value (the ``_always`` included).
+        self._by_value: tuple[tuple[int, dict[Encoded, tuple[int, ...]]], ...] = tuple(
+            (pos, {v: g for v, g in by.items()}) for pos, by in zip(pivots, routes[1], strict=True)
+        )
         self.rules = dict(rules)
         self._fired = {rule: frozenset(names) for rule, names in rules.items()}
         #: Conditions left out because they exceed the engine's limits, with the reason
@@ -176,15 +184,25 @@ class Compiled:
 
     @property
     def pivot(self) -> int | None:
-        """The position in the key of the pivot feature, if any."""
-        return self._pivot
+        """The position in the key of the first pivot feature (the one pinning the most
+        rules), if any."""
+        return self._pivots[0] if self._pivots else None
+
+    @property
+    def pivots(self) -> tuple[int, ...]:
+        """The positions in the key of the pivot features, in the order they were chosen."""
+        return self._pivots
 
     def route(self, key: Key) -> tuple[int, ...]:
         """The engine rulesets (indexes into ``definitions()``) that can hold a rule the
-        deal encoded as ``key`` matches: the others need not be asked."""
-        if self._pivot is None:
+        deal encoded as ``key`` matches: those with an unpinned rule, and those holding a
+        rule pinned to the deal's own value of a pivot. The others need not be asked."""
+        hits = [g for pos, by in self._by_value if (g := by.get(key[pos])) is not None]
+        if not hits:
             return self._always
-        return self._by_value.get(key[self._pivot], self._always)
+        if len(hits) == 1:
+            return hits[0]
+        return tuple(sorted(set().union(*hits)))
 
     def fact(self, key: Key) -> dict[str, Encoded]:
         """The durable_rules fact for an encoded deal (without the session id).
@@ -326,25 +344,31 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         raise Oversized(too_many)
 
     pinning = [[pins(d) for d in disjuncts] for _, disjuncts, _ in emitted]
-    pivot = choose_pivot((p for per_name in pinning for p in per_name), final)
+    pivots = choose_pivots((p for per_name in pinning for p in per_name), final)
     bodies: dict[str, tuple[Json, list[str]]] = {}  # canonical JSON -> (body, conditions)
-    pinned: dict[str, Ranges | None] = {}  # canonical JSON -> pivot values it can hold for
-    alternatives: list[tuple[_Node, Ranges | None]] = []
+    pinned: dict[str, Pin] = {}  # canonical JSON -> (pivot, the values it can hold for)
+    alternatives: list[tuple[_Node, Pin]] = []
     for (name, disjuncts, chains), per_name in zip(emitted, pinning, strict=True):
         for d, body, pinned_d in zip(disjuncts, chains, per_name, strict=True):
             text = _dumps(body)
-            values = None if pivot is None else pinned_d.get(pivot)
-            alternatives.append((d, values))
+            pin = assign_pivot(pinned_d, pivots)
+            alternatives.append((d, pin))
             if text in bodies:
+                # The same body is the same alternative, so the same pin; merged anyway
+                # (unpinned unless both are pinned on one pivot: always exact).
                 old = pinned[text]
-                pinned[text] = None if old is None or values is None else old | values
+                pinned[text] = (
+                    (old[0], old[1] | pin[1])
+                    if old is not None and pin is not None and old[0] == pin[0]
+                    else None
+                )
             else:
-                pinned[text] = values
+                pinned[text] = pin
             bodies.setdefault(text, (body, []))[1].append(name)
 
     rules: dict[str, tuple[str, ...]] = {}
     named: list[tuple[str, Json]] = []
-    rule_pins: dict[str, Ranges | None] = {}
+    rule_pins: dict[str, Pin] = {}
     for i, (text, (body, names)) in enumerate(bodies.items()):
         rule = f"r{i}"
         rules[rule] = tuple(dict.fromkeys(names))
@@ -370,7 +394,7 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         name: tuple(sorted({position[i] for i in _referenced(node)}))
         for name, node in nodes.items()
     }
-    snap = key_snap(alternatives, final, pivot)
+    snap = key_snap(alternatives, final, pivots)
     return Compiled(
         ordered,
         features,
@@ -380,5 +404,5 @@ def _compile(conditions: Mapping[str, Expr]) -> Compiled:
         reads,
         tuple(origins[i] for i in used),
         snap.moved(position),
-        _routes(split, rule_pins),
+        _routes(split, rule_pins, pivots),
     )

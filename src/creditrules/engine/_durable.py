@@ -112,8 +112,9 @@ class DurableMatcher:
         self._aside = sorted((n, conditions[n]) for n in self.set_aside)
         self._handles = tuple(handles)
         self._per_definition = tuple(per_definition)
-        #: The handles a deal is asserted into, by its pivot value (see Compiled.route).
-        self._routes: dict[Any, tuple[int, ...]] = {}
+        #: The handles a deal is asserted into, by its values of the pivots (see
+        #: Compiled.route); emptied past CACHE_SIZE, as combinations of values may be many.
+        self._routes: dict[tuple[Any, ...], tuple[int, ...]] = {}
         # delete_ruleset is safe even with live sessions (tested), so garbage collection
         # frees the C rulesets; the engine is bound now, not looked up at exit.
         self._finalizer = weakref.finalize(self, _delete_rulesets, _engine, self._handles)
@@ -191,13 +192,14 @@ class DurableMatcher:
 
     def _route(self, key: Key) -> tuple[int, ...]:
         """The engine rulesets that can hold a rule ``key`` matches (the others are not
-        asked: their rules are pinned to other values of the pivot)."""
+        asked: their rules are pinned to other values of the pivots)."""
         compiled = self._compiled
-        pivot = compiled.pivot
-        value = None if pivot is None else key[pivot]
-        found = self._routes.get(value)
+        values = tuple(key[pos] for pos in compiled.pivots)
+        found = self._routes.get(values)
         if found is None:
-            found = self._routes[value] = tuple(
+            if len(self._routes) >= CACHE_SIZE:
+                self._routes.clear()
+            found = self._routes[values] = tuple(
                 h for i in compiled.route(key) for h in self._per_definition[i]
             )
         return found

@@ -567,8 +567,18 @@ def _features(
 #: "pins" it there: it can hold only for deals with one of those values.
 PIN_LIMIT = 8
 
+#: At most this many pivots (see ``choose_pivots``): each costs every deal one lookup.
+MAX_PIVOTS = 4
+#: A pivot after the first must pin at least this many alternatives the earlier ones do
+#: not: a pivot is never snapped (its values stay apart in the key), which only pays when
+#: it takes many rules out of most deals' snap and route.
+PIVOT_AT_LEAST = 16
+
 _NO_STARTS: Mapping[int, tuple[int, ...]] = {}
 Starts = Mapping[Encoded, Mapping[int, tuple[int, ...]]]
+#: The pivot an alternative is assigned to (a feature id) and the values it is pinned to
+#: there; None for an alternative no pivot pins (asked of every deal).
+Pin = tuple[int, Ranges] | None
 
 
 def pins(node: _Node) -> dict[int, Ranges]:
@@ -598,35 +608,78 @@ class KeySnap:
 
     A cell of a feature is a run of encoded values on which every test of the relevant
     conditions has the same truth, so snapping keeps every outcome exact. Relevant means:
-    the alternatives not pinned (see ``pins``) to the ``pivot`` feature (``common``), plus
-    those pinned to the key's own pivot value (``parts``); an alternative pinned elsewhere
-    cannot hold for the deal whatever its other values. So with 5,000 rules ``tier == "tI"
-    and amount >= I`` a deal's amount is one of two cells, not one of 10,000 ranks. The
-    pivot itself is never snapped, nor are raw (field-vs-field) features.
+    the alternatives no pivot pins (see ``pins`` and ``choose_pivots``: ``common``), plus,
+    for each pivot, those assigned to it and pinned to the key's own value of it
+    (``parts``); an alternative pinned to another value of a pivot cannot hold for the
+    deal whatever its other values. So with 5,000 rules ``tier == "tI" and amount >= I``
+    a deal's amount is one of two cells, not one of 10,000 ranks; and with half of them on
+    ``product == "pI"`` instead, still a few cells, not the 2,500 cut points of the rules
+    on the product. The pivots themselves are never snapped (whether a pinned alternative
+    is relevant must survive snapping), nor are raw (field-vs-field) features.
 
     ``common`` is ``(position, starts)`` per snapped position (``starts`` sorted, its first
-    the feature's lowest value); ``parts`` maps a pivot value to extra starts by position.
+    the feature's lowest value); ``parts`` holds, per pivot (in the order of ``pivots``,
+    their positions), a map from the pivot's value to extra starts by position. The cell of
+    a value is the highest start at or below it among the common starts and the extra
+    starts of the key's values of the pivots: the cells of all its relevant alternatives
+    at once.
     """
 
-    __slots__ = ("common", "parts", "pivot")
+    __slots__ = ("_one", "_tables", "common", "parts", "pivots")
 
     def __init__(
         self,
-        pivot: int | None,
+        pivots: tuple[int, ...],
         common: tuple[tuple[int, tuple[int, ...]], ...],
-        parts: Starts,
+        parts: tuple[Starts, ...],
     ) -> None:
-        self.pivot = pivot
+        if len(parts) != len(pivots):
+            raise ValueError("one map of extra starts per pivot")
+        self.pivots = pivots
         self.common = common
         self.parts = parts
+        self._tables = tuple(zip(pivots, parts, strict=True))
+        self._one = self._tables[0] if len(self._tables) == 1 else None
+
+    @property
+    def pivot(self) -> int | None:
+        """The position of the first pivot (the one pinning the most alternatives)."""
+        return self.pivots[0] if self.pivots else None
 
     def __call__(self, key: Key) -> Key:
         common = self.common
         if not common:
             return key
+        # The extra starts of the key's values of the pivots: usually of one pivot at most.
+        part = _NO_STARTS
+        more: list[Mapping[int, tuple[int, ...]]] | None = None
+        one = self._one
+        if one is not None:  # one pivot: one lookup, as fast as it was before several
+            part = one[1].get(key[one[0]], _NO_STARTS)
+        else:
+            for pos, table in self._tables:
+                found = table.get(key[pos])
+                if found is not None:
+                    if part is _NO_STARTS:
+                        part = found
+                    elif more is None:
+                        more = [part, found]
+                    else:
+                        more.append(found)
         out = list(key)
-        part = _NO_STARTS if self.pivot is None else self.parts.get(key[self.pivot], _NO_STARTS)
         right = bisect.bisect_right
+        if more is not None:  # pinned alternatives of several pivots are relevant
+            for pos, starts in common:
+                value = out[pos]
+                cell = starts[right(starts, value) - 1]
+                for extras in more:
+                    extra = extras.get(pos)
+                    if extra is not None:
+                        i = right(extra, value)
+                        if i and extra[i - 1] > cell:
+                            cell = extra[i - 1]
+                out[pos] = cell
+            return tuple(out)
         for pos, starts in common:
             value = out[pos]
             cell = starts[right(starts, value) - 1]
@@ -641,30 +694,36 @@ class KeySnap:
     def moved(self, place: Mapping[int, int]) -> KeySnap:
         """The same snapping for keys laid out differently: feature ``i`` at ``place[i]``."""
         return KeySnap(
-            None if self.pivot is None else place[self.pivot],
+            tuple(place[pos] for pos in self.pivots),
             tuple((place[pos], starts) for pos, starts in self.common),
-            {v: {place[pos]: s for pos, s in by.items()} for v, by in self.parts.items()},
+            tuple(
+                {v: {place[pos]: s for pos, s in by.items()} for v, by in part.items()}
+                for part in self.parts
+            ),
         )
 
 
 def key_snap(
-    alternatives: Iterable[tuple[_Node, Ranges | None]],
+    alternatives: Iterable[tuple[_Node, Pin]],
     features: Mapping[int, Feature],
-    pivot: int | None,
+    pivots: tuple[int, ...] = (),
 ) -> KeySnap:
     """The :class:`KeySnap` for conditions given as their alternatives (disjuncts in normal
-    form), each with the pivot values it is pinned to (None: not pinned); ``features`` by
-    feature id (ids are key positions), ``pivot`` a feature id."""
+    form), each with the pivot it is assigned to and the values it is pinned to there
+    (None: no pivot pins it; see ``assign_pivot``); ``features`` by feature id (ids are key
+    positions), ``pivots`` feature ids."""
     common: dict[int, set[int]] = {}
-    parts: dict[int, dict[int, set[int]]] = {}
+    parts: dict[int, dict[int, dict[int, set[int]]]] = {fid: {} for fid in pivots}
     for node, pinned in alternatives:
         if pinned is None:
             _cell_starts(node, common)
             continue
+        pivot, values = pinned
         own: dict[int, set[int]] = {}
         _cell_starts(node, own)
-        for value in pinned.points():
-            into = parts.setdefault(value, {})
+        of_pivot = parts[pivot]
+        for value in values.points():
+            into = of_pivot.setdefault(value, {})
             for fid, starts in own.items():
                 into.setdefault(fid, set()).update(starts)
 
@@ -675,34 +734,60 @@ def key_snap(
     snapped: list[tuple[int, tuple[int, ...]]] = []
     for fid in sorted(features):
         feature = features[fid]
-        if fid == pivot or feature.kind == "raw":
-            continue
+        if fid in parts or feature.kind == "raw":
+            continue  # a pivot is never snapped: pinned alternatives stay told apart
         cells = trimmed(fid, common.get(fid, set()), True)
         lo, hi = feature.domain
         if len(cells) == hi - lo + 1:
             continue  # every value its own cell: nothing to snap
         snapped.append((fid, cells))
-    kept = {fid for fid, _ in snapped}  # the pivot is never among them
-    extra = {
-        value: {fid: trimmed(fid, s, False) for fid, s in by.items() if fid in kept}
-        for value, by in parts.items()
-    }
-    return KeySnap(
-        pivot, tuple(snapped), {v: {f: s for f, s in by.items() if s} for v, by in extra.items()}
-    )
+    kept = {fid for fid, _ in snapped}  # no pivot is among them
+    extra: list[Starts] = []
+    for pivot in pivots:
+        table: dict[Encoded, Mapping[int, tuple[int, ...]]] = {}
+        for value, by in parts[pivot].items():
+            added = {fid: trimmed(fid, s, False) for fid, s in by.items() if fid in kept}
+            added = {fid: s for fid, s in added.items() if s}
+            if added:  # a value adding no start is snapped with the common starts alone
+                table[value] = added
+        extra.append(table)
+    return KeySnap(pivots, tuple(snapped), tuple(extra))
 
 
-def choose_pivot(
+def choose_pivots(
     pins: Iterable[Mapping[int, Ranges]], features: Mapping[int, Feature]
-) -> int | None:
-    """The equality-only (index) feature the most alternatives are pinned to (``pins``: per
-    alternative, see ``pins``), the lowest id on a tie so the choice is canonical; None
-    when none is."""
-    counts: dict[int, int] = {}
-    for pinned in pins:
-        for fid in pinned:
-            if features[fid].kind == "index":
-                counts[fid] = counts.get(fid, 0) + 1
-    if not counts:
-        return None
-    return min(counts, key=lambda fid: (-counts[fid], fid))
+) -> tuple[int, ...]:
+    """The pivots, greedily (``pins``: per alternative, see ``pins``): first the
+    equality-only (index) feature the most alternatives are pinned to, then among the
+    alternatives no chosen pivot pins the feature the most of them are pinned to, and so
+    on, up to ``MAX_PIVOTS``; a pivot after the first must pin ``PIVOT_AT_LEAST`` of them.
+    Ties go to the lowest id, so the choice is canonical; empty when no feature is pinned.
+    """
+    rest = [p for p in pins if p]
+    chosen: list[int] = []
+    while rest and len(chosen) < MAX_PIVOTS:
+        counts: dict[int, int] = {}
+        for pinned in rest:
+            for fid in pinned:
+                if features[fid].kind == "index":
+                    counts[fid] = counts.get(fid, 0) + 1
+        if not counts:
+            break
+        best = min(counts, key=lambda fid: (-counts[fid], fid))
+        if chosen and counts[best] < PIVOT_AT_LEAST:
+            break
+        chosen.append(best)
+        rest = [p for p in rest if best not in p]
+    return tuple(chosen)
+
+
+def assign_pivot(pinned: Mapping[int, Ranges], pivots: tuple[int, ...]) -> Pin:
+    """The pivot an alternative pinned as ``pinned`` (see ``pins``) is assigned to: the
+    first of ``pivots`` that pins it, with the values it is pinned to there; None when
+    none does. Only that pivot's value decides whether it is relevant to a deal (exact: it
+    can hold only for those values; another pivot pinning it too is then simply unused)."""
+    for fid in pivots:
+        values = pinned.get(fid)
+        if values is not None:
+            return fid, values
+    return None

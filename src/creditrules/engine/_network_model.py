@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from creditrules.engine._durable_json import GUARD_FIELD, Json
-from creditrules.engine._feature_encoding import CompileError, Feature, Ranges
+from creditrules.engine._feature_encoding import CompileError, Feature, Pin
 
 
 class Oversized(CompileError):
@@ -186,47 +186,63 @@ def _partition(
     return groups
 
 
-#: Rules pinned to values of the pivot feature (see ``KeySnap``) are packed into engine
+#: Rules pinned to values of a pivot feature (see ``KeySnap``) are packed into engine
 #: rulesets of at most this many, so a deal is asserted only into the few that hold rules
-#: for its value. durable_rules 2.0.28 spends about 14 us plus 0.6 us per rule of a ruleset
+#: for its values. durable_rules 2.0.28 spends about 14 us plus 0.6 us per rule of a ruleset
 #: on each fact (a fresh session per fact), and about 130 KB per ruleset: 32 keeps both
 #: small at 5,000 rules (~160 rulesets, ~35 us per fact).
 BUCKET = 32
 
 
 def _buckets(
-    rules: list[tuple[str, Json]], pins: Mapping[str, Ranges | None]
+    rules: list[tuple[str, Json]], pins: Mapping[str, Pin]
 ) -> list[list[tuple[str, Json]]]:
-    """Rules in groups a deal is routed to: the rules pinned to pivot values, in order of
-    their least value, by ``BUCKET``; the others (needed by every deal) together. A few
-    pinned rules stay with the others in one group (one ruleset, as without pinning)."""
+    """Rules in groups a deal is routed to: the rules pinned to values of a pivot, pivot by
+    pivot (never two pivots in one group: a group is asked of the deals with one of its
+    values of its pivot), in order of their least value, by ``BUCKET``; the others (needed
+    by every deal) together. A few pinned rules stay with the others in one group (one
+    ruleset, as without pinning)."""
     pinned = [r for r in rules if pins.get(r[0]) is not None]
     if len(pinned) <= BUCKET:
         return [rules]
     common = [r for r in rules if pins.get(r[0]) is None]
-    pinned.sort(key=lambda r: _least(pins[r[0]]))  # stable: canonical order within a value
-    chunks = [pinned[i : i + BUCKET] for i in range(0, len(pinned), BUCKET)]
+    pinned.sort(key=lambda r: _order(pins[r[0]]))  # stable: canonical order within a value
+    chunks: list[list[tuple[str, Json]]] = []
+    for pivot in dict.fromkeys(_pivot(pins[r[0]]) for r in pinned):
+        of_pivot = [r for r in pinned if _pivot(pins[r[0]]) == pivot]
+        chunks += [of_pivot[i : i + BUCKET] for i in range(0, len(of_pivot), BUCKET)]
     return ([common] if common else []) + chunks
 
 
-def _least(values: Ranges | None) -> int:
-    assert values is not None
-    return values.runs[0][0] if values.runs else -2  # empty: never holds, never routed
+def _pivot(pin: Pin) -> int:
+    assert pin is not None
+    return pin[0]
+
+
+def _order(pin: Pin) -> tuple[int, int]:
+    """Pivot, then least value (empty: never holds, never routed)."""
+    assert pin is not None
+    pivot, values = pin
+    return pivot, values.runs[0][0] if values.runs else -2
 
 
 def _routes(
-    groups: list[list[tuple[str, Json]]], pins: Mapping[str, Ranges | None]
-) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+    groups: list[list[tuple[str, Json]]], pins: Mapping[str, Pin], pivots: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[dict[int, tuple[int, ...]], ...]]:
     """The groups every deal is asserted into (those with an unpinned rule), and per pivot
-    value the groups a deal with that value is asserted into."""
+    (in the order of ``pivots``) and per value of it, the groups a deal with that value is
+    asserted into (those holding a rule pinned to it, and the former)."""
     always: set[int] = set()
-    by_value: dict[int, set[int]] = {}
+    by_value: dict[int, dict[int, set[int]]] = {pivot: {} for pivot in pivots}
     for i, group in enumerate(groups):
         for rule, _ in group:
-            values = pins.get(rule)
-            if values is None:
+            pin = pins.get(rule)
+            if pin is None:
                 always.add(i)
             else:
+                pivot, values = pin
                 for value in values.points():
-                    by_value.setdefault(value, set()).add(i)
-    return tuple(sorted(always)), {v: tuple(sorted(always | s)) for v, s in by_value.items()}
+                    by_value[pivot].setdefault(value, set()).add(i)
+    return tuple(sorted(always)), tuple(
+        {v: tuple(sorted(always | s)) for v, s in by_value[pivot].items()} for pivot in pivots
+    )
