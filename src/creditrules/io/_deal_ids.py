@@ -14,7 +14,8 @@ It is exact: a hash only says where to look, and an id is found only when its by
 the stored ones. There is no deletion, so entries keep their insertion order (a part's own
 ids are the ones after a given count).
 
-The hash is Python's own hash of the bytes: fast, and keyed per process, so that ids
+The hash is Python's own hash of the id: fast (a string keeps its hash once worked out, and
+an id found missing at its first slot is never encoded), and keyed per process, so that ids
 chosen to collide cannot slow a run down. A store pickled in one process and read in
 another with a different hash key has its hashes worked out again on arrival (forked
 workers share their parent's key, so theirs never need it). Pickles hold the arena and the
@@ -38,18 +39,22 @@ _LOAD_NUM, _LOAD_DEN = 2, 3
 _MIN_SIZE = 8
 
 
-#: The default hash: Python's (keyed per process), of the id's bytes.
-_python_hash: Callable[[bytes], int] = hash
+#: The default hash: Python's (keyed per process).
+_python_hash: Callable[[str], int] = hash
 
 #: Tells whether two processes hash alike (forked: yes; spawned: not unless PYTHONHASHSEED
 #: is set). Two values: two hash keys that agree on both by chance are out of reach.
-_FINGERPRINT = (hash(b"creditrules.io._deal_ids"), hash(b"DealIds"))
+_FINGERPRINT = (hash("creditrules.io._deal_ids"), hash("DealIds"))
 
 
 def _encode(key: str) -> bytes:
     # surrogatepass: a JSON string may hold a lone surrogate ("\ud800"), which strict UTF-8
     # refuses. Still one-to-one: valid UTF-8 never holds the bytes of a surrogate.
     return key.encode("utf-8", "surrogatepass")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
 
 
 def _widened(values: array[int]) -> array[int]:
@@ -63,17 +68,16 @@ class DealIds:
     characters, spare room included, where a dict takes about 135).
 
     ``items`` (a mapping, a store, or (id, line) pairs) fill it, the first line of an id
-    kept. ``hash_function`` replaces the hash of an id's UTF-8 bytes (tests use a poor one
-    to check that collisions change nothing); it must be a module-level function to be
-    pickled.
+    kept. ``hash_function`` replaces Python's hash of an id (tests use a poor one to check
+    that collisions change nothing); it must be a module-level function to be pickled.
     """
 
     __slots__ = ("_arena", "_big", "_ends", "_hash", "_hashes", "_hint", "_lines",
                  "_table", "_used")
 
     def __init__(self, items: Mapping[str, int] | Iterable[tuple[str, int]] = (), *,
-                 hash_function: Callable[[bytes], int] | None = None) -> None:
-        self._hash: Callable[[bytes], int] = hash_function or _python_hash
+                 hash_function: Callable[[str], int] | None = None) -> None:
+        self._hash: Callable[[str], int] = hash_function or _python_hash
         self._arena = bytearray()
         #: Where each id's bytes end in the arena (entry ``i`` starts where ``i - 1`` ends).
         self._ends: array[int] = array("I")
@@ -85,9 +89,9 @@ class DealIds:
         self._table: array[int] | None = None
         #: Slots in use before the table grows.
         self._used = 0
-        #: The last id looked up: (id, its bytes, hash, entry or -1, slot), until anything
-        #: is added: inserting the id just found missing costs no second hash and search.
-        self._hint: tuple[str, bytes, int, int, int] | None = None
+        #: The last id looked up: (id, hash, entry or -1, slot), until anything is added:
+        #: inserting the id just found missing costs no second hash and search.
+        self._hint: tuple[str, int, int, int] | None = None
         if isinstance(items, DealIds):
             self.merge(items)
         else:
@@ -116,12 +120,12 @@ class DealIds:
     def __iter__(self) -> Iterator[str]:
         """The ids, in insertion order."""
         for index in range(len(self)):
-            yield self._key(index).decode("utf-8", "surrogatepass")
+            yield _decode(self._key(index))
 
     def items(self) -> Iterator[tuple[str, int]]:
         """(id, first line) pairs, in insertion order."""
         for index in range(len(self)):
-            yield self._key(index).decode("utf-8", "surrogatepass"), self._line(index)
+            yield _decode(self._key(index)), self._line(index)
 
     def _find(self, data: bytes, h: int) -> tuple[int, int]:
         """(entry, slot) of the id ``data`` with hash ``h``, or (-1, the empty slot where it
@@ -147,9 +151,9 @@ class DealIds:
 
     def get(self, key: str, default: int | None = None) -> int | None:
         """The first line of ``key``, or ``default``."""
-        data = key.encode("utf-8", "surrogatepass")  # see _encode
-        h = self._hash(data) & _HASH_MASK
-        # _find, written out: this runs once a record.
+        h = self._hash(key) & _HASH_MASK
+        # _find, written out (this runs once a record), and the id encoded only when a slot
+        # holds an entry of its hash.
         table = self._table
         if table is None:
             table = self._rebuild(len(self))
@@ -158,17 +162,20 @@ class DealIds:
         entry = table[slot]
         if entry:
             hashes, ends, arena = self._hashes, self._ends, self._arena
+            data = None
             perturb = h
             while entry:
                 entry -= 1
-                if hashes[entry] == h and arena[
-                        ends[entry - 1] if entry else 0:ends[entry]] == data:
-                    self._hint = (key, data, h, entry, slot)
-                    return self._line(entry)
+                if hashes[entry] == h:
+                    if data is None:
+                        data = _encode(key)
+                    if arena[ends[entry - 1] if entry else 0:ends[entry]] == data:
+                        self._hint = (key, h, entry, slot)
+                        return self._line(entry)
                 perturb >>= 5
                 slot = (slot * 5 + perturb + 1) & mask
                 entry = table[slot]
-        self._hint = (key, data, h, -1, slot)
+        self._hint = (key, h, -1, slot)
         return default
 
     def __contains__(self, key: object) -> bool:
@@ -189,7 +196,7 @@ class DealIds:
         same = other._hash is self._hash
         for index in range(len(other)):
             data = other._key(index)
-            h = other._hashes[index] if same else self._hash(data) & _HASH_MASK
+            h = other._hashes[index] if same else self._hash(_decode(data)) & _HASH_MASK
             if self._find(data, h)[0] >= 0:
                 return False
         return True
@@ -202,13 +209,16 @@ class DealIds:
         if hint is not None and hint[0] == key:
             # Looked up just before, with nothing added since (that clears the hint): its
             # search stands.
-            _, data, h, entry, slot = hint
+            _, h, entry, slot = hint
+            if entry >= 0:
+                return self._line(entry)
+            data = key.encode("utf-8", "surrogatepass")  # see _encode
         else:
+            h = self._hash(key) & _HASH_MASK
             data = _encode(key)
-            h = self._hash(data) & _HASH_MASK
             entry, slot = self._find(data, h)
-        if entry >= 0:
-            return self._line(entry)
+            if entry >= 0:
+                return self._line(entry)
         self._insert(data, h, line, slot)
         return line
 
@@ -225,7 +235,7 @@ class DealIds:
         same = other._hash is self._hash
         for index in range(start, len(other)):
             data = other._key(index)
-            h = other._hashes[index] if same else self._hash(data) & _HASH_MASK
+            h = other._hashes[index] if same else self._hash(_decode(data)) & _HASH_MASK
             entry, slot = self._find(data, h)
             if entry < 0:
                 self._insert(data, h, other._line(index), slot)
@@ -308,5 +318,5 @@ class DealIds:
         self._table, self._used, self._hint = None, 0, None
         if function is None and fingerprint != _FINGERPRINT:
             # Hashed in a process with another hash key: hashed again with this one.
-            self._hashes = array("I", (self._hash(self._key(i)) & _HASH_MASK
+            self._hashes = array("I", (self._hash(_decode(self._key(i))) & _HASH_MASK
                                        for i in range(len(hashes))))
