@@ -74,6 +74,7 @@ def _same(store: DealIds, expected: dict[str, int]) -> None:
     st.tuples(st.just("merge"), pairs, st.sampled_from(list(HASHES))),
     st.tuples(st.just("merge pairs"), pairs, st.none()),
     st.tuples(st.just("merge from"), pairs, st.integers(0, 31)),  # a store's later ids
+    st.tuples(st.just("merge packed"), pairs, st.sampled_from(list(HASHES))),
     st.tuples(st.just("pickle"), st.none(), st.none()),
 ), max_size=40))
 def test_the_store_is_a_dict_of_first_lines(hash_name: str, ops: list[Any]) -> None:
@@ -97,6 +98,12 @@ def test_the_store_is_a_dict_of_first_lines(hash_name: str, ops: list[Any]) -> N
                 expected.setdefault(key, line)
         elif op == "merge pairs":
             store.merge(a)
+            for key, line in a:
+                expected.setdefault(key, line)
+        elif op == "merge packed":  # built at once from a dict
+            other = DealIds.packed(_as_dict(a), hash_function=HASHES[b])
+            _same(other, _as_dict(a))
+            store.merge(other)
             for key, line in a:
                 expected.setdefault(key, line)
         elif op == "merge from":

@@ -188,23 +188,23 @@ def allocate_chunk(ruleset_path: str, engine: str | None, content_hash: str, chu
 def _allocate_records(ruleset: Ruleset, records: Iterator[Any], ledger_format: str,
                       part: str, seen: DealIds | dict[str, int] | None) -> ChunkResult:
     ledger, rejects = part + ".ledger", part + ".rejects"
-    ids: DealIds | dict[str, int] = DealIds() if seen is None else seen
+    # A chunk's own ids: dicts (the fastest to search), packed to be sent back.
+    ids: DealIds | dict[str, int] = {} if seen is None else seen
     before = len(ids)  # the chunk's own ids are the ones after these (insertion order)
-    checked = DealIds()
+    checked: dict[str, int] = {}
     with open(ledger, "w", encoding="utf-8", newline="\n") as out, \
             open(rejects, "w", encoding="utf-8", newline="\n") as rej:
         writer = LedgerWriter(out, ledger_format)
         writer.started = True  # the caller writes the CSV header once, not per chunk
         summary = run_batch(ruleset, records, writer, rej, seen=ids, checked=checked)
-    if not isinstance(ids, DealIds):  # a caller's dict, in insertion order too
-        mine = DealIds(itertools.islice(ids.items(), before, None))
-    elif before:
+    if isinstance(ids, DealIds):
         mine = DealIds()
         mine.merge(ids, start=before)
-    else:
-        mine = ids
+    else:  # this chunk's dict, or a caller's (in insertion order too)
+        mine = DealIds.packed(dict(itertools.islice(ids.items(), before, None)) if before
+                              else ids)
     return ChunkResult(ledger, rejects, summary.read, summary.allocated, summary.rejected,
-                       summary.totals, summary.rejects_by_code, mine, checked)
+                       summary.totals, summary.rejects_by_code, mine, DealIds.packed(checked))
 
 
 def _renumber(records: Iterator[Any], offset: int) -> Iterator[Any]:

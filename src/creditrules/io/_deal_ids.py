@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["DealIds"]
@@ -98,6 +99,25 @@ class DealIds:
             pairs = items.items() if isinstance(items, Mapping) else items
             for key, line in pairs:
                 self.setdefault(key, line)
+
+    @classmethod
+    def packed(cls, items: Mapping[str, int], *,
+               hash_function: Callable[[str], int] | None = None) -> DealIds:
+        """A store of ``items`` built at once, without a search per id (the keys of a
+        mapping are distinct): how a process hands over ids it kept in a dict."""
+        store = cls(hash_function=hash_function)
+        keys = list(items)
+        encoded = [key.encode("utf-8", "surrogatepass") for key in keys]  # see _encode
+        try:
+            ends = array("I", accumulate(map(len, encoded)))
+            line_items = array("i", items.values())
+        except OverflowError:  # over 4 GiB of ids, or lines past 4 bytes: one at a time
+            return cls(items, hash_function=hash_function)
+        store._arena = bytearray(b"".join(encoded))
+        store._ends, store._lines = ends, line_items
+        function = store._hash
+        store._hashes = array("I", [function(key) & _HASH_MASK for key in keys])
+        return store  # the table is built when first needed
 
     # -- reading -----------------------------------------------------------------------
 
@@ -193,12 +213,28 @@ class DealIds:
             return all(self.get(key) is None for key in other)
         if not len(self) or not len(other):
             return True
-        same = other._hash is self._hash
+        table = self._table
+        if table is None:
+            table = self._rebuild(len(self))
+        # _find, written out: the main process of a parallel run checks every id of every
+        # part here. Bytes are compared only for an entry of the same hash.
+        mask = len(table) - 1
+        hashes, ends, arena = self._hashes, self._ends, self._arena
+        other_hashes, same = other._hashes, other._hash is self._hash
         for index in range(len(other)):
-            data = other._key(index)
-            h = other._hashes[index] if same else self._hash(_decode(data)) & _HASH_MASK
-            if self._find(data, h)[0] >= 0:
-                return False
+            h = (other_hashes[index] if same
+                 else self._hash(_decode(other._key(index))) & _HASH_MASK)
+            slot = h & mask
+            entry = table[slot]
+            perturb = h
+            while entry:
+                entry -= 1
+                if hashes[entry] == h and arena[
+                        ends[entry - 1] if entry else 0:ends[entry]] == other._key(index):
+                    return False
+                perturb >>= 5
+                slot = (slot * 5 + perturb + 1) & mask
+                entry = table[slot]
         return True
 
     # -- writing -----------------------------------------------------------------------
@@ -232,13 +268,57 @@ class DealIds:
             for key, line in pairs:
                 self.setdefault(key, line)
             return
-        same = other._hash is self._hash
+        count = len(other) - start
+        if count <= 0:
+            return
+        if self._table is None or len(self) + count > self._used:
+            self._rebuild(len(self) + count)  # room for all of them: no growing midway
+        if (other._hash is not self._hash or other._big
+                or other._lines.itemsize > self._lines.itemsize
+                or (len(self._arena) + len(other._arena) > 0xFFFFFFFF
+                    and self._ends.itemsize < 8)):
+            # Hashed otherwise, or values that may not fit: one id at a time.
+            for index in range(start, len(other)):
+                data = other._key(index)
+                h = (other._hashes[index] if other._hash is self._hash
+                     else self._hash(_decode(data)) & _HASH_MASK)
+                entry, slot = self._find(data, h)
+                if entry < 0:
+                    self._insert(data, h, other._line(index), slot)
+            return
+        # _find and _insert written out: the main process of a parallel run adds every id
+        # of every part here, and every value fits (checked above).
+        table = self._table
+        assert table is not None
+        mask = len(table) - 1
+        hashes, ends, arena, lines = self._hashes, self._ends, self._arena, self._lines
+        other_hashes, other_ends, other_arena = other._hashes, other._ends, other._arena
+        other_lines = other._lines
+        begin = other_ends[start - 1] if start else 0
         for index in range(start, len(other)):
-            data = other._key(index)
-            h = other._hashes[index] if same else self._hash(_decode(data)) & _HASH_MASK
-            entry, slot = self._find(data, h)
-            if entry < 0:
-                self._insert(data, h, other._line(index), slot)
+            h = other_hashes[index]
+            end = other_ends[index]
+            slot = h & mask
+            entry = table[slot]
+            found = False
+            perturb = h
+            while entry:
+                entry -= 1
+                if hashes[entry] == h and arena[
+                        ends[entry - 1] if entry else 0:ends[entry]] == other_arena[begin:end]:
+                    found = True
+                    break
+                perturb >>= 5
+                slot = (slot * 5 + perturb + 1) & mask
+                entry = table[slot]
+            if not found:
+                arena += other_arena[begin:end]
+                ends.append(len(arena))
+                lines.append(other_lines[index])
+                hashes.append(h)
+                table[slot] = len(hashes)
+            begin = end
+        self._hint = None
 
     def _insert(self, data: bytes, h: int, line: int, slot: int) -> None:
         """Add a new id at ``slot`` (empty, found by :meth:`_find` with nothing added

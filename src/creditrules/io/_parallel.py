@@ -172,14 +172,15 @@ def _part(ruleset: Ruleset, path: str, span: Span, ledger_format: str, allocatio
         writer.started = True  # the CSV header is written once, by the parent
         sink = writer
     rejects = io.StringIO()
-    ids = DealIds() if seen is None else seen
-    checked = DealIds() if duplicates == "reject" else None
+    # A part's own ids are few: dicts (the fastest to search), packed to be sent back.
+    ids: DealIds | dict[str, int] = {} if seen is None else seen
+    checked: dict[str, int] | None = {} if duplicates == "reject" else None
     summary = run_batch(ruleset, records, sink, rejects, duplicates=duplicates, seen=ids,
                         checked=checked)
-    if seen is not None:  # the parent's ids, which run_batch brought up to date
-        ids = DealIds()
-    return (rows.rows if sink is rows else out.getvalue(), rejects.getvalue(), summary, ids,
-            checked or DealIds())
+    # With the parent's ids (which run_batch brought up to date), nothing to send back.
+    mine = DealIds.packed(ids) if isinstance(ids, dict) else DealIds()
+    return (rows.rows if sink is rows else out.getvalue(), rejects.getvalue(), summary, mine,
+            DealIds.packed(checked or {}))
 
 
 def _worker_part(path: str, span: Span, ledger_format: str, allocations: bool,

@@ -147,8 +147,8 @@ class BatchAllocator:
             DealIds() if duplicates == "reject" else None)
         #: When given: every deal id looked up in ``seen`` (a parallel run checks that no
         #: part looked up an id that an earlier part allocated). A set gets the ids; a
-        #: :class:`DealIds` the ids with the line that looked each up first.
-        self.checked: DealIds | set[str] | None = None
+        #: :class:`DealIds` or a dict the ids with the line that looked each up first.
+        self.checked: DealIds | dict[str, int] | set[str] | None = None
 
     def _unpack(self, item: Item, line: int) -> tuple[int, Any] | Rejection:
         if isinstance(item, BadRecord):
@@ -516,7 +516,7 @@ def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink | Al
               rejects: IO[str] | Callable[[Rejection], object] | None, *,
               progress: Progress | None = None, first_line: int = 1,
               duplicates: str = "reject", seen: DealIds | dict[str, int] | None = None,
-              checked: DealIds | set[str] | None = None) -> Summary:
+              checked: DealIds | dict[str, int] | set[str] | None = None) -> Summary:
     """Allocate every record, writing ledger rows (or, to an :class:`AllocationWriter`,
     allocations) and rejections as it goes.
 
@@ -527,7 +527,7 @@ def run_batch(ruleset: Ruleset, records: Iterable[Item], ledger: LedgerSink | Al
     ``duplicates`` as for :class:`BatchAllocator`; ``seen`` (deal id -> line: a
     :class:`~creditrules.io._deal_ids.DealIds`, or a dict), when given, holds ids already
     allocated (by an earlier part of the run) and receives this run's; ``checked`` (a set,
-    or a ``DealIds``), when given, receives every deal id looked up in it.
+    a dict or a ``DealIds``), when given, receives every deal id looked up in it.
     """
     allocator = BatchAllocator(ruleset, duplicates=duplicates)
     if seen is not None and allocator.seen is not None:
