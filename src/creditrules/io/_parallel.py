@@ -8,8 +8,10 @@ The input is cut into parts of whole lines (JSON Lines, by byte ranges) or whole
 (Parquet). Each worker reads its part with the one reader (a part keeps its file's line
 numbers), allocates it with :func:`~creditrules.io.batch.run_batch` and sends back its ledger
 text (Parquet: its rows), rejects text, :class:`~creditrules.io.batch.Summary`, the deal ids it
-allocated and the ids it looked up as possible duplicates. This process writes the parts in
-input order as they come back (a bounded number in flight, so memory stays flat).
+allocated and the ids it looked up as possible duplicates (both as compact
+:class:`~creditrules.io._deal_ids.DealIds`, which travel as a few byte strings). This process
+writes the parts in input order as they come back (a bounded number in flight, so memory
+stays flat but for the run's deal ids, about 35 bytes each).
 
 Duplicate ids across parts: one process rejects a record whose id an *earlier* record
 allocated, before anything else is checked. A part that looked up no id allocated by an
@@ -33,6 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from creditrules.io._deal_ids import DealIds
 from creditrules.io.batch import (
     AllocationWriter,
     LedgerRows,
@@ -69,7 +72,7 @@ START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 Span = tuple[str, int, int, int]
 #: What a part sends back: ledger text or rows, rejects text, summary, the ids allocated
 #: (id -> line) and the ids looked up.
-PartResult = tuple[str | list[Row], str, Summary, dict[str, int], set[str]]
+PartResult = tuple[str | list[Row], str, Summary, DealIds, DealIds]
 
 
 def spans(path: str, fmt: str, part_bytes: int = PART_BYTES,
@@ -148,7 +151,7 @@ def _worker_ruleset() -> Ruleset:
 
 
 def _part(ruleset: Ruleset, path: str, span: Span, ledger_format: str, allocations: bool,
-          duplicates: str, seen: dict[str, int] | None) -> PartResult:
+          duplicates: str, seen: DealIds | None) -> PartResult:
     """Allocate one part (in a worker, or here when it must be done again)."""
     fmt, start, end, line = span
     if fmt == "parquet":
@@ -169,14 +172,15 @@ def _part(ruleset: Ruleset, path: str, span: Span, ledger_format: str, allocatio
         writer.started = True  # the CSV header is written once, by the parent
         sink = writer
     rejects = io.StringIO()
-    ids: dict[str, int] = {} if seen is None else seen
-    checked: set[str] | None = set() if duplicates == "reject" else None
+    # A part's own ids are few: dicts (the fastest to search), packed to be sent back.
+    ids: DealIds | dict[str, int] = {} if seen is None else seen
+    checked: dict[str, int] | None = {} if duplicates == "reject" else None
     summary = run_batch(ruleset, records, sink, rejects, duplicates=duplicates, seen=ids,
                         checked=checked)
-    if seen is not None:  # the parent's ids, which run_batch brought up to date
-        ids = {}
-    return (rows.rows if sink is rows else out.getvalue(), rejects.getvalue(), summary, ids,
-            checked or set())
+    # With the parent's ids (which run_batch brought up to date), nothing to send back.
+    mine = DealIds.packed(ids) if isinstance(ids, dict) else DealIds()
+    return (rows.rows if sink is rows else out.getvalue(), rejects.getvalue(), summary, mine,
+            DealIds.packed(checked or {}))
 
 
 def _worker_part(path: str, span: Span, ledger_format: str, allocations: bool,
@@ -212,7 +216,7 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
     ledger.header()
     allocations = isinstance(ledger, AllocationWriter)
     part_format = "jsonl" if allocations else ledger_format
-    seen: dict[str, int] | None = {} if duplicates == "reject" else None
+    seen = DealIds() if duplicates == "reject" else None
     # The standard streams flushed first, so that no forked worker writes what this process
     # buffered.
     for stream in (sys.stdout, sys.stderr):
@@ -233,13 +237,13 @@ def run_parallel(ruleset: Ruleset, load: tuple[str, str | None, bool], path: str
             raise RulesetError([Problem("changed", f"{load[0]} changed during the run: "
                                         f"{result}", Location(load[0]))])
         if seen is not None:
-            if not seen.keys().isdisjoint(result[4]):
+            if not seen.isdisjoint(result[4]):
                 # A record of this part has the id of a deal an earlier part allocated:
                 # the part again, here, with those ids, as one process decides it.
                 result = _part(ruleset, path, span, part_format, allocations, duplicates,
                                seen)
             else:
-                seen.update(result[3])
+                seen.merge(result[3])
         text, rejected, part_summary, _, _ = result
         if isinstance(text, str):
             if text:  # a LedgerWriter's or AllocationWriter's text: written as it is
