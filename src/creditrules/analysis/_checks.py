@@ -660,7 +660,7 @@ class _Decider:
                     self.cond(o) for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)
                 ]
                 reads = _reads(rule.when)
-                plain = [
+                plain: list[_solver.Formula] = [
                     m
                     for i, o in enumerate(self.space.origins)
                     if isinstance(o, Field)
@@ -670,7 +670,15 @@ class _Decider:
                 attempts: list[tuple[list[_solver.Formula], tuple[str, ...]]] = []
                 if None not in beaters:
                     wins = [_solver.negate(b) for b in beaters if b is not None]
-                    attempts.append(([*wins, *plain], (*expect[:3], "applied")))
+                    # Each other field left out where it can be (the owner whose policy
+                    # governs cannot).
+                    day, context = stretches[0]
+                    prefer: list[_solver.Formula] = []
+                    for m in plain:
+                        if self.possible([c, missing, *wins, *prefer, m, *context], [day]):
+                            prefer.append(m)
+                    attempts.append((wins + prefer, (*expect[:3], "applied")))
+                    attempts.append((wins, (*expect[:3], "applied")))
                 attempts.append(([], expect))
                 result = _Result(False)
                 for extra, wanted in attempts:
