@@ -707,3 +707,21 @@ def test_no_unused_override_negated_optional_or_dead_alternative_where_there_is_
         assert found == [], [f.text() for f in analysis]
     else:
         assert found == expected, [f.text() for f in analysis]
+
+
+def test_a_negated_optional_expense_witness_names_only_what_it_needs() -> None:
+    """Where the account owner's policy governs, the witness names an owner (so that a
+    policy is decided) and leaves out every other field it can: no date on the meal."""
+    text = (HERE / "expense-negated.yaml").read_text(encoding="utf-8")
+    ruleset = creditrules.loads(text.replace("    governs: stricter\n",
+                                             "    governs: account_owner\n"),
+                                source="owner.yaml", engine="reference")
+    found = [f for f in creditrules.analyse(ruleset) if f.code == "negated-optional"]
+    assert [f.witness for f in found] == [
+        _deal(account={"owner": "acme"},
+              expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}])]),
+        _deal(account={"owner": "acme"},
+              expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}], kind="event")]),
+    ]
+    for finding in found:
+        assert reproduce(ruleset, finding) is None
