@@ -175,6 +175,31 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
                                      kind="event")]),
         ),
     ],
+    # 8.4 ("notwithstanding 8.2 and 8.3") is about events, 8.2 about meals: that override
+    # never matters. No expense shows it: no witness.
+    "expense-override-unused.yaml": [
+        ("override-unused", "expense-override-unused.yaml:55:5", None),
+    ],
+    # A meal on a deal whose account has no segment (8.2 decides it), an event with no
+    # date (8.3 decides it).
+    "expense-negated.yaml": [
+        (
+            "negated-optional",
+            "expense-negated.yaml:44:5",
+            _deal(expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}])]),
+        ),
+        (
+            "negated-optional",
+            "expense-negated.yaml:50:5",
+            _deal(expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}],
+                                     kind="event")]),
+        ),
+    ],
+    "expense-dead-alternative.yaml": [
+        ("dead-alternative", "expense-dead-alternative.yaml:43:5", None),
+        ("dead-alternative", "expense-dead-alternative.yaml:49:5", None),
+    ],
+    "dead-alternative.yaml": [("dead-alternative", "dead-alternative.yaml:19:5", None)],
 }
 
 
@@ -502,3 +527,201 @@ def test_no_dead_or_overridden_sharing_rule_where_every_rule_decides_some_expens
     found = [f for f in creditrules.analyse(ruleset)
              if f.code in ("dead-condition", "always-overridden") and f.rules[0] in sharing]
     assert found == [], [f.text() for f in found]
+
+
+# -- unused overrides, negations of optional fields and dead alternatives ---------------------
+def test_an_unused_sharing_override_names_the_parts_that_clash() -> None:
+    """8.4 overrides 8.2 and 8.3; only 8.3 ever applies with it. The message names the rule,
+    the overridden rule and its clause, and the comparisons that cannot hold together; the
+    overrides of the default 8.1 (which gives way anyway) are not reported."""
+    got = [(f.code, f.rules, f.clause, f.message, f.fix, f.witness)
+           for f in _analyse("expense-override-unused.yaml")]
+    assert got == [
+        ("override-unused", ("premium-events", "hcp-meals"), "8.4",
+         "expense sharing rule premium-events overrides hcp-meals (clause 8.2), but no "
+         'expense satisfies both conditions: expense.kind == "event" and expense.kind == '
+         '"meal" never hold together, so the override never matters',
+         "check that premium-events overrides the rule meant (or drop the override)", None),
+    ]
+
+
+def test_an_unused_credit_override_names_the_parts_that_clash() -> None:
+    [unused] = [f for f in _analyse("always-overridden.yaml") if f.code == "override-unused"]
+    assert (unused.rules, unused.clause, unused.message) == (
+        ("retail", "institutions"), "4.4",
+        'rule retail overrides institutions, but no deal satisfies both conditions: '
+        'account.segment == "retail" and account.segment in ["hospital", "clinic"] never '
+        "hold together, so the override never matters",
+    )
+
+
+def test_a_used_sharing_override_is_not_reported() -> None:
+    """Pointing 8.4's override at the rule meant (8.3 alone) leaves nothing to report, and
+    the expense both meet is decided by 8.4 as the override says."""
+    text = (HERE / "expense-override-unused.yaml").read_text(encoding="utf-8")
+    old = "    overrides: [hcp-meals, events]\n"
+    assert old in text
+    ruleset = creditrules.loads(text.replace(old, "    overrides: [events]\n"),
+                                source="fixed.yaml", engine="reference")
+    assert list(creditrules.analyse(ruleset)) == []
+    event = _deal(expenses=[_expense(amount="1500.00", kind="event")])
+    assert ruleset.allocate(event).expenses[0].rule == "premium-events"
+
+
+def test_negated_optional_expense_fields(engine: str) -> None:
+    """!= on the account's segment (a deal field) and on the expense's date: each rule
+    decides an expense without the field. != on an attendee's category inside a count and
+    "not in" every partner are meant and not reported."""
+    ruleset = creditrules.load(HERE / "expense-negated.yaml", engine=engine)
+    analysis = creditrules.analyse(ruleset)
+    fix = "add '{0} == ...' for the values meant, or 'and {0} in [...]' before the negation"
+    assert [(f.code, f.rules, f.clause, f.message, f.fix) for f in analysis] == [
+        ("negated-optional", ("non-hospital",), "8.2",
+         "expense sharing rule non-hospital applies to every expense on a deal without "
+         "account.segment: a missing value is != to everything", fix.format("account.segment")),
+        ("negated-optional", ("events",), "8.3",
+         "expense sharing rule events applies to every expense without expense.date: a "
+         "missing value is != to everything", fix.format("expense.date")),
+    ]
+    for finding in analysis:
+        assert finding.witness is not None
+        [share] = ruleset.allocate(finding.witness).expenses
+        assert share.rule == finding.rules[0]
+        assert "date" not in finding.witness["expenses"][0]
+        assert "segment" not in finding.witness.get("account", {})
+
+
+def test_dead_alternatives_name_the_rule_and_the_impossible_part() -> None:
+    fix = ("correct the alternative (a reversed < or >, a literal no value takes) or remove "
+           "it: as written, the rule applies by its other alternatives alone")
+    got = [(f.code, f.rules, f.clause, f.message, f.fix)
+           for name in ("dead-alternative.yaml", "expense-dead-alternative.yaml")
+           for f in _analyse(name)]
+    assert got == [
+        ("dead-alternative", ("hospital-or-mid-size",), "4.2",
+         "no deal can satisfy the alternative (amount > 10000 and amount < 5000) in the "
+         "condition of rule hospital-or-mid-size", fix),
+        ("dead-alternative", ("group-hospitality",), "8.2",
+         'no expense can satisfy the alternative (expense.kind == "meal" and '
+         "expense.attendees > 20 and expense.attendees < 10) in the condition of expense "
+         "sharing rule group-hospitality: expense.attendees > 20 and expense.attendees < 10 "
+         "never hold together", fix),
+        ("dead-alternative", ("gifts",), "8.3",
+         "no expense can satisfy the alternative (expense.amount < 0) in the condition of "
+         "expense sharing rule gifts: an expense's amount is never negative", fix),
+    ]
+    [finding] = _analyse("dead-alternative.yaml")
+    assert str(finding).endswith(
+        "dead-alternative.yaml:19:5: warning: no deal can satisfy the alternative (amount > "
+        "10000 and amount < 5000) in the condition of rule hospital-or-mid-size (clause 4.2) "
+        "[dead-alternative]")
+
+
+def test_a_dead_rule_is_not_reported_alternative_by_alternative() -> None:
+    """Every alternative impossible: the rule is dead (one dead-condition finding, and 4.3's
+    override of it never matters), not reported alternative by alternative."""
+    text = (HERE / "dead-alternative.yaml").read_text(encoding="utf-8")
+    old = 'account.segment == "hospital" or (amount > 10000 and amount < 5000)'
+    ruleset = creditrules.loads(
+        text.replace(old, 'account.named and not account.named or (amount > 10000 and '
+                          'amount < 5000)'), source="dead.yaml")
+    assert [(f.code, f.rules) for f in creditrules.analyse(ruleset)] == [
+        ("dead-condition", ("hospital-or-mid-size",)),
+        ("override-unused", ("clinics-and-returns", "hospital-or-mid-size")),
+    ]
+
+
+def test_alternatives_nested_in_alternatives_and_policy_rules() -> None:
+    """``a or (b or c)`` has three alternatives; a policy precedence rule's alternatives
+    are checked too."""
+    text = (HERE / "dead-alternative.yaml").read_text(encoding="utf-8")
+    old = 'account.segment == "hospital" or (amount > 10000 and amount < 5000)'
+    ruleset = creditrules.loads(
+        text.replace(old, 'account.segment == "hospital" or (account.segment == "clinic" or '
+                          "amount > 10000 and amount < 5000)"), source="nested.yaml")
+    [finding] = creditrules.analyse(ruleset)
+    assert finding.code == "dead-alternative"
+    assert "(amount > 10000 and amount < 5000)" in finding.message
+    policy = (HERE / "expense-dead-alternative.yaml").read_text(encoding="utf-8").replace(
+        "    default: true\n    governs: stricter\n",
+        "    default: true\n    governs: stricter\n"
+        '  - id: owners\n    clause: "7.2"\n    topic: entertainment\n'
+        '    when: account.owner == "acme" or (amount > 5 and amount < 1)\n'
+        "    overrides: [stricter]\n    governs: account_owner\n", 1)
+    found = [f for f in creditrules.analyse(creditrules.loads(policy, source="policy.yaml"))
+             if f.rules == ("owners",)]
+    assert [(f.code, f.clause, f.message) for f in found] == [
+        ("dead-alternative", "7.2", "no deal can satisfy the alternative (amount > 5 and "
+         "amount < 1) in the condition of rule owners")]
+
+
+def test_a_dead_alternative_can_be_acknowledged() -> None:
+    text = (HERE / "dead-alternative.yaml").read_text(encoding="utf-8") + (
+        "analysis:\n  acknowledge:\n"
+        '    - {finding: dead-alternative, clause: "4.2", rule: hospital-or-mid-size, '
+        "reason: The mid-size band is suspended; the parties keep the wording.}\n")
+    analysis = creditrules.analyse(creditrules.loads(text, source="ack.yaml"))
+    assert list(analysis) == []
+    assert [f.code for f in analysis.acknowledged] == ["dead-alternative"]
+
+
+def test_validate_prints_the_new_warnings_and_fails_on_them_when_strict(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, code, count in [("expense-override-unused.yaml", "override-unused", 1),
+                              ("expense-negated.yaml", "negated-optional", 2),
+                              ("expense-dead-alternative.yaml", "dead-alternative", 2),
+                              ("dead-alternative.yaml", "dead-alternative", 1)]:
+        assert main(["validate", str(HERE / name)]) == 0
+        out = capsys.readouterr().out
+        assert out.count(f"[{code}]") == count, out
+        assert main(["validate", str(HERE / name), "--strict"]) == 1
+        capsys.readouterr()
+
+
+_NEW_CODES = ("dead-alternative", "override-unused", "negated-optional")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted(p for p in BUNDLED.glob("*.yaml") if not p.name.endswith("-cases.yaml")),
+        *sorted(p for p in HERE.glob("*.yaml")),
+    ],
+    ids=lambda p: p.name,
+)
+def test_no_unused_override_negated_optional_or_dead_alternative_where_there_is_none(
+    path: Path,
+) -> None:
+    """The bundled agreements and every other fixture: no such finding but those worked
+    by hand above (an override of a default, a chain of overrides, "not in" every partner
+    and a count of attendees of another category are meant)."""
+    expected = [(c, loc) for c, loc, _ in EXPECTED.get(path.name, []) if c in _NEW_CODES]
+    ruleset = creditrules.load(path, engine="reference")
+    analysis = creditrules.analyse(ruleset)
+    found = [(f.code, str(f.location).replace(f"{path.parent}/", ""))
+             for f in [*analysis, *analysis.acknowledged] if f.code in _NEW_CODES]
+    if path.name == "acknowledged.yaml":
+        expected = [("negated-optional", "acknowledged.yaml:19:5")]
+    if path.parent == BUNDLED:
+        assert found == [], [f.text() for f in analysis]
+    else:
+        assert found == expected, [f.text() for f in analysis]
+
+
+def test_a_negated_optional_expense_witness_names_only_what_it_needs() -> None:
+    """Where the account owner's policy governs, the witness names an owner (so that a
+    policy is decided) and leaves out every other field it can: no date on the meal."""
+    text = (HERE / "expense-negated.yaml").read_text(encoding="utf-8")
+    ruleset = creditrules.loads(text.replace("    governs: stricter\n",
+                                             "    governs: account_owner\n"),
+                                source="owner.yaml", engine="reference")
+    found = [f for f in creditrules.analyse(ruleset) if f.code == "negated-optional"]
+    assert [f.witness for f in found] == [
+        _deal(account={"owner": "acme"},
+              expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}])]),
+        _deal(account={"owner": "acme"},
+              expenses=[_expense(amount="500.00", attendees=[{"id": "A1"}], kind="event")]),
+    ]
+    for finding in found:
+        assert reproduce(ruleset, finding) is None

@@ -1,10 +1,15 @@
 """The analysis against brute force: on generated small rulesets, "no gap found" (and "no
 ambiguity found") agrees with allocating one deal from every rank class of every field,
-and every witness the analysis reports reproduces through allocate on each engine."""
+and every witness the analysis reports reproduces through allocate on each engine. Dead
+alternatives, unused overrides and negations of optional fields agree with evaluating the
+conditions on those deals."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import creditrules
-from creditrules.analysis import reproduce
+from creditrules.analysis import Analysis, reproduce
+from creditrules.conditions._ast import Expr, Facts, Or
+from creditrules.conditions._eval import evaluate
 from creditrules.engine import _durable
 
 _HEADER = """\
@@ -45,7 +52,12 @@ _tier = st.one_of(
     st.just('attributes.tier in ["a", "b"]'),
 )
 _atom = st.one_of(_units, _tier, st.just("account.named"), st.just("not account.named"))
-_condition = st.lists(_atom, min_size=1, max_size=2).map(" and ".join)
+_conjunction = st.lists(_atom, min_size=1, max_size=2).map(" and ".join)
+# Now and then two alternatives, one of which may never hold ("units > 3 and units < 1").
+_condition = st.one_of(
+    _conjunction,
+    st.builds(lambda a, b: f"{a} or ({b})", _conjunction, _conjunction),
+)
 _split = st.sampled_from(["{acme: 50%, beta: 50%}", "{acme: 70%, beta: 30%}"])
 
 
@@ -115,10 +127,83 @@ def test_no_gap_found_agrees_with_enumeration(text: str) -> None:
             ambiguous.append(deal)
     assert bool(gaps) == bool(undecided), (text, undecided[:1])
     assert bool(overlaps) == bool(ambiguous), (text, ambiguous[:1])
+    facts = [_credit_facts(deal) for deal in _every_class(text)]
+    _agree_on_conditions(ruleset.rules, analysis, facts, text)
     for engine in ["durable", "reference"] if _durable.available() else ["reference"]:
         on_engine = creditrules.loads(text, source="generated.yaml", engine=engine)
         for finding in analysis:
             assert reproduce(on_engine, finding) is None, (text, finding.text())
+
+
+def _credit_facts(deal: dict[str, Any]) -> tuple[Facts, frozenset[str]]:
+    """What a generated deal's conditions read, and which of those fields it lacks."""
+    attributes = deal["attributes"]
+    units = attributes.get("units")
+    scalars = {
+        ("attributes", "units"): None if units is None else Decimal(units),
+        ("attributes", "tier"): attributes.get("tier"),
+        ("account", "named"): deal["account"]["named"],
+    }
+    missing = frozenset(".".join(k) for k, v in scalars.items() if v is None)
+    return Facts(scalars, {}), missing
+
+
+def _alternatives(expr: Expr) -> list[Expr]:
+    return [a for p in expr.parts for a in _alternatives(p)] if isinstance(expr, Or) else [expr]
+
+
+_NEGATED = re.compile(r"([a-z_.]+) != ")
+
+
+def _agree_on_conditions(
+    rules: Iterable[Any], analysis: Analysis, facts: list[tuple[Facts, frozenset[str]]],
+    text: str,
+) -> None:
+    """Dead alternatives, unused overrides and negated optional fields, each exactly where
+    the conditions evaluated on every class of deal say (the generated negations are all
+    written ``field != value``)."""
+    findings = [*analysis, *analysis.acknowledged]
+    by_id = {r.id: r for r in rules}
+
+    def holds(expr: Expr | None, missing: str | None = None) -> bool:
+        return any(
+            expr is None or evaluate(expr, f)
+            for f, lacks in facts
+            if missing is None or missing in lacks
+        )
+
+    for rule in by_id.values():
+        if rule.when is None or not holds(rule.when):
+            continue  # a dead rule is its own finding
+        dead = {f.message for f in findings
+                if f.code == "dead-alternative" and f.rules == (rule.id,)}
+        alternatives = _alternatives(rule.when) if isinstance(rule.when, Or) else []
+        expected = {a.text for a in alternatives if not holds(a)}
+        assert {t for t in expected if any(f"({t})" in m for m in dead)} == expected, (
+            text, rule.id, dead)
+        assert len(dead) == len(expected), (text, rule.id, dead, expected)
+        for target in rule.overrides:
+            other = by_id[target]
+            both = any(
+                evaluate(rule.when, f) and (other.when is None or evaluate(other.when, f))
+                for f, _ in facts
+            )
+            unused = any(f.code == "override-unused" and f.rules == (rule.id, target)
+                         for f in findings)
+            assert unused == (not both), (text, rule.id, target)
+        negated = set(_NEGATED.findall(rule.when_text or ""))
+        for field in negated:
+            reported = any(
+                f.code == "negated-optional" and f.rules == (rule.id,)
+                and f"without {field}:" in f.message
+                for f in findings
+            )
+            assert reported == holds(rule.when, field), (text, rule.id, field)
+        assert not any(
+            f.code == "negated-optional" and f.rules == (rule.id,)
+            and not any(f"without {n}:" in f.message for n in negated)
+            for f in findings
+        ), (text, rule.id)
 
 
 _EXPENSE_HEADER = """\
@@ -184,6 +269,17 @@ _expense_atom = st.one_of(
         st.integers(0, 2),
     ),
 )
+# The expense's date may be missing: "!=" then holds.
+_expense_date = st.builds(
+    lambda op: f"expense.date {op} 2026-03-15", st.sampled_from(["!=", "=="])
+)
+_expense_conjunction = st.lists(
+    st.one_of(_expense_atom, _expense_date), min_size=1, max_size=2
+).map(" and ".join)
+_expense_condition = st.one_of(
+    _expense_conjunction,
+    st.builds(lambda a, b: f"{a} or ({b})", _expense_conjunction, _expense_conjunction),
+)
 _expense_share = st.sampled_from(["equal", "payer", "{acme: 70%, beta: 30%}"])
 
 
@@ -192,7 +288,7 @@ def expense_rulesets(draw: st.DrawFn) -> str:
     n = draw(st.integers(1, 3))
     lines = []
     for i in range(n):
-        condition = " and ".join(draw(st.lists(_expense_atom, min_size=1, max_size=2)))
+        condition = draw(_expense_condition)
         lines.append(
             f'  - id: e{i}\n    clause: "8.{i + 1}"\n'
             f"    when: '{condition}'\n    share: {draw(_expense_share)}\n"
@@ -205,25 +301,47 @@ def expense_rulesets(draw: st.DrawFn) -> str:
     return _EXPENSE_HEADER + policies + "expense_sharing:\n" + "".join(lines)
 
 
-def _every_expense() -> list[dict[str, Any]]:
+def _every_expense(text: str = "") -> list[dict[str, Any]]:
     """One deal per combination of expense classes: each kind and another, each amount
     literal one unit below, at and above (and nothing), one to five attendees with none to
-    all of them healthcare professionals."""
+    all of them healthcare professionals; where conditions read the expense's date, none,
+    the date they name and another."""
     deals = []
     amounts = ["0.00", "99.00", "100.00", "101.00", "199.00", "200.00", "201.00"]
-    for kind, amount, n, owner in itertools.product(
-        ["meal", "event", "other"], amounts, range(1, 6), [None, "beta"]
+    dates = [None, "2026-03-15", "2026-03-16"] if "expense.date" in text else [None]
+    for kind, amount, n, owner, day in itertools.product(
+        ["meal", "event", "other"], amounts, range(1, 6), [None, "beta"], dates
     ):
         for hcp in range(n + 1):
             attendees = [{"category": "hcp"}] * hcp + [{}] * (n - hcp)
             expense = {"id": "E1", "kind": kind, "amount": amount, "paid_by": "acme",
                        "attendees": attendees}
+            if day is not None:
+                expense["date"] = day
             deal = {"id": "E", "date": "2026-03-01", "amount": "100.00", "currency": "USD",
                     "expenses": [expense]}
             if owner is not None:
                 deal["account"] = {"owner": owner}
             deals.append(deal)
     return deals
+
+
+def _expense_facts(deal: dict[str, Any]) -> tuple[Facts, frozenset[str]]:
+    """What a generated expense's sharing conditions read, and which fields it lacks."""
+    [expense] = deal["expenses"]
+    day = expense.get("date")
+    scalars = {
+        ("expense", "id"): expense["id"],
+        ("expense", "kind"): expense["kind"],
+        ("expense", "amount"): Decimal(expense["amount"]),
+        ("expense", "paid_by"): expense["paid_by"],
+        ("expense", "attendees"): Decimal(len(expense["attendees"])),
+        ("expense", "date"): None if day is None else dt.date.fromisoformat(day),
+        ("expense", "preapproved"): False,
+    }
+    items = tuple({("category",): a.get("category")} for a in expense["attendees"])
+    missing = frozenset(".".join(k) for k, v in scalars.items() if v is None)
+    return Facts(scalars, {"attendees": items}), missing
 
 
 @given(expense_rulesets())
@@ -239,7 +357,8 @@ def test_expense_sharing_findings_agree_with_enumeration(text: str) -> None:
     overlaps = [f for f in analysis if f.code == "ambiguity"]
     undecided, ambiguous, refused = [], [], []
     seen: dict[str, set[str]] = {r.id: set() for r in ruleset.expense_rules}
-    for deal in _every_expense():
+    deals = _every_expense(text)
+    for deal in deals:
         try:
             allocation = ruleset.allocate(deal)
         except creditrules.NoApplicableRuleError:
@@ -268,6 +387,8 @@ def test_expense_sharing_findings_agree_with_enumeration(text: str) -> None:
             assert (rule_id in dead) == (not met), (text, rule_id, statuses)
             assert (rule_id in overridden) == (met and "applied" not in statuses), (
                 text, rule_id, statuses)
+    facts = [_expense_facts(d) for d in deals if "account" not in d]
+    _agree_on_conditions(ruleset.expense_rules, analysis, facts, text)
     for engine in ["durable", "reference"] if _durable.available() else ["reference"]:
         on_engine = creditrules.loads(text, source="generated.yaml", engine=engine)
         for finding in analysis:

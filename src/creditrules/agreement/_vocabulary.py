@@ -12,6 +12,7 @@ FINDINGS = {
     "ambiguity": "error",
     "policy-gap": "warning",
     "dead-condition": "warning",
+    "dead-alternative": "warning",
     "always-overridden": "warning",
     "override-unused": "warning",
     "never-in-force": "warning",

@@ -1,4 +1,5 @@
-"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, dated gaps
+"""The decided part of the analysis: gaps, ambiguity, dead and shadowed rules, overrides
+that never matter, alternatives that never hold, negations of optional fields, dated gaps
 (of credit, policy precedence and expense sharing rules).
 
 The term is cut into segments on which nothing changes (the rules and precedence lists in
@@ -20,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from creditrules.agreement.policy import ENTERTAINMENT
+from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
 from creditrules.agreement.ruleset import CreditRule, Ruleset
 from creditrules.allocation._precedence import Precedence
 from creditrules.analysis import _solver
@@ -40,7 +41,7 @@ from creditrules.analysis._terms import (
     window_gaps,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import And, Compare, Count, Expr, Field, Literal
+from creditrules.conditions._ast import And, Compare, Count, Expr, Field, Literal, Or
 from creditrules.engine._feature_encoding import _canon_value, _In, _shape
 from creditrules.errors import Location
 
@@ -111,6 +112,8 @@ class _Decider:
         self.boxes = {k: _box(n) for k, n in self.space.nodes.items()}
         self.pending: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
         self.first: dict[str, tuple[str, list[_solver.Formula], dt.date]] = {}
+        # The first day of each stretch of the term on which a rule is in force.
+        self.days: dict[str, list[dt.date]] = {}
         self.gaps: dict[tuple[Any, ...], tuple[Finding, dt.date, dt.date | None]] = {}
         self.entertainment = bool(ruleset.expense_rules) or any(
             ENTERTAINMENT in t for t in ruleset.policies.values()
@@ -440,8 +443,10 @@ class _Decider:
 
     def run_expenses(self) -> list[Finding]:
         """Gaps and ambiguities of expense sharing: among deals with an expense whose credit
-        and entertainment policy are decided (their own holes are their own findings); and
-        sharing rules no expense meets or that never prevail (:meth:`expense_rules`)."""
+        and entertainment policy are decided (their own holes are their own findings);
+        sharing rules no expense meets, that never prevail, whose overrides never matter or
+        with an alternative no expense meets (:meth:`expense_rules`); and ``!=`` on a field
+        an expense may lack (:meth:`negated_optional_expenses`)."""
         rs = self.rs
         group = _Group(_EXPENSES, "expense sharing", True, False, expense=True)
         rules: list[Rule] = sorted(rs.expense_rules, key=lambda r: r.key)
@@ -461,6 +466,7 @@ class _Decider:
             self.ambiguity(group, rules, prec, context, first, last)
             stretches.append((first, context))
         self.expense_rules(rules, prec, stretches)
+        self.negated_optional_expenses(rules, prec, stretches)
         self.dated_gaps()
         return self.findings
 
@@ -480,10 +486,12 @@ class _Decider:
         prec: Precedence,
         stretches: Sequence[tuple[dt.date, list[_solver.Formula]]],
     ) -> None:
-        """Expense sharing rules that can never apply (``dead-condition``) or never prevail
-        (``always-overridden``). Sharing rules have no dates and no precedence lists: the
-        engine resolves them by ``overrides`` (and chains of them) and defaults alone, as
-        ``prec`` does; only the deal's date class changes along the term."""
+        """Expense sharing rules that can never apply (``dead-condition``), have an
+        alternative that can never hold (``dead-alternative``), override a rule they never
+        meet (``override-unused``) or never prevail (``always-overridden``). Sharing rules
+        have no dates and no precedence lists: the engine resolves them by ``overrides``
+        (and chains of them) and defaults alone, as ``prec`` does; only the deal's date
+        class changes along the term."""
         by_class: dict[int | None, dt.date] = {}
         for first, _ in stretches:
             by_class.setdefault(self.day_class(first), first)
@@ -495,6 +503,8 @@ class _Decider:
             if rule.when is not None and not self.possible([c], days):
                 self.dead_expense_rule(rule, days)
                 continue
+            self.dead_alternatives(rule, days, "expense", "expense sharing rule")
+            self.unused_expense_overrides(rule, rules, c, days)
             beaters = sorted(
                 (o for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)),
                 key=lambda r: r.location,
@@ -513,32 +523,207 @@ class _Decider:
                     cover.remove(pair)
             self.overridden_expense_rule(rule, [b for b, _ in cover], c, stretches)
 
-    def dead_expense_rule(self, rule: Rule, days: Sequence[dt.date]) -> None:
-        """Report a sharing rule whose condition no expense meets, naming the conjuncts
-        that cannot hold together (the slip is there, not in the rest)."""
-        assert rule.when is not None
-        parts = list(rule.when.parts) if isinstance(rule.when, And) else [rule.when]
+    def never_together(
+        self, parts: Sequence[Expr], days: Sequence[dt.date], *, whole: bool = False
+    ) -> str:
+        """Why a conjunction of ``parts`` that no deal (with its expense) meets cannot
+        hold: the fewest of its parts that cannot hold together (the slip is there, not in
+        the rest), and the expense reader's bound where one comparison alone is ruled out by
+        it. The parts are named when they are fewer than all of them, or when ``whole``
+        (two rules' conditions side by side: which parts clash is the news). "" when there
+        is nothing to add."""
+        unique: dict[str, Expr] = {}
+        for p in parts:
+            unique.setdefault(p.text, p)
+        parts = list(unique.values())
         core = list(range(len(parts)))
+        formulas = [self.space.part(p) for p in parts]
+        if not parts or self.possible(formulas, days):
+            return ""  # not ruled out on these days: nothing to say
         if len(parts) > 1:
-            formulas = [self.space.part(p) for p in parts]
             for i in range(len(parts)):
                 trial = [k for k in core if k != i]
                 if trial and not self.possible([formulas[k] for k in trial], days):
                     core = trial
         why = []
-        if len(core) < len(parts):
+        if len(core) < len(parts) or (whole and len(core) > 1):
             words = " and ".join(parts[k].text for k in core)
             why.append(f"{words} " + ("never holds" if len(core) == 1 else "never hold together"))
         # One comparison that never holds on its own: a bound of the expense reader.
         bound = _bound(parts[core[0]]) if len(core) == 1 else None
         if bound is not None:
             why.append(bound)
+        return "; ".join(why)
+
+    def version_of(self, target: str, rule: Rule) -> Rule | None:
+        """The rule ``rule`` overrides by ``target`` (of its own kind; for a credit rule,
+        the version in force on its first stretch), when its condition is decided."""
+        others: list[Rule]
+        if isinstance(rule, CreditRule):
+            days = self.days.get(rule.key)
+            others = list(self.rs.rules_in_force(days[0]) if days else self.rs.rules)
+        elif isinstance(rule, ExpenseRule):
+            others = list(self.rs.expense_rules)
+        else:
+            others = list(self.rs.policy_rules)
+        found = next((r for r in others if r.id == target), None)
+        if found is None or found.when is None or found.key not in self.space.nodes:
+            return None
+        return found
+
+    def dead_alternatives(
+        self, rule: Rule, days: Sequence[dt.date], subject: str, name: str
+    ) -> None:
+        """Report each alternative of a rule's top-level ``or`` that nothing can satisfy
+        (the rule itself can: a dead rule is its own finding). The rule then applies by its
+        other alternatives alone: the impossible one is a slip (a reversed bound, a literal
+        no value takes) that silently drops the deals it was meant for."""
+        if not isinstance(rule.when, Or) or rule.key not in self.space.nodes or not days:
+            return
+        for alt in _alternatives(rule.when):
+            if self.possible([self.space.part(alt)], days):
+                continue
+            why = self.never_together(_conjuncts(alt), days)
+            self.findings.append(
+                Finding(
+                    "dead-alternative",
+                    "warning",
+                    f"no {subject} can satisfy the alternative ({alt.text}) in the condition "
+                    f"of {name} {rule.id}" + (f": {why}" if why else ""),
+                    rule.location,
+                    rule.clause,
+                    fix="correct the alternative (a reversed < or >, a literal no value "
+                    "takes) or remove it: as written, the rule applies by its other "
+                    "alternatives alone",
+                    rules=(rule.id,),
+                )
+            )
+
+    def unused_expense_overrides(
+        self, rule: Rule, rules: Sequence[Rule], c: _solver.Formula, days: Sequence[dt.date]
+    ) -> None:
+        """Report each rule a sharing rule overrides that no expense meets together with
+        it: that override never decides anything (it probably names the wrong rule). An
+        override of a rule that would give way anyway (a default, or one reached through a
+        chain of overrides) is not reported: "notwithstanding 8.1" restates the precedence
+        on purpose."""
+        for target in rule.overrides:
+            other = next((o for o in rules if o.id == target), None)
+            co = None if other is None else self.cond(other)
+            if other is None or co is None or self.possible([c, co], days):
+                continue
+            why = self.never_together(
+                [*_conjuncts(rule.when), *_conjuncts(other.when)], days, whole=True
+            )
+            self.findings.append(
+                Finding(
+                    "override-unused",
+                    "warning",
+                    f"expense sharing rule {rule.id} overrides {target} (clause "
+                    f"{other.clause}), but no expense satisfies both conditions: "
+                    + (f"{why}, so " if why else "")
+                    + "the override never matters",
+                    rule.location,
+                    rule.clause,
+                    fix=f"check that {rule.id} overrides the rule meant (or drop the override)",
+                    rules=(rule.id, target),
+                )
+            )
+
+    def negated_optional_expenses(
+        self,
+        rules: Sequence[Rule],
+        prec: Precedence,
+        stretches: Sequence[tuple[dt.date, list[_solver.Formula]]],
+    ) -> None:
+        """``!=`` / ``not in`` in a sharing rule's condition on a field an expense or its
+        deal may lack (the expense's date; the account's owner, segment...; an attribute):
+        true of every expense without it. An attendee's ``category`` inside a count is not
+        reported: an attendee without one is in the default category, which is indeed not
+        ``hcp`` (and the expense's kind, amount, payer, attendees and pre-approval are
+        never missing)."""
+        partners = frozenset(self.rs.partner_ids)
+        expect_label = f"expense:{WITNESS_EXPENSE}"
+        for rule in sorted(rules, key=lambda r: r.location):
+            c = self.cond(rule)
+            if rule.when is None or c is None:
+                continue
+            for field in _negated_fields(rule.when, False, partners):
+                missing = self.space.missing(field.path)
+                if missing is None or not self.once("negated-optional", rule.key, field.path):
+                    continue
+                expect = ("verdict", expect_label, rule.id, "applied", "overridden")
+                # The witness best shows the rule deciding the expense, with no other field
+                # missing or set than the finding needs: asked first, then any expense it
+                # applies to.
+                beaters = [
+                    self.cond(o) for o in rules if o.id != rule.id and prec.beats(o.id, rule.id)
+                ]
+                reads = _reads(rule.when)
+                plain: list[_solver.Formula] = [
+                    m
+                    for i, o in enumerate(self.space.origins)
+                    if isinstance(o, Field)
+                    and ".".join(o.path) not in reads
+                    and (m := self.space.missing(o.path)) is not None
+                ]
+                attempts: list[tuple[list[_solver.Formula], tuple[str, ...]]] = []
+                if None not in beaters:
+                    wins = [_solver.negate(b) for b in beaters if b is not None]
+                    # Each other field left out where it can be (the owner whose policy
+                    # governs cannot).
+                    day, context = stretches[0]
+                    prefer: list[_solver.Formula] = []
+                    for m in plain:
+                        if self.possible([c, missing, *wins, *prefer, m, *context], [day]):
+                            prefer.append(m)
+                    attempts.append((wins + prefer, (*expect[:3], "applied")))
+                    attempts.append((wins, (*expect[:3], "applied")))
+                attempts.append(([], expect))
+                result = _Result(False)
+                for extra, wanted in attempts:
+                    for day, context in stretches:
+                        result = self.solve(
+                            [c, missing, *extra, *context],
+                            day,
+                            wanted,
+                            expense=True,
+                            protect=(rule,),
+                        )
+                        if result.sat and result.why is None:
+                            break
+                    if result.sat and result.why is None:
+                        break
+                if not result.sat:
+                    continue
+                on = "" if field.path[0] == "expense" else "on a deal "
+                self.report(
+                    result,
+                    Finding(
+                        "negated-optional",
+                        "warning",
+                        f"expense sharing rule {rule.id} applies to every expense {on}"
+                        f"without {field.text}: a missing value is != to everything",
+                        rule.location,
+                        rule.clause,
+                        fix=f"add '{field.text} == ...' for the values "
+                        f"meant, or 'and {field.text} in [...]' before the negation",
+                        rules=(rule.id,),
+                        expect=expect,
+                    ),
+                )
+
+    def dead_expense_rule(self, rule: Rule, days: Sequence[dt.date]) -> None:
+        """Report a sharing rule whose condition no expense meets, naming the conjuncts
+        that cannot hold together (the slip is there, not in the rest)."""
+        assert rule.when is not None
+        why = self.never_together(_conjuncts(rule.when), days)
         self.findings.append(
             Finding(
                 "dead-condition",
                 "warning",
                 f"no expense can satisfy the condition of expense sharing rule {rule.id} "
-                f"({rule.when_text})" + (": " + "; ".join(why) if why else ""),
+                f"({rule.when_text})" + (f": {why}" if why else ""),
                 rule.location,
                 rule.clause,
                 fix="check each comparison for a typo (a reversed < or >, a bound no "
@@ -865,6 +1050,7 @@ class _Decider:
         for rule in rules:
             c = self.cond(rule)
             self.first.setdefault(rule.key, (g.label, context, day))
+            self.days.setdefault(rule.key, []).append(day)
             if c is None or (rule.when is None and not rule.default):
                 reach.setdefault(rule.key, True)
                 prevail.setdefault(rule.key, True)
@@ -945,14 +1131,21 @@ class _Decider:
                         expect=expect,
                     ),
                 )
+            days = self.days.get(rule.key, [])
             for target in rule.overrides:
                 if meet.get((rule.key, target)) is False and reach.get(rule.key):
+                    other = self.version_of(target, rule)
+                    why = "" if other is None else self.never_together(
+                        [*_conjuncts(rule.when), *_conjuncts(other.when)], days, whole=True
+                    )
                     self.findings.append(
                         Finding(
                             "override-unused",
                             "warning",
-                            f"rule {rule.id} overrides {target}, "
-                            "but no deal satisfies both conditions: the override never matters",
+                            f"rule {rule.id} overrides {target}, but no deal satisfies both "
+                            "conditions: "
+                            + (f"{why}, so " if why else "")
+                            + "the override never matters",
                             rule.location,
                             rule.clause,
                             fix=f"check that {rule.id} overrides the "
@@ -960,6 +1153,8 @@ class _Decider:
                             rules=(rule.id, target),
                         )
                     )
+            if reach.get(rule.key):
+                self.dead_alternatives(rule, days, "deal", "rule")
         self.findings += window_gaps(self.rs)
         self.negated_optional()
 
@@ -998,6 +1193,23 @@ class _Decider:
                         expect=expect,
                     ),
                 )
+
+
+def _conjuncts(expr: Expr | None) -> list[Expr]:
+    """The parts of a conjunction (nested ones flattened); a condition that is not one is
+    its own single part."""
+    if expr is None:
+        return []
+    if isinstance(expr, And):
+        return [p for part in expr.parts for p in _conjuncts(part)]
+    return [expr]
+
+
+def _alternatives(expr: Or) -> list[Expr]:
+    """The alternatives of a disjunction, nested ones flattened (``a or (b or c)``)."""
+    return [
+        p for part in expr.parts for p in (_alternatives(part) if isinstance(part, Or) else [part])
+    ]
 
 
 def _bound(part: Expr) -> str | None:
