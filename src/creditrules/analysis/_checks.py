@@ -24,9 +24,10 @@ import attrs
 from creditrules.agreement.policy import ENTERTAINMENT, ExpenseRule
 from creditrules.agreement.ruleset import CreditRule, Ruleset
 from creditrules.allocation._precedence import Precedence
+from creditrules.allocation._reading import MAX_ATTENDEES
 from creditrules.analysis import _solver
 from creditrules.analysis._findings import Finding, _check
-from creditrules.analysis._space import MAX_ATTENDEES, WITNESS_EXPENSE, Space, _rank_of, _uses
+from creditrules.analysis._space import WITNESS_EXPENSE, Space, _rank_of, _uses
 from creditrules.analysis._terms import (
     Rule,
     _box,
@@ -697,21 +698,9 @@ class _Decider:
                 if not result.sat:
                     continue
                 on = "" if field.path[0] == "expense" else "on a deal "
-                self.report(
-                    result,
-                    Finding(
-                        "negated-optional",
-                        "warning",
-                        f"expense sharing rule {rule.id} applies to every expense {on}"
-                        f"without {field.text}: a missing value is != to everything",
-                        rule.location,
-                        rule.clause,
-                        fix=f"add '{field.text} == ...' for the values "
-                        f"meant, or 'and {field.text} in [...]' before the negation",
-                        rules=(rule.id,),
-                        expect=expect,
-                    ),
-                )
+                self.report(result, _negated_optional(
+                    rule, f"expense sharing rule {rule.id} applies to every expense {on}",
+                    field.text, expect))
 
     def dead_expense_rule(self, rule: Rule, days: Sequence[dt.date]) -> None:
         """Report a sharing rule whose condition no expense meets, naming the conjuncts
@@ -1178,21 +1167,25 @@ class _Decider:
                 result = self.solve([c, missing, *context], day, expect)
                 if not result.sat:
                     continue
-                self.report(
-                    result,
-                    Finding(
-                        "negated-optional",
-                        "warning",
-                        f"rule {rule.id} applies to every deal "
-                        f"without {field.text}: a missing value is != to everything",
-                        rule.location,
-                        rule.clause,
-                        fix=f"add '{field.text} == ...' for the values "
-                        f"meant, or 'and {field.text} in [...]' before the negation",
-                        rules=(rule.id,),
-                        expect=expect,
-                    ),
-                )
+                self.report(result, _negated_optional(
+                    rule, f"rule {rule.id} applies to every deal ", field.text, expect))
+
+
+def _negated_optional(rule: Rule, applies: str, field: str,
+                      expect: tuple[str, ...]) -> Finding:
+    """The ``negated-optional`` finding for ``rule`` (a credit, policy or expense sharing
+    rule), ``applies`` saying to what it applies, ``field`` the field a deal may lack."""
+    return Finding(
+        "negated-optional",
+        "warning",
+        f"{applies}without {field}: a missing value is != to everything",
+        rule.location,
+        rule.clause,
+        fix=f"add '{field} == ...' for the values meant, or 'and {field} in [...]' before "
+        "the negation",
+        rules=(rule.id,),
+        expect=expect,
+    )
 
 
 def _conjuncts(expr: Expr | None) -> list[Expr]:

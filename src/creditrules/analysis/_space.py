@@ -26,6 +26,7 @@ from typing import Any
 from creditrules.agreement.policy import EntertainmentPolicy
 from creditrules.agreement.ruleset import Ruleset
 from creditrules.allocation._outcomes import LEAD_KIND
+from creditrules.allocation._reading import MAX_ATTENDEES
 from creditrules.analysis import _solver
 from creditrules.analysis._deal_space import _json_value
 from creditrules.conditions._ast import Count, Expr, Field, Path, Type, Value
@@ -55,8 +56,6 @@ _NEVER_MISSING = frozenset(
 )
 _PARTNER_PATHS = frozenset({("account", "owner"), ("lead", "source"), ("expense", "paid_by")})
 _MONEY_PATHS = frozenset({("amount",), ("expense", "amount")})
-# The reader's bounds on an expense's attendees.
-MAX_ATTENDEES = 10_000
 _DEAL_SUPPORTED = frozenset(
     {
         ("id",),

@@ -574,7 +574,6 @@ MAX_PIVOTS = 4
 #: it takes many rules out of most deals' snap and route.
 PIVOT_AT_LEAST = 16
 
-_NO_STARTS: Mapping[int, tuple[int, ...]] = {}
 Starts = Mapping[Encoded, Mapping[int, tuple[int, ...]]]
 #: The pivot an alternative is assigned to (a feature id) and the values it is pinned to
 #: there; None for an alternative no pivot pins (asked of every deal).
@@ -651,43 +650,24 @@ class KeySnap:
         if not common:
             return key
         # The extra starts of the key's values of the pivots: usually of one pivot at most.
-        part = _NO_STARTS
-        more: list[Mapping[int, tuple[int, ...]]] | None = None
         one = self._one
-        if one is not None:  # one pivot: one lookup, as fast as it was before several
-            part = one[1].get(key[one[0]], _NO_STARTS)
+        if one is not None:  # one pivot: one lookup
+            found = one[1].get(key[one[0]])
+            extras: list[Mapping[int, tuple[int, ...]]] = [] if found is None else [found]
         else:
-            for pos, table in self._tables:
-                found = table.get(key[pos])
-                if found is not None:
-                    if part is _NO_STARTS:
-                        part = found
-                    elif more is None:
-                        more = [part, found]
-                    else:
-                        more.append(found)
+            extras = [found for pos, table in self._tables
+                      if (found := table.get(key[pos])) is not None]
         out = list(key)
         right = bisect.bisect_right
-        if more is not None:  # pinned alternatives of several pivots are relevant
-            for pos, starts in common:
-                value = out[pos]
-                cell = starts[right(starts, value) - 1]
-                for extras in more:
-                    extra = extras.get(pos)
-                    if extra is not None:
-                        i = right(extra, value)
-                        if i and extra[i - 1] > cell:
-                            cell = extra[i - 1]
-                out[pos] = cell
-            return tuple(out)
         for pos, starts in common:
             value = out[pos]
             cell = starts[right(starts, value) - 1]
-            extra = part.get(pos)
-            if extra is not None:
-                i = right(extra, value)
-                if i and extra[i - 1] > cell:
-                    cell = extra[i - 1]
+            for by_pos in extras:
+                extra = by_pos.get(pos)
+                if extra is not None:
+                    i = right(extra, value)
+                    if i and extra[i - 1] > cell:
+                        cell = extra[i - 1]
             out[pos] = cell
         return tuple(out)
 
