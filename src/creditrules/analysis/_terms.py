@@ -128,12 +128,12 @@ def _negated_fields(
     by != or not in, each with None; or compared by <, <=, > or >= under a ``not``, each
     with its comparison. Either holds of a deal without the field (a missing value is !=
     to everything and fails every ordered comparison)."""
-    if isinstance(expr, Compare):
-        sides = [s for s in (expr.left, expr.right) if isinstance(s, Field)]
+    if isinstance(expr, Compare) and isinstance(expr.left, Field):
+        # (An ordered comparison has a literal on its right.)
         if (expr.op == "!=") != negated and expr.op in ("==", "!="):
-            yield from ((side, None) for side in sides[:1])
+            yield expr.left, None
         elif negated and expr.op in _ORDERED:
-            yield from ((side, expr) for side in sides)
+            yield expr.left, expr
     elif isinstance(expr, InList):
         # "not in [every partner]" says "no partner" on purpose: nothing to warn about.
         if expr.negated != negated and not (
