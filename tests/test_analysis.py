@@ -200,6 +200,30 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("dead-alternative", "expense-dead-alternative.yaml:49:5", None),
     ],
     "dead-alternative.yaml": [("dead-alternative", "dead-alternative.yaml:19:5", None)],
+    # An "or" inside an "and": 4.2's band has reversed bounds, 4.3's named-account
+    # alternative asks a clinic sale to be a hospital's. No deal shows either: no witness.
+    "nested-dead-alternative.yaml": [
+        ("dead-alternative", "nested-dead-alternative.yaml:21:5", None),
+        ("dead-alternative", "nested-dead-alternative.yaml:26:5", None),
+    ],
+    "expense-nested-dead-alternative.yaml": [
+        ("dead-alternative", "expense-nested-dead-alternative.yaml:42:5", None),
+        ("dead-alternative", "expense-nested-dead-alternative.yaml:48:5", None),
+    ],
+    # "not (score < 3)" and "not (renewal < 2026-07-01)": a deal with neither (4.2 applies,
+    # 4.3 prevails over it for any positive amount; its smallest is 0.01).
+    "ordered-negated.yaml": [
+        ("negated-optional", "ordered-negated.yaml:24:5", _deal(amount="0.01")),
+        ("negated-optional", "ordered-negated.yaml:29:5", _deal(amount="0.01")),
+    ],
+    # A meal for three with no date: 8.2 decides it.
+    "expense-ordered-negated.yaml": [
+        (
+            "negated-optional",
+            "expense-ordered-negated.yaml:41:5",
+            _deal(expenses=[_expense(attendees=3)]),
+        ),
+    ],
 }
 
 
@@ -592,8 +616,9 @@ def test_negated_optional_expense_fields(engine: str) -> None:
 
 
 def test_dead_alternatives_name_the_rule_and_the_impossible_part() -> None:
-    fix = ("correct the alternative (a reversed < or >, a literal no value takes) or remove "
-           "it: as written, the rule applies by its other alternatives alone")
+    fix = ("correct the alternative (a reversed < or >, a literal no value takes, a value the "
+           "rest of the condition excludes) or remove it: as written, the rule applies by its "
+           "other alternatives alone")
     got = [(f.code, f.rules, f.clause, f.message, f.fix)
            for name in ("dead-alternative.yaml", "expense-dead-alternative.yaml")
            for f in _analyse(name)]
@@ -655,6 +680,138 @@ def test_alternatives_nested_in_alternatives_and_policy_rules() -> None:
          "amount < 1) in the condition of rule owners")]
 
 
+_ALT_FIX = ("correct the alternative (a reversed < or >, a literal no value takes, a value the "
+            "rest of the condition excludes) or remove it: as written, the rule applies by its "
+            "other alternatives alone")
+
+
+def test_an_alternative_inside_a_conjunction_is_checked_where_it_stands() -> None:
+    """An "or" inside an "and": an alternative impossible on its own (4.2, 8.2), or beside
+    what the rest of the condition requires (4.3, 8.3: the message names the parts that
+    clash). 4.4's "or" under two "not"s holds either way: not reported."""
+    got = [(f.code, f.rules, f.clause, f.message, f.fix)
+           for name in ("nested-dead-alternative.yaml", "expense-nested-dead-alternative.yaml")
+           for f in _analyse(name)]
+    assert got == [
+        ("dead-alternative", ("hospital-bands",), "4.2",
+         "no deal can satisfy the alternative (amount > 500 and amount < 100) in the "
+         "condition of rule hospital-bands", _ALT_FIX),
+        ("dead-alternative", ("clinics",), "4.3",
+         'no deal can satisfy the alternative (account.named and account.segment == '
+         '"hospital") in the condition of rule clinics: account.segment == "hospital" never '
+         'holds together with account.segment == "clinic"', _ALT_FIX),
+        ("dead-alternative", ("hospital-meals",), "8.2",
+         "no expense can satisfy the alternative (expense.attendees > 10 and expense.attendees "
+         "< 5) in the condition of expense sharing rule hospital-meals", _ALT_FIX),
+        ("dead-alternative", ("approved-events",), "8.3",
+         'no expense can satisfy the alternative (expense.kind == "gift") in the condition of '
+         'expense sharing rule approved-events: it never holds together with expense.kind == '
+         '"event"', _ALT_FIX),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        # The whole condition dead: one dead-condition, not alternative by alternative.
+        ('account.segment == "clinic" and account.segment == "hospital" and (amount > 5 or '
+         "amount < 1)", [("dead-condition", None)]),
+        # Under one "not", the "or" is a conjunction: "not (a or b)" is "not a and not b".
+        ('account.segment == "hospital" and not (amount > 100 or account.segment == "clinic")',
+         []),
+        # Under two, a disjunction again, and its context is what the outer "and" requires.
+        ('account.segment == "hospital" and not (amount < 0 and not (amount > 100 or '
+         'account.segment == "clinic"))',
+         [("dead-alternative", 'no deal can satisfy the alternative (account.segment == '
+           '"clinic") in the condition of rule hospital-or-mid-size: it never holds together '
+           'with account.segment == "hospital"')]),
+        # The alternative of an alternative, inside a conjunction: reported once, as the
+        # outer alternative (its own alternatives are not reported again).
+        ('account.segment == "hospital" and (amount > 100000 or (account.segment == "clinic" '
+         "and (amount > 5 or amount < 1)))",
+         [("dead-alternative", 'no deal can satisfy the alternative (account.segment == '
+           '"clinic" and (amount > 5 or amount < 1)) in the condition of rule '
+           'hospital-or-mid-size: account.segment == "clinic" never holds together with '
+           'account.segment == "hospital"')]),
+        # Redundant but possible (amount > 200 implies amount > 100): not impossible.
+        ('account.segment == "hospital" and (amount > 100 or amount > 200)', []),
+    ],
+)
+def test_alternatives_by_polarity_and_context(
+    condition: str, expected: list[tuple[str, str | None]]
+) -> None:
+    text = (HERE / "dead-alternative.yaml").read_text(encoding="utf-8")
+    old = 'account.segment == "hospital" or (amount > 10000 and amount < 5000)'
+    ruleset = creditrules.loads(text.replace(old, condition), source="polarity.yaml")
+    got = [(f.code, None if f.code == "dead-condition" else f.message)
+           for f in creditrules.analyse(ruleset) if f.code.startswith("dead-")]
+    assert got == expected
+
+
+def test_negated_ordered_comparisons_on_optional_fields(engine: str) -> None:
+    """"not (score < 3)" and "not (renewal < 2026-07-01)" hold of a deal without the field,
+    as != does; "not (units > 10)" beside "units >= 1", and "not (attendees > 2)" (every
+    expense has attendees), do not: not reported. Each witness lacks the field and is
+    decided by the rule."""
+    ruleset = creditrules.load(HERE / "ordered-negated.yaml", engine=engine)
+    analysis = creditrules.analyse(ruleset)
+    assert [(f.code, f.rules, f.clause, f.message, f.fix) for f in analysis] == [
+        ("negated-optional", ("scored",), "4.2",
+         "rule scored applies to every deal without attributes.score: a missing value makes "
+         "attributes.score < 3 false, and the condition negates it",
+         "write the comparison meant without the negation (attributes.score >= 3 rather than "
+         "not (attributes.score < 3)), which a missing attributes.score fails"),
+        ("negated-optional", ("late-renewals",), "4.3",
+         "rule late-renewals applies to every deal without attributes.renewal: a missing "
+         "value makes attributes.renewal < 2026-07-01 false, and the condition negates it",
+         "write the comparison meant without the negation (attributes.renewal >= 2026-07-01 "
+         "rather than not (attributes.renewal < 2026-07-01)), which a missing "
+         "attributes.renewal fails"),
+    ]
+    for finding in analysis:
+        assert finding.witness is not None
+        assert "attributes" not in finding.witness
+        assert reproduce(ruleset, finding) is None
+    expenses = creditrules.load(HERE / "expense-ordered-negated.yaml", engine=engine)
+    [finding] = creditrules.analyse(expenses)
+    assert (finding.rules, finding.clause, finding.message) == (
+        ("spring-meals",), "8.2",
+        "expense sharing rule spring-meals applies to every expense without expense.date: a "
+        "missing value makes expense.date < 2026-04-01 false, and the condition negates it")
+    assert finding.witness is not None
+    [share] = expenses.allocate(finding.witness).expenses
+    assert share.rule == "spring-meals"
+    assert "date" not in finding.witness["expenses"][0]
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        ("ordered-negated.yaml", "not (attributes.score < 3)", "attributes.score >= 3"),
+        ("ordered-negated.yaml", "not (attributes.renewal < 2026-07-01)",
+         "attributes.renewal >= 2026-07-01"),
+        ("expense-ordered-negated.yaml", "not (expense.date < 2026-04-01)",
+         "expense.date >= 2026-04-01"),
+        ("nested-dead-alternative.yaml", "(amount > 500 and amount < 100)",
+         "(amount >= 100 and amount <= 500)"),
+        ("nested-dead-alternative.yaml", '(account.named and account.segment == "hospital")',
+         "account.named"),
+        ("expense-nested-dead-alternative.yaml",
+         "(expense.attendees > 10 and expense.attendees < 5)",
+         "(expense.attendees >= 5 and expense.attendees <= 10)"),
+        ("expense-nested-dead-alternative.yaml", 'expense.kind == "gift")',
+         "expense.amount > 250)"),
+    ],
+)
+def test_the_fix_each_new_finding_suggests_clears_it(name: str, old: str, new: str) -> None:
+    """Each clause written as meant: its finding goes, and no other comes."""
+    text = (HERE / name).read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    before = [f.location.line for f in _analyse(name)]
+    fixed = creditrules.analyse(creditrules.loads(text.replace(old, new), source=name))
+    assert len(list(fixed)) == len(before) - 1, [f.text() for f in fixed]
+
+
 def test_a_dead_alternative_can_be_acknowledged() -> None:
     text = (HERE / "dead-alternative.yaml").read_text(encoding="utf-8") + (
         "analysis:\n  acknowledge:\n"
@@ -671,7 +828,10 @@ def test_validate_prints_the_new_warnings_and_fails_on_them_when_strict(
     for name, code, count in [("expense-override-unused.yaml", "override-unused", 1),
                               ("expense-negated.yaml", "negated-optional", 2),
                               ("expense-dead-alternative.yaml", "dead-alternative", 2),
-                              ("dead-alternative.yaml", "dead-alternative", 1)]:
+                              ("dead-alternative.yaml", "dead-alternative", 1),
+                              ("nested-dead-alternative.yaml", "dead-alternative", 2),
+                              ("ordered-negated.yaml", "negated-optional", 2),
+                              ("expense-ordered-negated.yaml", "negated-optional", 1)]:
         assert main(["validate", str(HERE / name)]) == 0
         out = capsys.readouterr().out
         assert out.count(f"[{code}]") == count, out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 import creditrules
 from creditrules.analysis import Analysis, reproduce
-from creditrules.conditions._ast import Expr, Facts, Or
+from creditrules.conditions._ast import And, Compare, Expr, Facts, Field, InList, Not, Or
 from creditrules.conditions._eval import evaluate
 from creditrules.engine import _durable
 
@@ -51,12 +50,28 @@ _tier = st.one_of(
     ),
     st.just('attributes.tier in ["a", "b"]'),
 )
-_atom = st.one_of(_units, _tier, st.just("account.named"), st.just("not account.named"))
+# A negated ordered comparison holds of a deal without units, as != does.
+_not_ordered = st.builds(
+    lambda op, n: f"not (attributes.units {op} {n})",
+    st.sampled_from(["<", "<=", ">", ">="]),
+    st.integers(0, 4),
+)
+_atom = st.one_of(
+    _units, _tier, _not_ordered, st.just("account.named"), st.just("not account.named")
+)
 _conjunction = st.lists(_atom, min_size=1, max_size=2).map(" and ".join)
-# Now and then two alternatives, one of which may never hold ("units > 3 and units < 1").
+# Now and then two alternatives, one of which may never hold ("units > 3 and units < 1"),
+# or never beside the rest ("tier == "a" and (units > 1 or tier == "b")"); at the top, in
+# a conjunction, or under one or two "not".
 _condition = st.one_of(
     _conjunction,
     st.builds(lambda a, b: f"{a} or ({b})", _conjunction, _conjunction),
+    st.builds(lambda a, b, c: f"{a} and ({b} or ({c}))", _atom, _conjunction, _conjunction),
+    st.builds(lambda a, b, c: f"{a} and not ({b} or {c})", _atom, _atom, _atom),
+    st.builds(
+        lambda a, b, c, d: f"{a} and not ({b} and not ({c} or ({d})))",
+        _atom, _atom, _conjunction, _conjunction,
+    ),
 )
 _split = st.sampled_from(["{acme: 50%, beta: 50%}", "{acme: 70%, beta: 30%}"])
 
@@ -148,11 +163,63 @@ def _credit_facts(deal: dict[str, Any]) -> tuple[Facts, frozenset[str]]:
     return Facts(scalars, {}), missing
 
 
-def _alternatives(expr: Expr) -> list[Expr]:
-    return [a for p in expr.parts for a in _alternatives(p)] if isinstance(expr, Or) else [expr]
+def _in_context(
+    expr: Expr, positive: bool = True, context: tuple[tuple[Expr, bool], ...] = ()
+) -> list[tuple[Expr, tuple[tuple[Expr, bool], ...], Expr]]:
+    """Each alternative of each "or" acting as a disjunction (under an even number of
+    "not"), with the parts (and their polarity) that must hold beside it, and the node it
+    is an alternative of. Written again from the language's meaning, not from the
+    analysis."""
+    if isinstance(expr, Not):
+        return _in_context(expr.part, not positive, context)
+    if isinstance(expr, And | Or):
+        parts = _flat(expr, type(expr))
+        if isinstance(expr, And) == positive:  # a conjunction
+            return [
+                found
+                for i, part in enumerate(parts)
+                for found in _in_context(
+                    part, positive,
+                    (*context, *((p, positive) for k, p in enumerate(parts) if k != i)),
+                )
+            ]
+        out = []
+        for part in parts:
+            if isinstance(expr, Or):
+                out.append((part, context, expr))
+            out += _in_context(part, positive, context)
+        return out
+    return []
 
 
-_NEGATED = re.compile(r"([a-z_.]+) != ")
+def _inside(node: Expr, outer: Expr) -> bool:
+    """Whether ``node`` is ``outer`` or one of its parts, at any depth."""
+    if node is outer:
+        return True
+    parts = outer.parts if isinstance(outer, And | Or) else (
+        (outer.part,) if isinstance(outer, Not) else ())
+    return any(_inside(node, p) for p in parts)
+
+
+def _flat(expr: Expr, kind: type) -> list[Expr]:
+    return [a for p in expr.parts for a in _flat(p, kind)] if isinstance(expr, kind) else [expr]
+
+
+def _negated_fields(expr: Expr, negated: bool = False) -> set[str]:
+    """The fields a condition asks to differ, after pushing "not" inwards: != (or == under
+    a "not"), and <, <=, >, >= under a "not"."""
+    if isinstance(expr, Compare) and isinstance(expr.left, Field):
+        name = ".".join(expr.left.path)
+        if expr.op in ("==", "!=") and (expr.op == "!=") != negated:
+            return {name}
+        return {name} if negated and expr.op not in ("==", "!=") else set()
+    if isinstance(expr, InList):
+        return {".".join(expr.subject.path)} if expr.negated != negated else set()
+    if isinstance(expr, Not):
+        return _negated_fields(expr.part, not negated)
+    if isinstance(expr, And | Or):
+        return set().union(*(_negated_fields(p, negated) for p in expr.parts))
+    return set()
 
 
 def _agree_on_conditions(
@@ -160,8 +227,7 @@ def _agree_on_conditions(
     text: str,
 ) -> None:
     """Dead alternatives, unused overrides and negated optional fields, each exactly where
-    the conditions evaluated on every class of deal say (the generated negations are all
-    written ``field != value``)."""
+    the conditions evaluated on every class of deal say."""
     findings = [*analysis, *analysis.acknowledged]
     by_id = {r.id: r for r in rules}
 
@@ -177,8 +243,19 @@ def _agree_on_conditions(
             continue  # a dead rule is its own finding
         dead = {f.message for f in findings
                 if f.code == "dead-alternative" and f.rules == (rule.id,)}
-        alternatives = _alternatives(rule.when) if isinstance(rule.when, Or) else []
-        expected = {a.text for a in alternatives if not holds(a)}
+        # An alternative no deal meets together with what must hold beside it; not one
+        # inside an alternative so reported.
+        expected: set[str] = set()
+        dead_nodes: list[Expr] = []
+        for alt, context, _ in _in_context(rule.when):
+            if any(_inside(alt, d) for d in dead_nodes):
+                continue
+            if not any(
+                evaluate(alt, f) and all(evaluate(e, f) == pos for e, pos in context)
+                for f, _ in facts
+            ):
+                expected.add(alt.text)
+                dead_nodes.append(alt)
         assert {t for t in expected if any(f"({t})" in m for m in dead)} == expected, (
             text, rule.id, dead)
         assert len(dead) == len(expected), (text, rule.id, dead, expected)
@@ -191,7 +268,7 @@ def _agree_on_conditions(
             unused = any(f.code == "override-unused" and f.rules == (rule.id, target)
                          for f in findings)
             assert unused == (not both), (text, rule.id, target)
-        negated = set(_NEGATED.findall(rule.when_text or ""))
+        negated = _negated_fields(rule.when)
         for field in negated:
             reported = any(
                 f.code == "negated-optional" and f.rules == (rule.id,)
@@ -270,8 +347,12 @@ _expense_atom = st.one_of(
     ),
 )
 # The expense's date may be missing: "!=" then holds.
-_expense_date = st.builds(
-    lambda op: f"expense.date {op} 2026-03-15", st.sampled_from(["!=", "=="])
+_expense_date = st.one_of(
+    st.builds(lambda op: f"expense.date {op} 2026-03-15", st.sampled_from(["!=", "=="])),
+    # So does a negated ordered comparison.
+    st.builds(
+        lambda op: f"not (expense.date {op} 2026-03-15)", st.sampled_from(["<", ">="])
+    ),
 )
 _expense_conjunction = st.lists(
     st.one_of(_expense_atom, _expense_date), min_size=1, max_size=2
@@ -279,6 +360,15 @@ _expense_conjunction = st.lists(
 _expense_condition = st.one_of(
     _expense_conjunction,
     st.builds(lambda a, b: f"{a} or ({b})", _expense_conjunction, _expense_conjunction),
+    st.builds(
+        lambda a, b, c: f"{a} and ({b} or ({c}))",
+        st.one_of(_expense_atom, _expense_date), _expense_conjunction, _expense_conjunction,
+    ),
+    st.builds(
+        lambda a, b, c: f"{a} and not ({b} and not ({c}))",
+        _expense_atom, _expense_atom,
+        st.builds(lambda x, y: f"{x} or {y}", _expense_conjunction, _expense_conjunction),
+    ),
 )
 _expense_share = st.sampled_from(["equal", "payer", "{acme: 70%, beta: 30%}"])
 
@@ -305,10 +395,10 @@ def _every_expense(text: str = "") -> list[dict[str, Any]]:
     """One deal per combination of expense classes: each kind and another, each amount
     literal one unit below, at and above (and nothing), one to five attendees with none to
     all of them healthcare professionals; where conditions read the expense's date, none,
-    the date they name and another."""
+    the date they name, the day before and the day after."""
     deals = []
     amounts = ["0.00", "99.00", "100.00", "101.00", "199.00", "200.00", "201.00"]
-    dates = [None, "2026-03-15", "2026-03-16"] if "expense.date" in text else [None]
+    dates = [None, "2026-03-14", "2026-03-15", "2026-03-16"] if "expense.date" in text else [None]
     for kind, amount, n, owner, day in itertools.product(
         ["meal", "event", "other"], amounts, range(1, 6), [None, "beta"], dates
     ):

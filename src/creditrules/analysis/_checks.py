@@ -42,7 +42,7 @@ from creditrules.analysis._terms import (
     window_gaps,
 )
 from creditrules.conditions import _conditions
-from creditrules.conditions._ast import And, Compare, Count, Expr, Field, Literal, Or
+from creditrules.conditions._ast import And, Compare, Count, Expr, Field, Literal, Not, Or
 from creditrules.engine._feature_encoding import _canon_value, _In, _shape
 from creditrules.errors import Location
 
@@ -575,16 +575,53 @@ class _Decider:
     def dead_alternatives(
         self, rule: Rule, days: Sequence[dt.date], subject: str, name: str
     ) -> None:
-        """Report each alternative of a rule's top-level ``or`` that nothing can satisfy
-        (the rule itself can: a dead rule is its own finding). The rule then applies by its
+        """Report each alternative of an ``or`` anywhere in a rule's condition that can
+        never hold where it stands: on its own, or together with what the condition
+        requires around it (the other conjuncts of each ``and`` it sits in, and the
+        negated alternatives of each ``or`` a ``not`` turns into a conjunction). Such an
+        alternative is redundant: the condition with it replaced by false is the same
+        condition. The rule itself can apply (a dead rule is its own finding), by its
         other alternatives alone: the impossible one is a slip (a reversed bound, a literal
-        no value takes) that silently drops the deals it was meant for."""
-        if not isinstance(rule.when, Or) or rule.key not in self.space.nodes or not days:
+        no value takes, a value the rest of the condition excludes) that silently drops the
+        deals it was meant for. An alternative inside one reported is not reported again;
+        an ``or`` under an odd number of ``not`` is a conjunction, not checked here."""
+        if rule.when is None or rule.key not in self.space.nodes or not days:
             return
-        for alt in _alternatives(rule.when):
+        reported: set[int] = set()
+        for alt, context, within in _contextual_alternatives(rule.when):
+            if reported & set(within):
+                continue  # inside an alternative reported already
             if self.possible([self.space.part(alt)], days):
-                continue
-            why = self.never_together(_conjuncts(alt), days)
+                formulas = [self._context_formula(e, positive) for e, positive in context]
+                if self.possible([self.space.part(alt), *formulas], days):
+                    continue
+                # The fewest parts around it that it cannot hold with.
+                core = list(range(len(context)))
+                for i in range(len(context)):
+                    trial = [k for k in core if k != i]
+                    if not self.possible(
+                        [self.space.part(alt), *(formulas[k] for k in trial)], days
+                    ):
+                        core = trial
+                # And the fewest of its own parts that cannot hold with those.
+                parts = _conjuncts(alt)
+                own = list(range(len(parts)))
+                around = [formulas[k] for k in core]
+                for i in range(len(parts)):
+                    trial = [k for k in own if k != i]
+                    if trial and not self.possible(
+                        [*(self.space.part(parts[k]) for k in trial), *around], days
+                    ):
+                        own = trial
+                which = "it" if len(own) == len(parts) else " and ".join(
+                    parts[k].text for k in own
+                )
+                why = f"{which} never holds together with " + " and ".join(
+                    _context_text(*context[k]) for k in core
+                )
+            else:
+                why = self.never_together(_conjuncts(alt), days)
+            reported.add(id(alt))
             self.findings.append(
                 Finding(
                     "dead-alternative",
@@ -594,11 +631,15 @@ class _Decider:
                     rule.location,
                     rule.clause,
                     fix="correct the alternative (a reversed < or >, a literal no value "
-                    "takes) or remove it: as written, the rule applies by its other "
-                    "alternatives alone",
+                    "takes, a value the rest of the condition excludes) or remove it: as "
+                    "written, the rule applies by its other alternatives alone",
                     rules=(rule.id,),
                 )
             )
+
+    def _context_formula(self, expr: Expr, positive: bool) -> _solver.Formula:
+        formula = self.space.part(expr)
+        return formula if positive else _solver.negate(formula)
 
     def unused_expense_overrides(
         self, rule: Rule, rules: Sequence[Rule], c: _solver.Formula, days: Sequence[dt.date]
@@ -637,19 +678,19 @@ class _Decider:
         prec: Precedence,
         stretches: Sequence[tuple[dt.date, list[_solver.Formula]]],
     ) -> None:
-        """``!=`` / ``not in`` in a sharing rule's condition on a field an expense or its
-        deal may lack (the expense's date; the account's owner, segment...; an attribute):
-        true of every expense without it. An attendee's ``category`` inside a count is not
-        reported: an attendee without one is in the default category, which is indeed not
-        ``hcp`` (and the expense's kind, amount, payer, attendees and pre-approval are
-        never missing)."""
+        """``!=`` / ``not in`` (or ``not`` of an ordered comparison) in a sharing rule's
+        condition on a field an expense or its deal may lack (the expense's date; the
+        account's owner, segment...; an attribute): true of every expense without it. An
+        attendee's ``category`` inside a count is not reported: an attendee without one is
+        in the default category, which is indeed not ``hcp`` (and the expense's kind,
+        amount, payer, attendees and pre-approval are never missing)."""
         partners = frozenset(self.rs.partner_ids)
         expect_label = f"expense:{WITNESS_EXPENSE}"
         for rule in sorted(rules, key=lambda r: r.location):
             c = self.cond(rule)
             if rule.when is None or c is None:
                 continue
-            for field in _negated_fields(rule.when, False, partners):
+            for field, compare in _negated_fields(rule.when, False, partners):
                 missing = self.space.missing(field.path)
                 if missing is None or not self.once("negated-optional", rule.key, field.path):
                     continue
@@ -700,7 +741,7 @@ class _Decider:
                 on = "" if field.path[0] == "expense" else "on a deal "
                 self.report(result, _negated_optional(
                     rule, f"expense sharing rule {rule.id} applies to every expense {on}",
-                    field.text, expect))
+                    field.text, expect, compare))
 
     def dead_expense_rule(self, rule: Rule, days: Sequence[dt.date]) -> None:
         """Report a sharing rule whose condition no expense meets, naming the conjuncts
@@ -1148,13 +1189,16 @@ class _Decider:
         self.negated_optional()
 
     def negated_optional(self) -> None:
-        """``!=`` / ``not in`` on a field a deal may lack: true on every deal without it."""
+        """``!=`` / ``not in`` (or ``not`` of an ordered comparison) on a field a deal may
+        lack: true on every deal without it."""
         every: list[Rule] = [*self.rs.rules, *self.rs.policy_rules]
         for rule in every:
             if rule.when is None or rule.key not in self.first:
                 continue
             c = self.cond(rule)
-            for field in _negated_fields(rule.when, False, frozenset(self.rs.partner_ids)):
+            for field, compare in _negated_fields(
+                rule.when, False, frozenset(self.rs.partner_ids)
+            ):
                 missing = self.space.missing(field.path)
                 if (
                     c is None
@@ -1168,21 +1212,33 @@ class _Decider:
                 if not result.sat:
                     continue
                 self.report(result, _negated_optional(
-                    rule, f"rule {rule.id} applies to every deal ", field.text, expect))
+                    rule, f"rule {rule.id} applies to every deal ", field.text, expect, compare))
+
+
+_FLIPPED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 
 def _negated_optional(rule: Rule, applies: str, field: str,
-                      expect: tuple[str, ...]) -> Finding:
+                      expect: tuple[str, ...], compare: Compare | None = None) -> Finding:
     """The ``negated-optional`` finding for ``rule`` (a credit, policy or expense sharing
-    rule), ``applies`` saying to what it applies, ``field`` the field a deal may lack."""
+    rule), ``applies`` saying to what it applies, ``field`` the field a deal may lack;
+    ``compare`` the ordered comparison negated (None: != or not in)."""
+    if compare is None:
+        why = "a missing value is != to everything"
+        fix = (f"add '{field} == ...' for the values meant, or 'and {field} in [...]' before "
+               "the negation")
+    else:
+        why = f"a missing value makes {compare.text} false, and the condition negates it"
+        flipped = f"{compare.left.text} {_FLIPPED[compare.op]} {compare.right.text}"
+        fix = (f"write the comparison meant without the negation ({flipped} rather than "
+               f"not ({compare.text})), which a missing {field} fails")
     return Finding(
         "negated-optional",
         "warning",
-        f"{applies}without {field}: a missing value is != to everything",
+        f"{applies}without {field}: {why}",
         rule.location,
         rule.clause,
-        fix=f"add '{field} == ...' for the values meant, or 'and {field} in [...]' before "
-        "the negation",
+        fix=fix,
         rules=(rule.id,),
         expect=expect,
     )
@@ -1203,6 +1259,44 @@ def _alternatives(expr: Or) -> list[Expr]:
     return [
         p for part in expr.parts for p in (_alternatives(part) if isinstance(part, Or) else [part])
     ]
+
+
+def _contextual_alternatives(
+    expr: Expr,
+) -> list[tuple[Expr, list[tuple[Expr, bool]], tuple[int, ...]]]:
+    """Each alternative of each ``or`` that acts as a disjunction in ``expr`` (under an
+    even number of ``not``), with what the condition requires beside it: the parts of each
+    conjunction on the way to it (a part under an odd number of ``not`` paired with
+    False), and the alternatives it sits in (their ``id``), outermost first. In the order
+    of the text; nested alternatives (``a or (b or c)``) are flattened; ``and`` under a
+    ``not`` (a disjunction of negated parts) is walked through, not checked."""
+    out: list[tuple[Expr, list[tuple[Expr, bool]], tuple[int, ...]]] = []
+
+    def walk(
+        node: Expr, positive: bool, context: list[tuple[Expr, bool]], within: tuple[int, ...]
+    ) -> None:
+        if isinstance(node, Not):
+            walk(node.part, not positive, context, within)
+        elif isinstance(node, And | Or) and isinstance(node, And) == positive:
+            # A conjunction: "a and b", or "not (a or b)" (not a and not b).
+            parts = _conjuncts(node) if isinstance(node, And) else _alternatives(node)
+            for i, part in enumerate(parts):
+                rest = [(p, positive) for k, p in enumerate(parts) if k != i]
+                walk(part, positive, [*context, *rest], within)
+        elif isinstance(node, Or):
+            for alt in _alternatives(node):
+                out.append((alt, context, within))
+                walk(alt, positive, context, (*within, id(alt)))
+        elif isinstance(node, And):
+            for part in node.parts:
+                walk(part, positive, context, within)
+
+    walk(expr, True, [], ())
+    return out
+
+
+def _context_text(expr: Expr, positive: bool) -> str:
+    return expr.text if positive else f"not ({expr.text})"
 
 
 def _bound(part: Expr) -> str | None:

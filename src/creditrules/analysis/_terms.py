@@ -118,23 +118,28 @@ def _reads(expr: Expr) -> set[str]:
     return out
 
 
+_ORDERED = ("<", "<=", ">", ">=")
+
+
 def _negated_fields(
     expr: Expr, negated: bool, partners: frozenset[str] = frozenset()
-) -> Iterator[Field]:
-    """Deal fields compared by != or not in (after pushing ``not`` inwards)."""
-    if isinstance(expr, Compare):
-        if (
-            isinstance(expr.left, Field)
-            and (expr.op == "!=") != negated
-            and expr.op in ("==", "!=")
-        ):
-            yield expr.left
+) -> Iterator[tuple[Field, Compare | None]]:
+    """Deal fields a condition asks to differ (after pushing ``not`` inwards): compared
+    by != or not in, each with None; or compared by <, <=, > or >= under a ``not``, each
+    with its comparison. Either holds of a deal without the field (a missing value is !=
+    to everything and fails every ordered comparison)."""
+    if isinstance(expr, Compare) and isinstance(expr.left, Field):
+        # (An ordered comparison has a literal on its right.)
+        if (expr.op == "!=") != negated and expr.op in ("==", "!="):
+            yield expr.left, None
+        elif negated and expr.op in _ORDERED:
+            yield expr.left, expr
     elif isinstance(expr, InList):
         # "not in [every partner]" says "no partner" on purpose: nothing to warn about.
         if expr.negated != negated and not (
             partners and {o.value for o in expr.options} >= partners
         ):
-            yield expr.subject
+            yield expr.subject, None
     elif isinstance(expr, Not):
         yield from _negated_fields(expr.part, not negated, partners)
     elif isinstance(expr, And | Or):
