@@ -698,14 +698,7 @@ def test_reference_matcher_evaluates_only_the_candidates(monkeypatch: pytest.Mon
     conditions["any"] = parse("amount >= 25")
     conditions["not"] = parse('attributes.tier != "t1"')
     matcher = _evaluate.ReferenceMatcher(conditions)
-    calls: list[str] = []
-    real = _conditions.evaluate
-
-    def counting(expr: Any, facts: Any) -> bool:
-        calls.append(expr.text)
-        return real(expr, facts)
-
-    monkeypatch.setattr(_evaluate._conditions, "evaluate", counting)
+    calls = _counted_evaluations(monkeypatch)
     facts = Facts({("attributes", "tier"): "t1", ("amount",): Decimal("30")}, {})
     assert matcher.match(facts) == {"r1", "r5", "r9", "r13", "in", "any"}
     assert len(calls) == 7
@@ -744,14 +737,8 @@ def test_reference_matcher_evaluates_only_each_pivots_candidates(
     conditions = _spread_conditions()
     matcher = _evaluate.ReferenceMatcher(conditions)
     assert matcher._pivots == (("attributes", "tier"), ("product",), ("account", "territory"))
-    calls: list[str] = []
-    real = _conditions.evaluate
-
-    def counting(expr: Any, facts: Any) -> bool:
-        calls.append(expr.text)
-        return real(expr, facts)
-
-    monkeypatch.setattr(_evaluate._conditions, "evaluate", counting)
+    real = _conditions.evaluate  # uncounted, for the expected sets
+    calls = _counted_evaluations(monkeypatch)
     facts = Facts({("attributes", "tier"): "t1", ("product",): "p2",
                    ("account", "territory"): "x2", ("amount",): Decimal("9")}, {})
     everything = {k for k, e in conditions.items() if real(e, facts)}
@@ -794,3 +781,18 @@ def test_reference_matcher_raises_for_a_pivot_of_the_wrong_type() -> None:
     facts = Facts({("attributes", "tier"): "t1", ("product",): 7, ("amount",): Decimal("9")}, {})
     with pytest.raises(TypeError):
         matcher.match(facts)
+
+
+def _counted_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of each condition the reference matcher evaluates, in order, from now on."""
+    from creditrules.allocation import _evaluate
+
+    calls: list[str] = []
+    real = _conditions.evaluate
+
+    def counting(expr: Any, facts: Any) -> bool:
+        calls.append(expr.text)
+        return real(expr, facts)
+
+    monkeypatch.setattr(_evaluate._conditions, "evaluate", counting)
+    return calls
